@@ -1,0 +1,1 @@
+//! brook-tests: helpers for cross-process tests.
