@@ -1,1 +1,25 @@
-//! brook-actors
+//! brook-actors: the actix side of a brook node.
+//!
+//! - [`system`] runs the actix System on its own thread with a pool of arbiters, so the tokio
+//!   runtime that owns the sockets never shares a thread with partition work.
+//! - [`partition`] is the partition-owner actor: the only writer of one partition's log. It
+//!   assigns offsets, asks the store for a group-committed flush, and moves the high watermark once
+//!   the data is durable, which wakes long-polling fetches through a `watch` channel.
+//! - [`registry`] starts partition actors round-robin over the arbiters and finds them again.
+//!
+//! Callers talk to actors with messages that carry a oneshot reply sender and are delivered with
+//! `do_send`: it enqueues immediately, so requests from one connection reach a partition in the
+//! order they were sent (the idempotent producer depends on it).
+
+pub mod error;
+pub mod partition;
+pub mod registry;
+pub mod system;
+
+pub use error::PartitionError;
+pub use partition::{
+    AppendBatch, Appended, DeletePartition, ListOffset, OffsetAnswer, OffsetQuery, PartitionActor,
+    PartitionConfig, ReadRecords, RecordsRead, UpdateConfig,
+};
+pub use registry::{PartitionHandle, PartitionKey, PartitionRegistry};
+pub use system::ActorSystem;
