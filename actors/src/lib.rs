@@ -18,7 +18,7 @@ pub mod system;
 
 pub use error::PartitionError;
 pub use partition::{
-    AppendBatch, Appended, DeletePartition, ListOffset, OffsetAnswer, OffsetQuery, PartitionActor,
+    ask, AppendBatch, Appended, DeletePartition, ListOffset, OffsetAnswer, OffsetQuery, PartitionActor,
     PartitionConfig, ReadRecords, RecordsRead, UpdateConfig,
 };
 pub use registry::{PartitionHandle, PartitionKey, PartitionRegistry};

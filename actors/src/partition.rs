@@ -25,6 +25,22 @@ pub struct PartitionConfig {
 
 type Reply<T> = oneshot::Sender<Result<T, PartitionError>>;
 
+/// Sends a message to a partition actor now and returns a future of its reply. The send happens
+/// before the future is polled, so messages sent one after another arrive in that order.
+pub fn ask<M, T>(
+    addr: &Addr<PartitionActor>,
+    make: impl FnOnce(Reply<T>) -> M,
+) -> impl std::future::Future<Output = Result<T, PartitionError>> + Send + 'static
+where
+    M: Message<Result = ()> + Send + 'static,
+    PartitionActor: Handler<M>,
+    T: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    addr.do_send(make(tx));
+    async move { rx.await.map_err(|_| PartitionError::Stopped)? }
+}
+
 /// Append one validated record batch (magic 2, CRC checked by the caller).
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -8,10 +8,10 @@ use std::sync::RwLock;
 use actix::prelude::*;
 use actix_rt::ArbiterHandle;
 use brook_storage::Store;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::partition::{
-    ApplyRetention, DeletePartition, PartitionActor, PartitionConfig, UpdateConfig,
+    ask, ApplyRetention, DeletePartition, PartitionActor, PartitionConfig, UpdateConfig,
 };
 use crate::PartitionError;
 
@@ -104,11 +104,7 @@ impl PartitionRegistry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&key);
         match handle {
-            Some(handle) => {
-                let (reply, rx) = oneshot::channel();
-                handle.addr.do_send(DeletePartition { reply });
-                rx.await.map_err(|_| PartitionError::Stopped)?
-            }
+            Some(handle) => ask(&handle.addr, |reply| DeletePartition { reply }).await,
             None => Ok(self.store.remove_partition(key.topic_id, key.partition)?),
         }
     }

@@ -1,1 +1,153 @@
-fn main() {}
+//! `brook`: run a node, or administer one over the Kafka protocol.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use brook_node::config::BrokerConfig;
+use brook_node::{admin, runtime::Node};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "brook", version, about = "A Kafka-compatible streaming broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (defaults: 127.0.0.1:9092, data under ./data).
+    Node(NodeArgs),
+    /// Create, list, describe or delete topics on a running node.
+    Topic {
+        #[command(subcommand)]
+        command: TopicCommand,
+        /// Any node of the cluster.
+        #[arg(long, global = true, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
+        bootstrap_server: String,
+    },
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// This node's id (node.id).
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// Where to listen, e.g. PLAINTEXT://127.0.0.1:9092; port 0 picks a free port (listeners).
+    #[arg(long)]
+    listeners: Option<String>,
+    /// The address clients are told to connect to (advertised.listeners).
+    #[arg(long)]
+    advertised_listeners: Option<String>,
+    /// Data directory (log.dirs).
+    #[arg(long)]
+    log_dirs: Option<PathBuf>,
+    /// A TOML file of settings by their Kafka names.
+    #[arg(long, env = "BROOK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Any setting by its Kafka name, e.g. -o num.partitions=3 (repeatable).
+    #[arg(short = 'o', long = "override", value_name = "KEY=VALUE", value_parser = key_value)]
+    overrides: Vec<(String, String)>,
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    Create {
+        name: String,
+        #[arg(long, default_value_t = -1)]
+        partitions: i32,
+        #[arg(long, default_value_t = -1)]
+        replication_factor: i16,
+        /// A topic config, e.g. --config retention.ms=60000 (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = key_value)]
+        configs: Vec<(String, String)>,
+    },
+    List,
+    Describe { name: Option<String> },
+    Delete { name: String },
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{text}`"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = std::env::var("BROOK_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("brook: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Node(args) => run_node(args).await,
+            Command::Topic { command, bootstrap_server } => run_topic(command, &bootstrap_server).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("brook: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let mut flags = Vec::new();
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            flags.push((name.to_string(), v));
+        }
+    };
+    flag("node.id", args.node_id.map(|n| n.to_string()));
+    flag("listeners", args.listeners);
+    flag("advertised.listeners", args.advertised_listeners);
+    flag("log.dirs", args.log_dirs.map(|p| p.display().to_string()));
+    flags.extend(args.overrides);
+    let config = BrokerConfig::load(args.config.as_deref(), std::env::vars(), &flags)?;
+    let node_id = config.node_id;
+    let node = Node::start(config).await?;
+    let (host, port) = node.advertised();
+    // Scripts and tests wait for this line; it is the one thing brook prints on stdout.
+    println!("brook node {node_id} ready on {host}:{port}");
+    let _ = std::io::stdout().flush();
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    node.shutdown().await
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn run_topic(command: TopicCommand, bootstrap: &str) -> anyhow::Result<()> {
+    match command {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => admin::create_topic(bootstrap, &name, partitions, replication_factor, &configs).await,
+        TopicCommand::List => admin::list_topics(bootstrap).await,
+        TopicCommand::Describe { name } => admin::describe_topics(bootstrap, name.as_deref()).await,
+        TopicCommand::Delete { name } => admin::delete_topic(bootstrap, &name).await,
+    }
+}

@@ -1,0 +1,271 @@
+//! Broker settings, by Kafka's names where Kafka has one.
+//!
+//! Values come from, in rising precedence: built-in defaults, an optional TOML file, `BROOK_*`
+//! environment variables (`BROOK_NUM_PARTITIONS=3` sets `num.partitions`) and command-line flags.
+//! The same table answers DescribeConfigs for the broker, so what is reported is what is in force.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+/// Where a setting's value came from (DescribeConfigs reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    Static,
+}
+
+/// One broker setting: its Kafka name, its default and what it means.
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+}
+
+/// The types DescribeConfigs v3+ reports (Kafka's ConfigType numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    List = 7,
+}
+
+/// Every broker setting brook understands.
+pub const SETTINGS: &[Setting] = &[
+    Setting { name: "node.id", default: "1", kind: Kind::Int, doc: "This node's id." },
+    Setting { name: "listeners", default: "PLAINTEXT://127.0.0.1:9092", kind: Kind::List, doc: "Where the Kafka listener binds; port 0 picks a free port." },
+    Setting { name: "advertised.listeners", default: "", kind: Kind::List, doc: "The address clients are told to use; defaults to the bound listener." },
+    Setting { name: "log.dirs", default: "./data", kind: Kind::String, doc: "The data directory." },
+    Setting { name: "num.partitions", default: "1", kind: Kind::Int, doc: "Partitions of an auto-created topic, or of CreateTopics with -1." },
+    Setting { name: "default.replication.factor", default: "1", kind: Kind::Short, doc: "Replication factor of auto-created topics." },
+    Setting { name: "auto.create.topics.enable", default: "true", kind: Kind::Boolean, doc: "Create unknown topics asked for in Metadata." },
+    Setting { name: "socket.request.max.bytes", default: "104857600", kind: Kind::Int, doc: "Largest request frame accepted; larger closes the connection." },
+    Setting { name: "max.connections", default: "10000", kind: Kind::Int, doc: "Connections served at once; extra ones are closed." },
+    Setting { name: "brook.max.inflight.requests.per.connection", default: "32", kind: Kind::Int, doc: "Requests of one connection read ahead before reading pauses." },
+    Setting { name: "message.max.bytes", default: "1048588", kind: Kind::Int, doc: "Largest record batch accepted (topic: max.message.bytes)." },
+    Setting { name: "log.segment.bytes", default: "1073741824", kind: Kind::Int, doc: "Segment size before a roll (topic: segment.bytes)." },
+    Setting { name: "log.roll.ms", default: "604800000", kind: Kind::Long, doc: "Segment age before a roll (topic: segment.ms)." },
+    Setting { name: "log.retention.ms", default: "604800000", kind: Kind::Long, doc: "Age after which whole segments are deleted; -1 keeps forever (topic: retention.ms)." },
+    Setting { name: "log.retention.bytes", default: "-1", kind: Kind::Long, doc: "Partition size above which the oldest segments are deleted (topic: retention.bytes)." },
+    Setting { name: "log.retention.check.interval.ms", default: "300000", kind: Kind::Long, doc: "How often retention runs." },
+    Setting { name: "log.message.timestamp.type", default: "CreateTime", kind: Kind::String, doc: "CreateTime or LogAppendTime (topic: message.timestamp.type)." },
+    Setting { name: "min.insync.replicas", default: "1", kind: Kind::Int, doc: "Replicas that must acknowledge acks=all writes." },
+    Setting { name: "brook.arbiters", default: "0", kind: Kind::Int, doc: "Arbiter threads for partition actors; 0 means one per core." },
+];
+
+/// The settings in force, as strings by name (for DescribeConfigs) and typed (for the code).
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub values: BTreeMap<String, (String, Source)>,
+    pub node_id: i32,
+    pub listener: SocketAddr,
+    pub advertised: Option<(String, u16)>,
+    pub log_dirs: PathBuf,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics: bool,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub max_inflight_per_connection: usize,
+    pub retention_check_interval_ms: u64,
+    pub arbiters: usize,
+}
+
+impl BrokerConfig {
+    /// Builds the configuration from layered sources; later layers win.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        let mut values: BTreeMap<String, (String, Source)> = SETTINGS
+            .iter()
+            .map(|s| (s.name.to_string(), (s.default.to_string(), Source::Default)))
+            .collect();
+        let mut set = |name: String, value: String, origin: &str| -> anyhow::Result<()> {
+            if !values.contains_key(&name) {
+                bail!("unknown setting `{name}` ({origin})");
+            }
+            values.insert(name, (value, Source::Static));
+            Ok(())
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let table: toml::Table =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let mut flat = Vec::new();
+            flatten_toml("", &table, &mut flat);
+            for (name, value) in flat {
+                set(name, value, "config file")?;
+            }
+        }
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("BROOK_") else { continue };
+            let name = rest.to_ascii_lowercase().replace('_', ".");
+            // Other BROOK_* variables (BROOK_LOG, BROOK_BIN, ...) are not settings.
+            if SETTINGS.iter().any(|s| s.name == name) {
+                set(name, value, "environment")?;
+            }
+        }
+        for (name, value) in flags {
+            set(name.clone(), value.clone(), "command line")?;
+        }
+        Self::from_values(values)
+    }
+
+    fn from_values(values: BTreeMap<String, (String, Source)>) -> anyhow::Result<Self> {
+        let get = |name: &str| values.get(name).map(|(v, _)| v.as_str()).unwrap_or("");
+        let listener = parse_listener(get("listeners"))?;
+        let advertised = match get("advertised.listeners") {
+            "" => None,
+            text => {
+                let (host, port) = split_listener(text)?;
+                Some((host, port))
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arbiters: usize = parse(get("brook.arbiters"), "brook.arbiters")?;
+        let config = BrokerConfig {
+            node_id: parse(get("node.id"), "node.id")?,
+            listener,
+            advertised,
+            log_dirs: PathBuf::from(get("log.dirs")),
+            num_partitions: positive(get("num.partitions"), "num.partitions")?,
+            default_replication_factor: parse(
+                get("default.replication.factor"),
+                "default.replication.factor",
+            )?,
+            auto_create_topics: parse(get("auto.create.topics.enable"), "auto.create.topics.enable")?,
+            socket_request_max_bytes: positive(
+                get("socket.request.max.bytes"),
+                "socket.request.max.bytes",
+            )?,
+            max_connections: positive(get("max.connections"), "max.connections")?,
+            max_inflight_per_connection: positive(
+                get("brook.max.inflight.requests.per.connection"),
+                "brook.max.inflight.requests.per.connection",
+            )?,
+            retention_check_interval_ms: positive(
+                get("log.retention.check.interval.ms"),
+                "log.retention.check.interval.ms",
+            )?,
+            arbiters: if arbiters == 0 { cores } else { arbiters },
+            values,
+        };
+        // Topic defaults are validated the way topic configs are, so a bad default fails at start.
+        crate::topic_config::TopicConfig::resolve(&config, &BTreeMap::new())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(config)
+    }
+
+    /// A setting's value as text ("" when unset).
+    pub fn value(&self, name: &str) -> &str {
+        self.values.get(name).map_or("", |(v, _)| v.as_str())
+    }
+}
+
+fn flatten_toml(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten_toml(&name, inner, out),
+            toml::Value::String(s) => out.push((name, s.clone())),
+            other => out.push((name, other.to_string())),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(text: &str, name: &str) -> anyhow::Result<T> {
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("setting `{name}`: cannot parse `{text}`"))
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(text: &str, name: &str) -> anyhow::Result<T> {
+    let value: T = parse(text, name)?;
+    if value <= T::default() {
+        bail!("setting `{name}` must be positive, got `{text}`");
+    }
+    Ok(value)
+}
+
+/// `PLAINTEXT://host:port` (the first of a comma-separated list) into host and port.
+fn split_listener(text: &str) -> anyhow::Result<(String, u16)> {
+    let first = text.split(',').next().unwrap_or("").trim();
+    let address = match first.split_once("://") {
+        Some(("PLAINTEXT", rest)) => rest,
+        Some((protocol, _)) => bail!("listener protocol `{protocol}` is not supported (PLAINTEXT only)"),
+        None => first,
+    };
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("listener `{first}` has no port"))?;
+    let port = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("listener `{first}` has a bad port"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+fn parse_listener(text: &str) -> anyhow::Result<SocketAddr> {
+    let (host, port) = split_listener(text)?;
+    let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .with_context(|| format!("resolving listener host `{host}`"))?
+        .next();
+    resolved.ok_or_else(|| anyhow::anyhow!("listener host `{host}` does not resolve"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_serve_localhost_9092_under_data() {
+        let c = BrokerConfig::load(None, Vec::new(), &[]).unwrap();
+        assert_eq!(c.listener, "127.0.0.1:9092".parse().unwrap());
+        assert_eq!(c.log_dirs, PathBuf::from("./data"));
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics);
+        assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn flags_beat_environment_which_beats_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("brook.toml");
+        std::fs::write(&file, "num.partitions = 2\nlog.dirs = \"/from/file\"\n[log.retention]\nms = 1000\n").unwrap();
+        let env = vec![
+            ("BROOK_NUM_PARTITIONS".to_string(), "3".to_string()),
+            ("BROOK_LOG".to_string(), "debug".to_string()),
+        ];
+        let c = BrokerConfig::load(Some(&file), env, &flags(&[("log.dirs", "/from/flag")])).unwrap();
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.log_dirs, PathBuf::from("/from/flag"));
+        assert_eq!(c.value("log.retention.ms"), "1000");
+        assert_eq!(c.values["log.retention.ms"].1, Source::Static);
+        assert_eq!(c.values["message.max.bytes"].1, Source::Default);
+    }
+
+    #[test]
+    fn bad_values_and_unknown_names_are_refused() {
+        assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("num.partitions", "0")])).is_err());
+        assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("no.such.thing", "1")])).is_err());
+        assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("listeners", "SSL://h:1")])).is_err());
+        assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("log.message.timestamp.type", "Sometimes")])).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Domain failures as Kafka error codes.
+
+use brook_actors::PartitionError;
+use kafka_protocol::ResponseError;
+
+use crate::metadata::MetaError;
+
+/// The Kafka error a partition failure is reported as.
+pub fn partition_error(e: &PartitionError) -> ResponseError {
+    use brook_storage::Error as S;
+    match e {
+        PartitionError::Storage(S::OutOfOrderSequence { .. }) => ResponseError::OutOfOrderSequenceNumber,
+        PartitionError::Storage(S::InvalidProducerEpoch { .. }) => ResponseError::InvalidProducerEpoch,
+        PartitionError::Storage(S::OffsetOutOfRange { .. }) => ResponseError::OffsetOutOfRange,
+        PartitionError::Storage(_) => ResponseError::KafkaStorageError,
+        PartitionError::Wire(_) => ResponseError::CorruptMessage,
+        // The actor went away (topic deleted, node stopping): retriable, the client looks again.
+        PartitionError::Stopped => ResponseError::NotLeaderOrFollower,
+        PartitionError::System(_) => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error a refused metadata change is reported as.
+pub fn meta_error(e: &MetaError) -> ResponseError {
+    match e {
+        MetaError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        MetaError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        MetaError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        MetaError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// Kafka's 0 for success.
+pub const NONE: i16 = 0;

@@ -1,0 +1,63 @@
+//! CreatePartitions: raise a topic's partition count (never lower it).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::errors::meta_error;
+
+pub async fn handle(broker: &Arc<Broker>, _version: i16, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        let outcome = check(broker, &topic.name, topic.count, topic.assignments.as_deref());
+        let outcome = match outcome {
+            Ok(()) if request.validate_only => Ok(()),
+            Ok(()) => broker
+                .create_partitions(&topic.name, topic.count)
+                .await
+                .map(|t| tracing::info!(topic = %t.name, partitions = t.partitions, "added partitions"))
+                .map_err(|e| (meta_error(&e), e.to_string())),
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(()) => result,
+            Err((e, why)) => result
+                .with_error_code(e.code())
+                .with_error_message(Some(StrBytes::from_string(why))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+fn check(
+    broker: &Broker,
+    name: &str,
+    count: i32,
+    assignments: Option<&[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment]>,
+) -> Result<(), (ResponseError, String)> {
+    let image = broker.image();
+    let topic = image
+        .topic(name)
+        .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("topic `{name}` does not exist")))?;
+    if count <= topic.partitions {
+        let why = format!("topic `{name}` has {} partitions; the new count must be larger, got {count}", topic.partitions);
+        return Err((ResponseError::InvalidPartitions, why));
+    }
+    if let Some(assignments) = assignments {
+        let added = usize::try_from(count - topic.partitions).unwrap_or(0);
+        let valid = assignments.len() == added
+            && assignments
+                .iter()
+                .all(|a| !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id()));
+        if !valid {
+            let why = format!("assignments must name {added} new partitions on existing brokers");
+            return Err((ResponseError::InvalidReplicaAssignment, why));
+        }
+    }
+    Ok(())
+}

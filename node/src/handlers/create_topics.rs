@@ -1,0 +1,149 @@
+//! CreateTopics: validate each topic (name, partitions, replication factor, assignments, configs),
+//! then create it unless `validate_only`. v5+ answers with the configs in force.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::errors::meta_error;
+use crate::metadata::validate_topic_name;
+use crate::topic_config::{describe_topic, TopicConfig};
+
+/// A topic the request may create: its partition count, replication factor and configs.
+struct Plan {
+    partitions: i32,
+    replication_factor: i16,
+    configs: BTreeMap<String, String>,
+}
+
+pub async fn handle(broker: &Arc<Broker>, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for t in &request.topics {
+        *seen.entry(t.name.to_string()).or_default() += 1;
+    }
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.clone();
+        let result = CreatableTopicResult::default().with_name(name.clone());
+        // Kafka refuses every copy of a name listed twice.
+        if seen.get(name.as_str()).copied().unwrap_or(0) > 1 {
+            results.push(fail(result, ResponseError::InvalidRequest, format!("topic `{}` is listed more than once", name.as_str())));
+            continue;
+        }
+        let plan = match plan(broker, &topic) {
+            Ok(plan) => plan,
+            Err((e, why)) => {
+                results.push(fail(result, e, why));
+                continue;
+            }
+        };
+        if broker.image().topic(&name).is_some() {
+            let why = format!("topic `{}` already exists", name.as_str());
+            results.push(fail(result, ResponseError::TopicAlreadyExists, why));
+            continue;
+        }
+        let described = describe_topic(&broker.config, &plan.configs);
+        let result = if request.validate_only {
+            result
+        } else {
+            match broker.create_topic(&name, plan.partitions, plan.configs).await {
+                Ok(meta) => {
+                    tracing::info!(topic = %name.as_str(), partitions = plan.partitions, "created topic");
+                    result.with_topic_id(meta.id)
+                }
+                Err(e) => {
+                    results.push(fail(result, meta_error(&e), e.to_string()));
+                    continue;
+                }
+            }
+        };
+        let result = result
+            .with_num_partitions(plan.partitions)
+            .with_replication_factor(plan.replication_factor);
+        results.push(if version >= 5 {
+            result.with_configs(Some(
+                described
+                    .into_iter()
+                    .map(|c| {
+                        CreatableTopicConfigs::default()
+                            .with_name(StrBytes::from_string(c.name))
+                            .with_value(Some(StrBytes::from_string(c.value)))
+                            .with_config_source(c.source)
+                    })
+                    .collect(),
+            ))
+        } else {
+            result
+        });
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError, String)> {
+    validate_topic_name(&topic.name).map_err(|why| (ResponseError::InvalidTopicException, why))?;
+    let mut configs = BTreeMap::new();
+    for c in &topic.configs {
+        let value = c
+            .value
+            .as_ref()
+            .ok_or_else(|| (ResponseError::InvalidConfig, format!("config `{}` has a null value", c.name.as_str())))?;
+        configs.insert(c.name.to_string(), value.to_string());
+    }
+    TopicConfig::resolve(&broker.config, &configs).map_err(|why| (ResponseError::InvalidConfig, why))?;
+    let (partitions, replication_factor) = if topic.assignments.is_empty() {
+        let partitions = match topic.num_partitions {
+            -1 => broker.config.num_partitions,
+            n if n > 0 => n,
+            n => return Err((ResponseError::InvalidPartitions, format!("number of partitions must be positive, got {n}"))),
+        };
+        let rf = match topic.replication_factor {
+            -1 => broker.config.default_replication_factor,
+            n => n,
+        };
+        (partitions, rf)
+    } else {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            let why = "with manual assignments, num_partitions and replication_factor must be -1".to_string();
+            return Err((ResponseError::InvalidRequest, why));
+        }
+        let mut indexes: Vec<i32> = topic.assignments.iter().map(|a| a.partition_index).collect();
+        indexes.sort_unstable();
+        if indexes.iter().enumerate().any(|(i, &p)| usize::try_from(p).ok() != Some(i)) {
+            let why = "assignments must cover partitions 0..n exactly once".to_string();
+            return Err((ResponseError::InvalidReplicaAssignment, why));
+        }
+        for a in &topic.assignments {
+            if a.broker_ids.iter().any(|b| b.0 != broker.node_id()) || a.broker_ids.is_empty() {
+                let why = format!("partition {} is assigned to brokers that do not exist", a.partition_index);
+                return Err((ResponseError::InvalidReplicaAssignment, why));
+            }
+        }
+        let rf = topic.assignments.first().map_or(1, |a| i16::try_from(a.broker_ids.len()).unwrap_or(i16::MAX));
+        (i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX), rf)
+    };
+    // One broker, and no replication yet: a topic can only have one replica per partition.
+    if replication_factor != 1 {
+        let why = format!("replication factor {replication_factor} is larger than the 1 available broker");
+        return Err((ResponseError::InvalidReplicationFactor, why));
+    }
+    Ok(Plan {
+        partitions,
+        replication_factor,
+        configs,
+    })
+}
+
+fn fail(result: CreatableTopicResult, error: ResponseError, why: String) -> CreatableTopicResult {
+    tracing::debug!(topic = %result.name.as_str(), %why, "create topic refused");
+    result
+        .with_error_code(error.code())
+        .with_error_message(Some(StrBytes::from_string(why)))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+}

@@ -1,0 +1,49 @@
+//! DeleteTopics: by name (v0-v5) or by name or id (v6+).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use crate::broker::Broker;
+use crate::errors::meta_error;
+
+pub async fn handle(broker: &Arc<Broker>, version: i16, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+    } else {
+        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+    };
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let image = broker.image();
+        let found = match &name {
+            Some(n) => image.topic(n).cloned().ok_or(ResponseError::UnknownTopicOrPartition),
+            None => image.topic_by_id(id).cloned().ok_or(ResponseError::UnknownTopicId),
+        };
+        let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(id);
+        let outcome = match found {
+            Ok(topic) => broker
+                .delete_topic(&topic.name)
+                .await
+                .map(|t| (t.name.clone(), t.id))
+                .map_err(|e| meta_error(&e)),
+            Err(e) => Err(e),
+        };
+        responses.push(match outcome {
+            Ok((deleted, deleted_id)) => {
+                tracing::info!(topic = %deleted, "deleted topic");
+                result
+                    .with_name(Some(TopicName(StrBytes::from_string(deleted))))
+                    .with_topic_id(deleted_id)
+            }
+            Err(e) => result
+                .with_error_code(e.code())
+                .with_error_message(Some(StrBytes::from_static_str(e.description()))),
+        });
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

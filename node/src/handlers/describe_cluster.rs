@@ -1,0 +1,31 @@
+//! DescribeCluster: the cluster id, the controller and the brokers.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+
+/// KIP-919: endpoint type 1 asks for brokers; 2 (controllers) is not something brook separates.
+const BROKERS: i8 = 1;
+
+pub fn handle(broker: &Arc<Broker>, _version: i16, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    if request.endpoint_type != BROKERS {
+        return DescribeClusterResponse::default()
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_endpoint_type(request.endpoint_type);
+    }
+    let (host, port) = &broker.advertised;
+    DescribeClusterResponse::default()
+        .with_endpoint_type(BROKERS)
+        .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id().to_string()))
+        .with_controller_id(BrokerId(broker.node_id()))
+        .with_cluster_authorized_operations(i32::MIN)
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(broker.node_id()))
+            .with_host(StrBytes::from_string(host.clone()))
+            .with_port(*port)])
+}

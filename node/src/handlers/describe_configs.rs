@@ -1,0 +1,78 @@
+//! DescribeConfigs: the settings in force for topics and for this broker, with where each value
+//! came from and, when asked, its synonyms and documentation.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::topic_config::{describe_broker, describe_topic, ConfigEntry};
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+pub fn handle(broker: &Arc<Broker>, version: i16, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let mut results = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let result = DescribeConfigsResult::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        let entries = match resource.resource_type {
+            TOPIC => match broker.image().topic(&resource.resource_name) {
+                Some(t) => Ok(describe_topic(&broker.config, &t.configs)),
+                None => Err((ResponseError::UnknownTopicOrPartition, format!("topic `{}` does not exist", resource.resource_name.as_str()))),
+            },
+            // An empty name means the cluster-wide dynamic defaults, of which brook has none.
+            BROKER if resource.resource_name.is_empty() => Ok(Vec::new()),
+            BROKER if resource.resource_name.as_str() == broker.node_id().to_string() => Ok(describe_broker(&broker.config)),
+            BROKER => Err((ResponseError::InvalidRequest, format!("broker `{}` is not this node", resource.resource_name.as_str()))),
+            other => Err((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
+        };
+        results.push(match entries {
+            Ok(entries) => {
+                let keys = resource.configuration_keys.as_ref();
+                let configs = entries
+                    .into_iter()
+                    .filter(|e| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == e.name)))
+                    .map(|e| entry(e, version, request.include_synonyms, request.include_documentation))
+                    .collect();
+                result.with_configs(configs)
+            }
+            Err((e, why)) => result
+                .with_error_code(e.code())
+                .with_error_message(Some(StrBytes::from_string(why))),
+        });
+    }
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn entry(e: ConfigEntry, version: i16, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+    let mut out = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(e.name))
+        .with_value(Some(StrBytes::from_string(e.value)))
+        .with_read_only(false)
+        .with_config_source(e.source)
+        .with_config_type(e.kind as i8);
+    if synonyms && version >= 1 {
+        out = out.with_synonyms(
+            e.synonyms
+                .into_iter()
+                .map(|(name, value, source)| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(StrBytes::from_string(name))
+                        .with_value(Some(StrBytes::from_string(value)))
+                        .with_source(source)
+                })
+                .collect(),
+        );
+    }
+    if documentation && version >= 3 {
+        out = out.with_documentation(Some(StrBytes::from_static_str(e.doc)));
+    }
+    out
+}

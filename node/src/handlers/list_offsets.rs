@@ -1,0 +1,66 @@
+//! ListOffsets: earliest, latest, the first offset at or after a timestamp, and the offset of the
+//! largest timestamp, per partition.
+
+use std::sync::Arc;
+
+use brook_actors::{ask, ListOffset, OffsetQuery};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::errors::partition_error;
+use crate::routing::{self, TopicRef};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// KIP-405: earliest offset in local storage; with no tiered storage it is the log start.
+const EARLIEST_LOCAL: i64 = -4;
+
+pub async fn handle(broker: &Arc<Broker>, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let image = broker.image();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let found = TopicRef::Name(&topic.name).find(&image);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            let answer = async {
+                let meta = found.clone()?;
+                routing::check_leader_epoch(p.current_leader_epoch, broker.leader_epoch(&meta, p.partition_index))?;
+                let handle = routing::partition(broker, &meta, p.partition_index)?;
+                let query = match p.timestamp {
+                    LATEST => OffsetQuery::Latest,
+                    EARLIEST => OffsetQuery::Earliest,
+                    MAX_TIMESTAMP if version >= 7 => OffsetQuery::MaxTimestamp,
+                    EARLIEST_LOCAL if version >= 8 => OffsetQuery::Earliest,
+                    t if t >= 0 => OffsetQuery::Timestamp(t),
+                    _ => return Err(ResponseError::InvalidRequest),
+                };
+                ask(&handle.addr, |reply| ListOffset { query, reply })
+                    .await
+                    .map_err(|e| partition_error(&e))
+            };
+            partitions.push(match answer.await {
+                Ok(a) => response
+                    .with_offset(a.offset)
+                    .with_timestamp(a.timestamp)
+                    .with_leader_epoch(a.leader_epoch),
+                Err(e) => response
+                    .with_error_code(e.code())
+                    .with_offset(-1)
+                    .with_timestamp(-1)
+                    .with_leader_epoch(-1),
+            });
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,108 @@
+//! One file per Kafka API, and the dispatch table that routes a decoded request to it.
+//!
+//! [`APIS`] is the single list of what brook implements: the connection refuses anything not in
+//! it, and ApiVersions is answered from it, so brook never advertises an API it cannot serve.
+
+use std::sync::Arc;
+
+use futures::future::{self, BoxFuture, FutureExt};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+use crate::broker::Broker;
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// An API brook serves and the versions it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16) -> ApiRange {
+    ApiRange { key, min, max }
+}
+
+/// Everything brook answers. Produce is advertised from v0 although only v3+ (message format v2)
+/// is accepted: older librdkafka turns compression off when v0 is missing (KAFKA-18659).
+pub const APIS: &[ApiRange] = &[
+    api(ApiKey::Produce, 0, 12),
+    api(ApiKey::Fetch, 4, 17),
+    api(ApiKey::ListOffsets, 1, 8),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::DescribeCluster, 0, 2),
+];
+
+pub fn supported(key: ApiKey) -> Option<ApiRange> {
+    APIS.iter().copied().find(|a| a.key == key)
+}
+
+/// What a handler eventually answers; `None` means no response at all (Produce with acks=0).
+pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
+
+/// Routes a request to its handler. Produce does its routing synchronously, before the returned
+/// future is first polled, so a connection's produce requests reach each partition in order.
+/// Returns None for an API missing from the table (the connection closes).
+pub fn dispatch(broker: &Arc<Broker>, version: i16, body: RequestKind) -> Option<Reply> {
+    let b = broker.clone();
+    let reply = match body {
+        RequestKind::Produce(r) => produce::handle(broker, version, r),
+        RequestKind::ApiVersions(r) => {
+            future::ready(Some(ResponseKind::ApiVersions(api_versions::handle(version, &r)))).boxed()
+        }
+        RequestKind::Fetch(r) => {
+            async move { Some(ResponseKind::Fetch(fetch::handle(&b, version, r).await)) }.boxed()
+        }
+        RequestKind::ListOffsets(r) => async move {
+            Some(ResponseKind::ListOffsets(list_offsets::handle(&b, version, r).await))
+        }
+        .boxed(),
+        RequestKind::Metadata(r) => async move {
+            Some(ResponseKind::Metadata(metadata::handle(&b, version, r).await))
+        }
+        .boxed(),
+        RequestKind::CreateTopics(r) => async move {
+            Some(ResponseKind::CreateTopics(create_topics::handle(&b, version, r).await))
+        }
+        .boxed(),
+        RequestKind::DeleteTopics(r) => async move {
+            Some(ResponseKind::DeleteTopics(delete_topics::handle(&b, version, r).await))
+        }
+        .boxed(),
+        RequestKind::CreatePartitions(r) => async move {
+            Some(ResponseKind::CreatePartitions(create_partitions::handle(&b, version, r).await))
+        }
+        .boxed(),
+        RequestKind::InitProducerId(r) => async move {
+            Some(ResponseKind::InitProducerId(init_producer_id::handle(&b, version, r).await))
+        }
+        .boxed(),
+        RequestKind::DescribeConfigs(r) => future::ready(Some(ResponseKind::DescribeConfigs(
+            describe_configs::handle(&b, version, r),
+        )))
+        .boxed(),
+        RequestKind::DescribeCluster(r) => future::ready(Some(ResponseKind::DescribeCluster(
+            describe_cluster::handle(&b, version, r),
+        )))
+        .boxed(),
+        _ => return None,
+    };
+    Some(reply)
+}

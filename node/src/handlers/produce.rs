@@ -1,0 +1,159 @@
+//! Produce: validate each partition's record batch, hand it to the partition's actor, and answer
+//! once every append is durable to the degree `acks` asks (nothing at all for acks=0).
+//!
+//! Validation and the sends to actors happen before the returned future is polled, so batches of
+//! pipelined requests from one producer reach each partition in the order they were sent.
+
+use std::sync::Arc;
+
+use brook_actors::{ask, AppendBatch, Appended, PartitionError};
+use brook_wire::batch::validate_batches;
+use bytes::{Bytes, BytesMut};
+use futures::future::{join_all, BoxFuture, FutureExt};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::errors::partition_error;
+use crate::handlers::Reply;
+use crate::metadata::MetadataImage;
+use crate::routing::{self, TopicRef};
+
+type Pending = BoxFuture<'static, Result<Appended, PartitionError>>;
+
+/// One partition's outcome: known now (an error) or once its actor answers.
+enum Outcome {
+    Failed(ResponseError, Option<String>),
+    Sent(Pending),
+}
+
+pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> Reply {
+    let acks = request.acks;
+    let refuse_all = if !matches!(acks, -1..=1) {
+        Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1".to_string()))
+    } else if request.transactional_id.is_some() {
+        Some((ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported".to_string()))
+    } else {
+        None
+    };
+    let image = broker.image();
+    let topics: Vec<_> = request
+        .topic_data
+        .into_iter()
+        .map(|topic| {
+            let partitions: Vec<_> = topic
+                .partition_data
+                .into_iter()
+                .map(|p| {
+                    let outcome = match &refuse_all {
+                        Some((e, why)) => Outcome::Failed(*e, Some(why.clone())),
+                        None => append(broker, &image, &topic.name, p.index, p.records, acks != 0),
+                    };
+                    (p.index, outcome)
+                })
+                .collect();
+            (topic.name, partitions)
+        })
+        .collect();
+    async move {
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, partitions) in topics {
+            let answers = join_all(partitions.into_iter().map(|(index, outcome)| async move {
+                let response = PartitionProduceResponse::default().with_index(index);
+                match outcome {
+                    Outcome::Failed(e, message) => failure(response, e, message),
+                    Outcome::Sent(pending) => match pending.await {
+                        Ok(a) => response
+                            .with_base_offset(a.base_offset)
+                            .with_log_append_time_ms(a.log_append_time)
+                            .with_log_start_offset(a.log_start_offset),
+                        Err(e) => {
+                            let code = partition_error(&e);
+                            tracing::debug!(topic = %name.0, partition = index, error = %e, "produce refused");
+                            failure(response, code, Some(e.to_string()))
+                        }
+                    },
+                }
+            }))
+            .await;
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(answers),
+            );
+        }
+        (acks != 0).then(|| ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+    }
+    .boxed()
+}
+
+fn failure(
+    response: PartitionProduceResponse,
+    error: ResponseError,
+    message: Option<String>,
+) -> PartitionProduceResponse {
+    response
+        .with_error_code(error.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(StrBytes::from_string))
+}
+
+/// Checks one partition's records and sends them to its actor.
+fn append(
+    broker: &Broker,
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    records: Option<Bytes>,
+    wait_durable: bool,
+) -> Outcome {
+    let found = TopicRef::Name(topic)
+        .find(image)
+        .and_then(|t| routing::partition(broker, &t, partition).map(|h| (t, h)));
+    let (meta, handle) = match found {
+        Ok(found) => found,
+        Err(e) => return Outcome::Failed(e, None),
+    };
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Outcome::Failed(ResponseError::InvalidRecord, Some("no records".into()));
+    };
+    let max = broker.topic_config(&meta).max_message_bytes;
+    if records.len() > max {
+        let why = format!("batch of {} bytes exceeds max.message.bytes {max}", records.len());
+        return Outcome::Failed(ResponseError::MessageTooLarge, Some(why));
+    }
+    let header = match validate_batches(&records) {
+        Ok(batches) => match batches.as_slice() {
+            // Produce v3+ carries exactly one batch per partition, as Kafka requires.
+            [(_, header)] => *header,
+            _ => {
+                let why = format!("expected one record batch, got {}", batches.len());
+                return Outcome::Failed(ResponseError::InvalidRecord, Some(why));
+            }
+        },
+        Err(e) => {
+            tracing::warn!(topic, partition, error = %e, "refusing a bad record batch");
+            let code = match e {
+                brook_wire::Error::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+                _ => ResponseError::CorruptMessage,
+            };
+            return Outcome::Failed(code, Some(e.to_string()));
+        }
+    };
+    if header.is_transactional() || header.is_control() {
+        let why = "transactional batches are not supported".to_string();
+        return Outcome::Failed(ResponseError::InvalidRecord, Some(why));
+    }
+    let batch = BytesMut::from(&records[..]);
+    let pending = ask(&handle.addr, |reply| AppendBatch {
+        batch,
+        header,
+        wait_durable,
+        reply,
+    });
+    Outcome::Sent(pending.boxed())
+}

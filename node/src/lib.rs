@@ -1,0 +1,24 @@
+//! brook-node: the `brook` binary's library.
+//!
+//! - [`config`] reads settings (defaults, TOML file, `BROOK_*` variables, flags) by Kafka's names;
+//!   [`topic_config`] resolves a topic's settings from its own configs and the broker defaults.
+//! - [`runtime`] starts a node: store, actors, metadata, listener; and stops it gracefully.
+//! - [`server`] accepts connections; [`connection`] reads frames, dispatches them and writes
+//!   responses in order.
+//! - [`handlers`] has one file per Kafka API and the dispatch table that ApiVersions is derived
+//!   from; [`routing`] finds the partition actor a data request is for.
+//! - [`broker`] is the state handlers share; [`metadata`] the topics and ids, persisted durably.
+//! - [`errors`] turns domain failures into Kafka error codes.
+//! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands.
+
+pub mod admin;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod errors;
+pub mod handlers;
+pub mod metadata;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod topic_config;

@@ -1,0 +1,110 @@
+//! Start-up and shutdown of a node: open the store, start the actors, load the metadata, bind the
+//! listener, serve; on shutdown stop accepting, finish in-flight requests, flush, stop the actors.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use brook_actors::{ActorSystem, PartitionRegistry};
+use brook_storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::metadata::Metadata;
+use crate::server;
+
+pub struct Node {
+    /// The address the listener is bound to (useful with port 0).
+    pub local_addr: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    retention: JoinHandle<()>,
+    actors: ActorSystem,
+}
+
+impl Node {
+    pub async fn start(config: BrokerConfig) -> anyhow::Result<Node> {
+        let dir = config.log_dirs.clone();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await?
+            .with_context(|| format!("opening the data directory {}", config.log_dirs.display()))?;
+        let actors = ActorSystem::start(config.arbiters)?;
+        let partitions = PartitionRegistry::new(store.clone(), actors.arbiters().to_vec());
+        let metadata = Metadata::open(&store)?;
+        let listener = TcpListener::bind(config.listener)
+            .await
+            .with_context(|| format!("binding {}", config.listener))?;
+        let local_addr = listener.local_addr()?;
+        let advertised = match &config.advertised {
+            Some((host, port)) => (host.clone(), i32::from(*port)),
+            None if local_addr.ip().is_unspecified() => {
+                tracing::warn!("listening on all interfaces without advertised.listeners; advertising 127.0.0.1");
+                ("127.0.0.1".to_string(), i32::from(local_addr.port()))
+            }
+            None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
+        };
+        let (shutdown, watcher) = watch::channel(false);
+        let broker = Arc::new(Broker {
+            config,
+            metadata,
+            partitions,
+            store,
+            advertised,
+            shutdown: watcher.clone(),
+        });
+        broker.reconcile().await.context("starting partitions")?;
+        let server = tokio::spawn(server::run(listener, broker.clone(), watcher.clone()));
+        let retention = tokio::spawn(retention_loop(broker.clone(), watcher));
+        tracing::info!(
+            node = broker.node_id(),
+            %local_addr,
+            advertised = %format!("{}:{}", broker.advertised.0, broker.advertised.1),
+            topics = broker.image().topics().count(),
+            "node started"
+        );
+        Ok(Node {
+            local_addr,
+            broker,
+            shutdown,
+            server,
+            retention,
+            actors,
+        })
+    }
+
+    pub fn advertised(&self) -> (String, i32) {
+        self.broker.advertised.clone()
+    }
+
+    /// Graceful stop: no new connections or requests, in-flight requests answered, data flushed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.server.await {
+            tracing::error!(error = %e, "listener task failed");
+        }
+        self.retention.abort();
+        self.broker.store.flush().await.context("final flush")?;
+        let actors = self.actors;
+        tokio::task::spawn_blocking(move || actors.shutdown()).await?;
+        tracing::info!("node stopped");
+        Ok(())
+    }
+}
+
+async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.retention_check_interval_ms);
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => broker.partitions.apply_retention(),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
