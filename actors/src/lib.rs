@@ -18,8 +18,8 @@ pub mod system;
 
 pub use error::PartitionError;
 pub use partition::{
-    ask, AppendBatch, Appended, DeletePartition, ListOffset, OffsetAnswer, OffsetQuery, PartitionActor,
-    PartitionConfig, ReadRecords, RecordsRead, UpdateConfig,
+    ask, AppendBatch, Appended, DeletePartition, ListOffset, OffsetAnswer, OffsetQuery,
+    PartitionActor, PartitionConfig, ReadRecords, RecordsRead, UpdateConfig,
 };
 pub use registry::{PartitionHandle, PartitionKey, PartitionRegistry};
 pub use system::ActorSystem;

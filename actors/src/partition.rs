@@ -235,12 +235,13 @@ impl PartitionActor {
             },
             OffsetQuery::MaxTimestamp => match log.max_timestamp_batch()? {
                 // The first record holding the batch's largest timestamp.
-                Some((_, bytes)) => batch::record_timestamps(&bytes)?
-                    .into_iter()
-                    .fold(None, |best: Option<(i64, i64)>, (o, t)| match best {
+                Some((_, bytes)) => batch::record_timestamps(&bytes)?.into_iter().fold(
+                    None,
+                    |best: Option<(i64, i64)>, (o, t)| match best {
                         Some((_, bt)) if bt >= t => best,
                         _ => Some((o, t)),
-                    }),
+                    },
+                ),
                 None => None,
             },
         };

@@ -122,9 +122,7 @@ impl PartitionRegistry {
         }
     }
 
-    fn read_map(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<PartitionKey, PartitionHandle>> {
+    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PartitionKey, PartitionHandle>> {
         self.partitions
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -32,7 +32,12 @@ impl AdminClient {
         })
     }
 
-    pub async fn call(&mut self, key: ApiKey, version: i16, body: RequestKind) -> anyhow::Result<ResponseKind> {
+    pub async fn call(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
@@ -48,7 +53,10 @@ impl AdminClient {
         let (correlation_id, response) =
             brook_wire::response::decode_response(key, version, bytes::Bytes::from(buf))?;
         if correlation_id != self.correlation_id {
-            bail!("response to request {correlation_id}, expected {}", self.correlation_id);
+            bail!(
+                "response to request {correlation_id}, expected {}",
+                self.correlation_id
+            );
         }
         Ok(response)
     }
@@ -63,7 +71,10 @@ impl AdminClient {
         let request = MetadataRequest::default()
             .with_topics(topics)
             .with_allow_auto_topic_creation(false);
-        match self.call(ApiKey::Metadata, 12, RequestKind::Metadata(request)).await? {
+        match self
+            .call(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+            .await?
+        {
             ResponseKind::Metadata(r) => Ok(r),
             other => bail!("unexpected response {other:?}"),
         }
@@ -78,7 +89,8 @@ fn check(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()
     if code == 0 {
         return Ok(());
     }
-    let error = ResponseError::try_from_code(code).map_or_else(|| format!("error {code}"), |e| format!("{e:?}"));
+    let error = ResponseError::try_from_code(code)
+        .map_or_else(|| format!("error {code}"), |e| format!("{e:?}"));
     match message {
         Some(m) => bail!("{what}: {error}: {}", m.as_str()),
         None => bail!("{what}: {error}"),
@@ -107,14 +119,21 @@ pub async fn create_topic(
                 })
                 .collect(),
         );
-    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(30_000);
-    let ResponseKind::CreateTopics(response) =
-        client.call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request)).await?
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(30_000);
+    let ResponseKind::CreateTopics(response) = client
+        .call(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+        .await?
     else {
         bail!("unexpected response to CreateTopics");
     };
     for t in &response.topics {
-        check(t.error_code, t.error_message.as_ref(), &format!("creating topic `{name}`"))?;
+        check(
+            t.error_code,
+            t.error_message.as_ref(),
+            &format!("creating topic `{name}`"),
+        )?;
     }
     println!("Created topic {name}.");
     Ok(())
@@ -123,15 +142,22 @@ pub async fn create_topic(
 pub async fn delete_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
     let mut client = AdminClient::connect(bootstrap).await?;
     let request = DeleteTopicsRequest::default()
-        .with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name(name.to_string())))])
+        .with_topics(vec![
+            DeleteTopicState::default().with_name(Some(topic_name(name.to_string())))
+        ])
         .with_timeout_ms(30_000);
-    let ResponseKind::DeleteTopics(response) =
-        client.call(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request)).await?
+    let ResponseKind::DeleteTopics(response) = client
+        .call(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request))
+        .await?
     else {
         bail!("unexpected response to DeleteTopics");
     };
     for t in &response.responses {
-        check(t.error_code, t.error_message.as_ref(), &format!("deleting topic `{name}`"))?;
+        check(
+            t.error_code,
+            t.error_message.as_ref(),
+            &format!("deleting topic `{name}`"),
+        )?;
     }
     println!("Deleted topic {name}.");
     Ok(())
@@ -159,23 +185,48 @@ pub async fn describe_topics(bootstrap: &str, name: Option<&str>) -> anyhow::Res
     let mut topics = response.topics;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     for topic in topics {
-        let topic_name = topic.name.as_ref().map_or_else(String::new, |n| n.to_string());
-        check(topic.error_code, None, &format!("describing topic `{topic_name}`"))?;
-        let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(StrBytes::from_string(topic_name.clone()))]);
-        let configs = match client.call(ApiKey::DescribeConfigs, 4, RequestKind::DescribeConfigs(request)).await? {
+        let topic_name = topic
+            .name
+            .as_ref()
+            .map_or_else(String::new, |n| n.to_string());
+        check(
+            topic.error_code,
+            None,
+            &format!("describing topic `{topic_name}`"),
+        )?;
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(topic_name.clone())),
+        ]);
+        let configs = match client
+            .call(
+                ApiKey::DescribeConfigs,
+                4,
+                RequestKind::DescribeConfigs(request),
+            )
+            .await?
+        {
             ResponseKind::DescribeConfigs(r) => r
                 .results
                 .iter()
                 .flat_map(|r| r.configs.iter())
                 .filter(|c| c.config_source == 1)
-                .map(|c| format!("{}={}", c.name.as_str(), c.value.as_ref().map_or("", |v| v.as_str())))
+                .map(|c| {
+                    format!(
+                        "{}={}",
+                        c.name.as_str(),
+                        c.value.as_ref().map_or("", |v| v.as_str())
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(","),
             _ => String::new(),
         };
-        let replication = topic.partitions.first().map_or(0, |p| p.replica_nodes.len());
+        let replication = topic
+            .partitions
+            .first()
+            .map_or(0, |p| p.replica_nodes.len());
         println!(
             "Topic: {topic_name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {configs}",
             topic.topic_id,
@@ -185,7 +236,10 @@ pub async fn describe_topics(bootstrap: &str, name: Option<&str>) -> anyhow::Res
         partitions.sort_by_key(|p| p.partition_index);
         for p in partitions {
             let ids = |v: &[kafka_protocol::messages::BrokerId]| {
-                v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",")
+                v.iter()
+                    .map(|b| b.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             };
             println!(
                 "\tTopic: {topic_name}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}",

@@ -67,7 +67,10 @@ impl Broker {
         };
         let mut stale: Vec<PartitionKey> = self.partitions.keys();
         for (topic_id, partition) in self.store.partitions()? {
-            stale.push(PartitionKey { topic_id, partition });
+            stale.push(PartitionKey {
+                topic_id,
+                partition,
+            });
         }
         stale.sort();
         stale.dedup();
@@ -94,13 +97,19 @@ impl Broker {
         partitions: i32,
         configs: std::collections::BTreeMap<String, String>,
     ) -> Result<Arc<TopicMeta>, crate::metadata::MetaError> {
-        let topic = self.metadata.create_topic(name, partitions, configs).await?;
+        let topic = self
+            .metadata
+            .create_topic(name, partitions, configs)
+            .await?;
         self.start_partitions(&topic);
         Ok(topic)
     }
 
     /// Removes a topic from the metadata, then stops its actors and deletes its data.
-    pub async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMeta>, crate::metadata::MetaError> {
+    pub async fn delete_topic(
+        &self,
+        name: &str,
+    ) -> Result<Arc<TopicMeta>, crate::metadata::MetaError> {
         let topic = self.metadata.delete_topic(name).await?;
         for p in 0..topic.partitions {
             if let Err(e) = self.partitions.delete(key(topic.id, p)).await {

@@ -38,25 +38,120 @@ pub enum Kind {
 
 /// Every broker setting brook understands.
 pub const SETTINGS: &[Setting] = &[
-    Setting { name: "node.id", default: "1", kind: Kind::Int, doc: "This node's id." },
-    Setting { name: "listeners", default: "PLAINTEXT://127.0.0.1:9092", kind: Kind::List, doc: "Where the Kafka listener binds; port 0 picks a free port." },
-    Setting { name: "advertised.listeners", default: "", kind: Kind::List, doc: "The address clients are told to use; defaults to the bound listener." },
-    Setting { name: "log.dirs", default: "./data", kind: Kind::String, doc: "The data directory." },
-    Setting { name: "num.partitions", default: "1", kind: Kind::Int, doc: "Partitions of an auto-created topic, or of CreateTopics with -1." },
-    Setting { name: "default.replication.factor", default: "1", kind: Kind::Short, doc: "Replication factor of auto-created topics." },
-    Setting { name: "auto.create.topics.enable", default: "true", kind: Kind::Boolean, doc: "Create unknown topics asked for in Metadata." },
-    Setting { name: "socket.request.max.bytes", default: "104857600", kind: Kind::Int, doc: "Largest request frame accepted; larger closes the connection." },
-    Setting { name: "max.connections", default: "10000", kind: Kind::Int, doc: "Connections served at once; extra ones are closed." },
-    Setting { name: "brook.max.inflight.requests.per.connection", default: "32", kind: Kind::Int, doc: "Requests of one connection read ahead before reading pauses." },
-    Setting { name: "message.max.bytes", default: "1048588", kind: Kind::Int, doc: "Largest record batch accepted (topic: max.message.bytes)." },
-    Setting { name: "log.segment.bytes", default: "1073741824", kind: Kind::Int, doc: "Segment size before a roll (topic: segment.bytes)." },
-    Setting { name: "log.roll.ms", default: "604800000", kind: Kind::Long, doc: "Segment age before a roll (topic: segment.ms)." },
-    Setting { name: "log.retention.ms", default: "604800000", kind: Kind::Long, doc: "Age after which whole segments are deleted; -1 keeps forever (topic: retention.ms)." },
-    Setting { name: "log.retention.bytes", default: "-1", kind: Kind::Long, doc: "Partition size above which the oldest segments are deleted (topic: retention.bytes)." },
-    Setting { name: "log.retention.check.interval.ms", default: "300000", kind: Kind::Long, doc: "How often retention runs." },
-    Setting { name: "log.message.timestamp.type", default: "CreateTime", kind: Kind::String, doc: "CreateTime or LogAppendTime (topic: message.timestamp.type)." },
-    Setting { name: "min.insync.replicas", default: "1", kind: Kind::Int, doc: "Replicas that must acknowledge acks=all writes." },
-    Setting { name: "brook.arbiters", default: "0", kind: Kind::Int, doc: "Arbiter threads for partition actors; 0 means one per core." },
+    Setting {
+        name: "node.id",
+        default: "1",
+        kind: Kind::Int,
+        doc: "This node's id.",
+    },
+    Setting {
+        name: "listeners",
+        default: "PLAINTEXT://127.0.0.1:9092",
+        kind: Kind::List,
+        doc: "Where the Kafka listener binds; port 0 picks a free port.",
+    },
+    Setting {
+        name: "advertised.listeners",
+        default: "",
+        kind: Kind::List,
+        doc: "The address clients are told to use; defaults to the bound listener.",
+    },
+    Setting {
+        name: "log.dirs",
+        default: "./data",
+        kind: Kind::String,
+        doc: "The data directory.",
+    },
+    Setting {
+        name: "num.partitions",
+        default: "1",
+        kind: Kind::Int,
+        doc: "Partitions of an auto-created topic, or of CreateTopics with -1.",
+    },
+    Setting {
+        name: "default.replication.factor",
+        default: "1",
+        kind: Kind::Short,
+        doc: "Replication factor of auto-created topics.",
+    },
+    Setting {
+        name: "auto.create.topics.enable",
+        default: "true",
+        kind: Kind::Boolean,
+        doc: "Create unknown topics asked for in Metadata.",
+    },
+    Setting {
+        name: "socket.request.max.bytes",
+        default: "104857600",
+        kind: Kind::Int,
+        doc: "Largest request frame accepted; larger closes the connection.",
+    },
+    Setting {
+        name: "max.connections",
+        default: "10000",
+        kind: Kind::Int,
+        doc: "Connections served at once; extra ones are closed.",
+    },
+    Setting {
+        name: "brook.max.inflight.requests.per.connection",
+        default: "32",
+        kind: Kind::Int,
+        doc: "Requests of one connection read ahead before reading pauses.",
+    },
+    Setting {
+        name: "message.max.bytes",
+        default: "1048588",
+        kind: Kind::Int,
+        doc: "Largest record batch accepted (topic: max.message.bytes).",
+    },
+    Setting {
+        name: "log.segment.bytes",
+        default: "1073741824",
+        kind: Kind::Int,
+        doc: "Segment size before a roll (topic: segment.bytes).",
+    },
+    Setting {
+        name: "log.roll.ms",
+        default: "604800000",
+        kind: Kind::Long,
+        doc: "Segment age before a roll (topic: segment.ms).",
+    },
+    Setting {
+        name: "log.retention.ms",
+        default: "604800000",
+        kind: Kind::Long,
+        doc: "Age after which whole segments are deleted; -1 keeps forever (topic: retention.ms).",
+    },
+    Setting {
+        name: "log.retention.bytes",
+        default: "-1",
+        kind: Kind::Long,
+        doc: "Partition size above which the oldest segments are deleted (topic: retention.bytes).",
+    },
+    Setting {
+        name: "log.retention.check.interval.ms",
+        default: "300000",
+        kind: Kind::Long,
+        doc: "How often retention runs.",
+    },
+    Setting {
+        name: "log.message.timestamp.type",
+        default: "CreateTime",
+        kind: Kind::String,
+        doc: "CreateTime or LogAppendTime (topic: message.timestamp.type).",
+    },
+    Setting {
+        name: "min.insync.replicas",
+        default: "1",
+        kind: Kind::Int,
+        doc: "Replicas that must acknowledge acks=all writes.",
+    },
+    Setting {
+        name: "brook.arbiters",
+        default: "0",
+        kind: Kind::Int,
+        doc: "Arbiter threads for partition actors; 0 means one per core.",
+    },
 ];
 
 /// The settings in force, as strings by name (for DescribeConfigs) and typed (for the code).
@@ -107,7 +202,9 @@ impl BrokerConfig {
             }
         }
         for (key, value) in env {
-            let Some(rest) = key.strip_prefix("BROOK_") else { continue };
+            let Some(rest) = key.strip_prefix("BROOK_") else {
+                continue;
+            };
             let name = rest.to_ascii_lowercase().replace('_', ".");
             // Other BROOK_* variables (BROOK_LOG, BROOK_BIN, ...) are not settings.
             if SETTINGS.iter().any(|s| s.name == name) {
@@ -142,7 +239,10 @@ impl BrokerConfig {
                 get("default.replication.factor"),
                 "default.replication.factor",
             )?,
-            auto_create_topics: parse(get("auto.create.topics.enable"), "auto.create.topics.enable")?,
+            auto_create_topics: parse(
+                get("auto.create.topics.enable"),
+                "auto.create.topics.enable",
+            )?,
             socket_request_max_bytes: positive(
                 get("socket.request.max.bytes"),
                 "socket.request.max.bytes",
@@ -192,7 +292,10 @@ fn parse<T: std::str::FromStr>(text: &str, name: &str) -> anyhow::Result<T> {
         .map_err(|_| anyhow::anyhow!("setting `{name}`: cannot parse `{text}`"))
 }
 
-fn positive<T: std::str::FromStr + PartialOrd + Default>(text: &str, name: &str) -> anyhow::Result<T> {
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    text: &str,
+    name: &str,
+) -> anyhow::Result<T> {
     let value: T = parse(text, name)?;
     if value <= T::default() {
         bail!("setting `{name}` must be positive, got `{text}`");
@@ -205,7 +308,9 @@ fn split_listener(text: &str) -> anyhow::Result<(String, u16)> {
     let first = text.split(',').next().unwrap_or("").trim();
     let address = match first.split_once("://") {
         Some(("PLAINTEXT", rest)) => rest,
-        Some((protocol, _)) => bail!("listener protocol `{protocol}` is not supported (PLAINTEXT only)"),
+        Some((protocol, _)) => {
+            bail!("listener protocol `{protocol}` is not supported (PLAINTEXT only)")
+        }
         None => first,
     };
     let (host, port) = address
@@ -219,7 +324,11 @@ fn split_listener(text: &str) -> anyhow::Result<(String, u16)> {
 
 fn parse_listener(text: &str) -> anyhow::Result<SocketAddr> {
     let (host, port) = split_listener(text)?;
-    let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
+    let host = if host.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        host
+    };
     let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .with_context(|| format!("resolving listener host `{host}`"))?
         .next();
@@ -231,7 +340,10 @@ mod tests {
     use super::*;
 
     fn flags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -248,12 +360,17 @@ mod tests {
     fn flags_beat_environment_which_beats_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("brook.toml");
-        std::fs::write(&file, "num.partitions = 2\nlog.dirs = \"/from/file\"\n[log.retention]\nms = 1000\n").unwrap();
+        std::fs::write(
+            &file,
+            "num.partitions = 2\nlog.dirs = \"/from/file\"\n[log.retention]\nms = 1000\n",
+        )
+        .unwrap();
         let env = vec![
             ("BROOK_NUM_PARTITIONS".to_string(), "3".to_string()),
             ("BROOK_LOG".to_string(), "debug".to_string()),
         ];
-        let c = BrokerConfig::load(Some(&file), env, &flags(&[("log.dirs", "/from/flag")])).unwrap();
+        let c =
+            BrokerConfig::load(Some(&file), env, &flags(&[("log.dirs", "/from/flag")])).unwrap();
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_dirs, PathBuf::from("/from/flag"));
         assert_eq!(c.value("log.retention.ms"), "1000");
@@ -265,7 +382,14 @@ mod tests {
     fn bad_values_and_unknown_names_are_refused() {
         assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("num.partitions", "0")])).is_err());
         assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("no.such.thing", "1")])).is_err());
-        assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("listeners", "SSL://h:1")])).is_err());
-        assert!(BrokerConfig::load(None, Vec::new(), &flags(&[("log.message.timestamp.type", "Sometimes")])).is_err());
+        assert!(
+            BrokerConfig::load(None, Vec::new(), &flags(&[("listeners", "SSL://h:1")])).is_err()
+        );
+        assert!(BrokerConfig::load(
+            None,
+            Vec::new(),
+            &flags(&[("log.message.timestamp.type", "Sometimes")])
+        )
+        .is_err());
     }
 }

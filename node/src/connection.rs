@@ -106,12 +106,14 @@ fn accept(broker: &Arc<Broker>, frame: Bytes) -> Result<BoxFuture<'static, Answe
         correlation_id,
     } = peek_header(&frame).map_err(|e| format!("bad request header: {e}"))?;
     let key = ApiKey::try_from(api_key).map_err(|_| format!("unknown API key {api_key}"))?;
-    let range = handlers::supported(key)
-        .ok_or_else(|| format!("API {key:?} is not implemented"))?;
+    let range =
+        handlers::supported(key).ok_or_else(|| format!("API {key:?} is not implemented"))?;
     if version < range.min || version > range.max {
         if key == ApiKey::ApiVersions {
             // KIP-511: tell the client what we support, in a v0 response it can always read.
-            let body = Some(ResponseKind::ApiVersions(api_versions::unsupported_version()));
+            let body = Some(ResponseKind::ApiVersions(
+                api_versions::unsupported_version(),
+            ));
             return Ok(ready(Answer {
                 api_key: key,
                 version: 0,
@@ -124,8 +126,7 @@ fn accept(broker: &Arc<Broker>, frame: Bytes) -> Result<BoxFuture<'static, Answe
             range.min, range.max
         ));
     }
-    let (_, header, body) =
-        decode_header(frame).map_err(|e| format!("{key:?} v{version}: {e}"))?;
+    let (_, header, body) = decode_header(frame).map_err(|e| format!("{key:?} v{version}: {e}"))?;
     let request =
         decode_body(key, version, body).map_err(|e| format!("{key:?} v{version}: {e}"))?;
     tracing::debug!(api = ?key, version, correlation_id, client = ?header.client_id.as_deref(), "request");
@@ -150,7 +151,12 @@ async fn write_answer(socket: &mut TcpStream, answer: Answer) -> Result<(), Stri
         return Ok(());
     };
     let bytes = encode_response(answer.api_key, answer.version, answer.correlation_id, &body)
-        .map_err(|e| format!("encoding {:?} v{} response: {e}", answer.api_key, answer.version))?;
+        .map_err(|e| {
+            format!(
+                "encoding {:?} v{} response: {e}",
+                answer.api_key, answer.version
+            )
+        })?;
     socket
         .write_all(&bytes)
         .await

@@ -9,8 +9,12 @@ use crate::metadata::MetaError;
 pub fn partition_error(e: &PartitionError) -> ResponseError {
     use brook_storage::Error as S;
     match e {
-        PartitionError::Storage(S::OutOfOrderSequence { .. }) => ResponseError::OutOfOrderSequenceNumber,
-        PartitionError::Storage(S::InvalidProducerEpoch { .. }) => ResponseError::InvalidProducerEpoch,
+        PartitionError::Storage(S::OutOfOrderSequence { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+        PartitionError::Storage(S::InvalidProducerEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
         PartitionError::Storage(S::OffsetOutOfRange { .. }) => ResponseError::OffsetOutOfRange,
         PartitionError::Storage(_) => ResponseError::KafkaStorageError,
         PartitionError::Wire(_) => ResponseError::CorruptMessage,

@@ -25,7 +25,12 @@ enum Command {
         #[command(subcommand)]
         command: TopicCommand,
         /// Any node of the cluster.
-        #[arg(long, global = true, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
+        #[arg(
+            long,
+            global = true,
+            default_value = "127.0.0.1:9092",
+            env = "BROOK_BOOTSTRAP_SERVER"
+        )]
         bootstrap_server: String,
     },
 }
@@ -65,8 +70,12 @@ enum TopicCommand {
         configs: Vec<(String, String)>,
     },
     List,
-    Describe { name: Option<String> },
-    Delete { name: String },
+    Describe {
+        name: Option<String>,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -77,12 +86,17 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("BROOK_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
+    let filter = std::env::var("BROOK_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("brook: cannot start the runtime: {e}");
@@ -92,7 +106,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Node(args) => run_node(args).await,
-            Command::Topic { command, bootstrap_server } => run_topic(command, &bootstrap_server).await,
+            Command::Topic {
+                command,
+                bootstrap_server,
+            } => run_topic(command, &bootstrap_server).await,
         }
     });
     match result {

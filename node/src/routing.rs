@@ -23,7 +23,10 @@ impl TopicRef<'_> {
                 .topic(name)
                 .cloned()
                 .ok_or(ResponseError::UnknownTopicOrPartition),
-            TopicRef::Id(id) => image.topic_by_id(id).cloned().ok_or(ResponseError::UnknownTopicId),
+            TopicRef::Id(id) => image
+                .topic_by_id(id)
+                .cloned()
+                .ok_or(ResponseError::UnknownTopicId),
         }
     }
 }

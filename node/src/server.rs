@@ -49,7 +49,10 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(left = connections.len(), "connections still open after 30 s; closing them");
+        tracing::warn!(
+            left = connections.len(),
+            "connections still open after 30 s; closing them"
+        );
         connections.abort_all();
     }
 }

@@ -18,15 +18,69 @@ pub struct TopicSetting {
 }
 
 pub const TOPIC_SETTINGS: &[TopicSetting] = &[
-    TopicSetting { name: "cleanup.policy", broker_default: None, fixed_default: "delete", kind: Kind::List, doc: "Only `delete` (whole segments past retention); compaction is not implemented." },
-    TopicSetting { name: "compression.type", broker_default: None, fixed_default: "producer", kind: Kind::String, doc: "Only `producer`: batches are stored as the producer compressed them." },
-    TopicSetting { name: "max.message.bytes", broker_default: Some("message.max.bytes"), fixed_default: "", kind: Kind::Int, doc: "Largest record batch accepted." },
-    TopicSetting { name: "message.timestamp.type", broker_default: Some("log.message.timestamp.type"), fixed_default: "", kind: Kind::String, doc: "CreateTime or LogAppendTime." },
-    TopicSetting { name: "min.insync.replicas", broker_default: Some("min.insync.replicas"), fixed_default: "", kind: Kind::Int, doc: "Replicas that must acknowledge acks=all writes." },
-    TopicSetting { name: "retention.bytes", broker_default: Some("log.retention.bytes"), fixed_default: "", kind: Kind::Long, doc: "Partition size above which the oldest segments are deleted; -1 for no limit." },
-    TopicSetting { name: "retention.ms", broker_default: Some("log.retention.ms"), fixed_default: "", kind: Kind::Long, doc: "Age after which whole segments are deleted; -1 keeps forever." },
-    TopicSetting { name: "segment.bytes", broker_default: Some("log.segment.bytes"), fixed_default: "", kind: Kind::Int, doc: "Segment size before a roll." },
-    TopicSetting { name: "segment.ms", broker_default: Some("log.roll.ms"), fixed_default: "", kind: Kind::Long, doc: "Segment age before a roll." },
+    TopicSetting {
+        name: "cleanup.policy",
+        broker_default: None,
+        fixed_default: "delete",
+        kind: Kind::List,
+        doc: "Only `delete` (whole segments past retention); compaction is not implemented.",
+    },
+    TopicSetting {
+        name: "compression.type",
+        broker_default: None,
+        fixed_default: "producer",
+        kind: Kind::String,
+        doc: "Only `producer`: batches are stored as the producer compressed them.",
+    },
+    TopicSetting {
+        name: "max.message.bytes",
+        broker_default: Some("message.max.bytes"),
+        fixed_default: "",
+        kind: Kind::Int,
+        doc: "Largest record batch accepted.",
+    },
+    TopicSetting {
+        name: "message.timestamp.type",
+        broker_default: Some("log.message.timestamp.type"),
+        fixed_default: "",
+        kind: Kind::String,
+        doc: "CreateTime or LogAppendTime.",
+    },
+    TopicSetting {
+        name: "min.insync.replicas",
+        broker_default: Some("min.insync.replicas"),
+        fixed_default: "",
+        kind: Kind::Int,
+        doc: "Replicas that must acknowledge acks=all writes.",
+    },
+    TopicSetting {
+        name: "retention.bytes",
+        broker_default: Some("log.retention.bytes"),
+        fixed_default: "",
+        kind: Kind::Long,
+        doc: "Partition size above which the oldest segments are deleted; -1 for no limit.",
+    },
+    TopicSetting {
+        name: "retention.ms",
+        broker_default: Some("log.retention.ms"),
+        fixed_default: "",
+        kind: Kind::Long,
+        doc: "Age after which whole segments are deleted; -1 keeps forever.",
+    },
+    TopicSetting {
+        name: "segment.bytes",
+        broker_default: Some("log.segment.bytes"),
+        fixed_default: "",
+        kind: Kind::Int,
+        doc: "Segment size before a roll.",
+    },
+    TopicSetting {
+        name: "segment.ms",
+        broker_default: Some("log.roll.ms"),
+        fixed_default: "",
+        kind: Kind::Long,
+        doc: "Segment age before a roll.",
+    },
 ];
 
 /// A topic's settings in force.
@@ -86,7 +140,11 @@ impl TopicConfig {
         };
         match value("cleanup.policy").as_str() {
             "delete" => {}
-            other => return Err(format!("cleanup.policy `{other}` is not supported (only `delete`)")),
+            other => {
+                return Err(format!(
+                    "cleanup.policy `{other}` is not supported (only `delete`)"
+                ))
+            }
         }
         match value("compression.type").as_str() {
             "producer" => {}
@@ -99,7 +157,11 @@ impl TopicConfig {
         let log_append_time = match value("message.timestamp.type").as_str() {
             "CreateTime" => false,
             "LogAppendTime" => true,
-            other => return Err(format!("message.timestamp.type must be CreateTime or LogAppendTime, got `{other}`")),
+            other => {
+                return Err(format!(
+                    "message.timestamp.type must be CreateTime or LogAppendTime, got `{other}`"
+                ))
+            }
         };
         let min_insync = number("min.insync.replicas", 1)?;
         let segment_bytes = number("segment.bytes", 14)?;
@@ -111,8 +173,10 @@ impl TopicConfig {
                 retention_bytes: number("retention.bytes", -1)?,
             },
             log_append_time,
-            max_message_bytes: usize::try_from(number("max.message.bytes", 0)?).unwrap_or(usize::MAX),
-            min_insync_replicas: i32::try_from(min_insync).map_err(|_| "min.insync.replicas is too large".to_string())?,
+            max_message_bytes: usize::try_from(number("max.message.bytes", 0)?)
+                .unwrap_or(usize::MAX),
+            min_insync_replicas: i32::try_from(min_insync)
+                .map_err(|_| "min.insync.replicas is too large".to_string())?,
         })
     }
 
@@ -131,7 +195,10 @@ fn setting(name: &str) -> Option<&'static TopicSetting> {
 /// A topic setting's value when the topic does not set it, and where that value came from.
 fn default_value(broker: &BrokerConfig, name: &str) -> (String, i8) {
     match setting(name) {
-        Some(TopicSetting { broker_default: Some(key), .. }) => match broker.values.get(*key) {
+        Some(TopicSetting {
+            broker_default: Some(key),
+            ..
+        }) => match broker.values.get(*key) {
             Some((value, Source::Static)) => (value.clone(), SOURCE_STATIC_BROKER),
             Some((value, Source::Default)) => (value.clone(), SOURCE_DEFAULT),
             None => (String::new(), SOURCE_DEFAULT),
@@ -142,7 +209,10 @@ fn default_value(broker: &BrokerConfig, name: &str) -> (String, i8) {
 }
 
 /// Every topic setting with its value in force, for DescribeConfigs and CreateTopics v5+.
-pub fn describe_topic(broker: &BrokerConfig, explicit: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+pub fn describe_topic(
+    broker: &BrokerConfig,
+    explicit: &BTreeMap<String, String>,
+) -> Vec<ConfigEntry> {
     TOPIC_SETTINGS
         .iter()
         .map(|s| {
@@ -203,7 +273,10 @@ mod tests {
     use super::*;
 
     fn broker(flags: &[(&str, &str)]) -> BrokerConfig {
-        let flags: Vec<_> = flags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let flags: Vec<_> = flags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         BrokerConfig::load(None, Vec::new(), &flags).unwrap()
     }
 
@@ -218,15 +291,30 @@ mod tests {
         let seg = entries.iter().find(|e| e.name == "segment.bytes").unwrap();
         assert_eq!((seg.value.as_str(), seg.source), ("16384", SOURCE_TOPIC));
         let ret = entries.iter().find(|e| e.name == "retention.ms").unwrap();
-        assert_eq!((ret.value.as_str(), ret.source), ("5000", SOURCE_STATIC_BROKER));
-        let max = entries.iter().find(|e| e.name == "max.message.bytes").unwrap();
-        assert_eq!((max.value.as_str(), max.source), ("1048588", SOURCE_DEFAULT));
+        assert_eq!(
+            (ret.value.as_str(), ret.source),
+            ("5000", SOURCE_STATIC_BROKER)
+        );
+        let max = entries
+            .iter()
+            .find(|e| e.name == "max.message.bytes")
+            .unwrap();
+        assert_eq!(
+            (max.value.as_str(), max.source),
+            ("1048588", SOURCE_DEFAULT)
+        );
     }
 
     #[test]
     fn bad_topic_configs_are_refused_with_a_reason() {
         let b = broker(&[]);
-        for (k, v) in [("segment.bytes", "10"), ("retention.ms", "-2"), ("cleanup.policy", "compact"), ("nope", "1"), ("message.timestamp.type", "x")] {
+        for (k, v) in [
+            ("segment.bytes", "10"),
+            ("retention.ms", "-2"),
+            ("cleanup.policy", "compact"),
+            ("nope", "1"),
+            ("message.timestamp.type", "x"),
+        ] {
             let explicit = BTreeMap::from([(k.to_string(), v.to_string())]);
             let err = TopicConfig::resolve(&b, &explicit).unwrap_err();
             assert!(err.contains(k) || err.contains(v), "{k}={v}: {err}");

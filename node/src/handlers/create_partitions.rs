@@ -10,11 +10,20 @@ use kafka_protocol::ResponseError;
 use crate::broker::Broker;
 use crate::errors::meta_error;
 
-pub async fn handle(broker: &Arc<Broker>, _version: i16, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let outcome = check(broker, &topic.name, topic.count, topic.assignments.as_deref());
+        let outcome = check(
+            broker,
+            &topic.name,
+            topic.count,
+            topic.assignments.as_deref(),
+        );
         let outcome = match outcome {
             Ok(()) if request.validate_only => Ok(()),
             Ok(()) => broker
@@ -38,22 +47,30 @@ fn check(
     broker: &Broker,
     name: &str,
     count: i32,
-    assignments: Option<&[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment]>,
+    assignments: Option<
+        &[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment],
+    >,
 ) -> Result<(), (ResponseError, String)> {
     let image = broker.image();
-    let topic = image
-        .topic(name)
-        .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("topic `{name}` does not exist")))?;
+    let topic = image.topic(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic `{name}` does not exist"),
+        )
+    })?;
     if count <= topic.partitions {
-        let why = format!("topic `{name}` has {} partitions; the new count must be larger, got {count}", topic.partitions);
+        let why = format!(
+            "topic `{name}` has {} partitions; the new count must be larger, got {count}",
+            topic.partitions
+        );
         return Err((ResponseError::InvalidPartitions, why));
     }
     if let Some(assignments) = assignments {
         let added = usize::try_from(count - topic.partitions).unwrap_or(0);
         let valid = assignments.len() == added
-            && assignments
-                .iter()
-                .all(|a| !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id()));
+            && assignments.iter().all(|a| {
+                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id())
+            });
         if !valid {
             let why = format!("assignments must name {added} new partitions on existing brokers");
             return Err((ResponseError::InvalidReplicaAssignment, why));

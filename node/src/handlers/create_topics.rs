@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -22,7 +24,11 @@ struct Plan {
     configs: BTreeMap<String, String>,
 }
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &request.topics {
         *seen.entry(t.name.to_string()).or_default() += 1;
@@ -33,7 +39,11 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: CreateTopicsReq
         let result = CreatableTopicResult::default().with_name(name.clone());
         // Kafka refuses every copy of a name listed twice.
         if seen.get(name.as_str()).copied().unwrap_or(0) > 1 {
-            results.push(fail(result, ResponseError::InvalidRequest, format!("topic `{}` is listed more than once", name.as_str())));
+            results.push(fail(
+                result,
+                ResponseError::InvalidRequest,
+                format!("topic `{}` is listed more than once", name.as_str()),
+            ));
             continue;
         }
         let plan = match plan(broker, &topic) {
@@ -52,7 +62,10 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: CreateTopicsReq
         let result = if request.validate_only {
             result
         } else {
-            match broker.create_topic(&name, plan.partitions, plan.configs).await {
+            match broker
+                .create_topic(&name, plan.partitions, plan.configs)
+                .await
+            {
                 Ok(meta) => {
                     tracing::info!(topic = %name.as_str(), partitions = plan.partitions, "created topic");
                     result.with_topic_id(meta.id)
@@ -89,18 +102,26 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
     validate_topic_name(&topic.name).map_err(|why| (ResponseError::InvalidTopicException, why))?;
     let mut configs = BTreeMap::new();
     for c in &topic.configs {
-        let value = c
-            .value
-            .as_ref()
-            .ok_or_else(|| (ResponseError::InvalidConfig, format!("config `{}` has a null value", c.name.as_str())))?;
+        let value = c.value.as_ref().ok_or_else(|| {
+            (
+                ResponseError::InvalidConfig,
+                format!("config `{}` has a null value", c.name.as_str()),
+            )
+        })?;
         configs.insert(c.name.to_string(), value.to_string());
     }
-    TopicConfig::resolve(&broker.config, &configs).map_err(|why| (ResponseError::InvalidConfig, why))?;
+    TopicConfig::resolve(&broker.config, &configs)
+        .map_err(|why| (ResponseError::InvalidConfig, why))?;
     let (partitions, replication_factor) = if topic.assignments.is_empty() {
         let partitions = match topic.num_partitions {
             -1 => broker.config.num_partitions,
             n if n > 0 => n,
-            n => return Err((ResponseError::InvalidPartitions, format!("number of partitions must be positive, got {n}"))),
+            n => {
+                return Err((
+                    ResponseError::InvalidPartitions,
+                    format!("number of partitions must be positive, got {n}"),
+                ))
+            }
         };
         let rf = match topic.replication_factor {
             -1 => broker.config.default_replication_factor,
@@ -109,27 +130,47 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
         (partitions, rf)
     } else {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            let why = "with manual assignments, num_partitions and replication_factor must be -1".to_string();
+            let why = "with manual assignments, num_partitions and replication_factor must be -1"
+                .to_string();
             return Err((ResponseError::InvalidRequest, why));
         }
-        let mut indexes: Vec<i32> = topic.assignments.iter().map(|a| a.partition_index).collect();
+        let mut indexes: Vec<i32> = topic
+            .assignments
+            .iter()
+            .map(|a| a.partition_index)
+            .collect();
         indexes.sort_unstable();
-        if indexes.iter().enumerate().any(|(i, &p)| usize::try_from(p).ok() != Some(i)) {
+        if indexes
+            .iter()
+            .enumerate()
+            .any(|(i, &p)| usize::try_from(p).ok() != Some(i))
+        {
             let why = "assignments must cover partitions 0..n exactly once".to_string();
             return Err((ResponseError::InvalidReplicaAssignment, why));
         }
         for a in &topic.assignments {
             if a.broker_ids.iter().any(|b| b.0 != broker.node_id()) || a.broker_ids.is_empty() {
-                let why = format!("partition {} is assigned to brokers that do not exist", a.partition_index);
+                let why = format!(
+                    "partition {} is assigned to brokers that do not exist",
+                    a.partition_index
+                );
                 return Err((ResponseError::InvalidReplicaAssignment, why));
             }
         }
-        let rf = topic.assignments.first().map_or(1, |a| i16::try_from(a.broker_ids.len()).unwrap_or(i16::MAX));
-        (i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX), rf)
+        let rf = topic
+            .assignments
+            .first()
+            .map_or(1, |a| i16::try_from(a.broker_ids.len()).unwrap_or(i16::MAX));
+        (
+            i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX),
+            rf,
+        )
     };
     // One broker, and no replication yet: a topic can only have one replica per partition.
     if replication_factor != 1 {
-        let why = format!("replication factor {replication_factor} is larger than the 1 available broker");
+        let why = format!(
+            "replication factor {replication_factor} is larger than the 1 available broker"
+        );
         return Err((ResponseError::InvalidReplicationFactor, why));
     }
     Ok(Plan {

@@ -11,20 +11,40 @@ use uuid::Uuid;
 use crate::broker::Broker;
 use crate::errors::meta_error;
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
         let image = broker.image();
         let found = match &name {
-            Some(n) => image.topic(n).cloned().ok_or(ResponseError::UnknownTopicOrPartition),
-            None => image.topic_by_id(id).cloned().ok_or(ResponseError::UnknownTopicId),
+            Some(n) => image
+                .topic(n)
+                .cloned()
+                .ok_or(ResponseError::UnknownTopicOrPartition),
+            None => image
+                .topic_by_id(id)
+                .cloned()
+                .ok_or(ResponseError::UnknownTopicId),
         };
-        let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(id);
+        let result = DeletableTopicResult::default()
+            .with_name(name.clone())
+            .with_topic_id(id);
         let outcome = match found {
             Ok(topic) => broker
                 .delete_topic(&topic.name)
@@ -42,7 +62,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: DeleteTopicsReq
             }
             Err(e) => result
                 .with_error_code(e.code())
-                .with_error_message(Some(StrBytes::from_static_str(e.description()))),
+                .with_error_message(Some(StrBytes::from_string(e.to_string()))),
         });
     }
     DeleteTopicsResponse::default().with_responses(responses)

@@ -12,7 +12,11 @@ use crate::broker::Broker;
 /// KIP-919: endpoint type 1 asks for brokers; 2 (controllers) is not something brook separates.
 const BROKERS: i8 = 1;
 
-pub fn handle(broker: &Arc<Broker>, _version: i16, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     if request.endpoint_type != BROKERS {
         return DescribeClusterResponse::default()
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
@@ -21,7 +25,9 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, request: DescribeClusterReque
     let (host, port) = &broker.advertised;
     DescribeClusterResponse::default()
         .with_endpoint_type(BROKERS)
-        .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id().to_string()))
+        .with_cluster_id(StrBytes::from_string(
+            broker.metadata.cluster_id().to_string(),
+        ))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_cluster_authorized_operations(i32::MIN)
         .with_brokers(vec![DescribeClusterBroker::default()

@@ -16,7 +16,11 @@ use crate::topic_config::{describe_broker, describe_topic, ConfigEntry};
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let mut results = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let result = DescribeConfigsResult::default()
@@ -25,13 +29,27 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: DescribeConfigsReques
         let entries = match resource.resource_type {
             TOPIC => match broker.image().topic(&resource.resource_name) {
                 Some(t) => Ok(describe_topic(&broker.config, &t.configs)),
-                None => Err((ResponseError::UnknownTopicOrPartition, format!("topic `{}` does not exist", resource.resource_name.as_str()))),
+                None => Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic `{}` does not exist", resource.resource_name.as_str()),
+                )),
             },
             // An empty name means the cluster-wide dynamic defaults, of which brook has none.
             BROKER if resource.resource_name.is_empty() => Ok(Vec::new()),
-            BROKER if resource.resource_name.as_str() == broker.node_id().to_string() => Ok(describe_broker(&broker.config)),
-            BROKER => Err((ResponseError::InvalidRequest, format!("broker `{}` is not this node", resource.resource_name.as_str()))),
-            other => Err((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
+            BROKER if resource.resource_name.as_str() == broker.node_id().to_string() => {
+                Ok(describe_broker(&broker.config))
+            }
+            BROKER => Err((
+                ResponseError::InvalidRequest,
+                format!(
+                    "broker `{}` is not this node",
+                    resource.resource_name.as_str()
+                ),
+            )),
+            other => Err((
+                ResponseError::InvalidRequest,
+                format!("resource type {other} is not supported"),
+            )),
         };
         results.push(match entries {
             Ok(entries) => {
@@ -39,7 +57,14 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: DescribeConfigsReques
                 let configs = entries
                     .into_iter()
                     .filter(|e| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == e.name)))
-                    .map(|e| entry(e, version, request.include_synonyms, request.include_documentation))
+                    .map(|e| {
+                        entry(
+                            e,
+                            version,
+                            request.include_synonyms,
+                            request.include_documentation,
+                        )
+                    })
                     .collect();
                 result.with_configs(configs)
             }
@@ -51,7 +76,12 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: DescribeConfigsReques
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn entry(e: ConfigEntry, version: i16, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+fn entry(
+    e: ConfigEntry,
+    version: i16,
+    synonyms: bool,
+    documentation: bool,
+) -> DescribeConfigsResourceResult {
     let mut out = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(e.name))
         .with_value(Some(StrBytes::from_string(e.value)))

@@ -48,7 +48,10 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
         let found = reference.find(&image);
         for p in &topic.partitions {
             let target = found.clone().and_then(|meta| {
-                routing::check_leader_epoch(p.current_leader_epoch, broker.leader_epoch(&meta, p.partition))?;
+                routing::check_leader_epoch(
+                    p.current_leader_epoch,
+                    broker.leader_epoch(&meta, p.partition),
+                )?;
                 routing::partition(broker, &meta, p.partition)
             });
             wanted.push(Wanted {
@@ -67,7 +70,8 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
     }
     let response_max = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    let deadline =
+        Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let mut shutdown = broker.shutdown.clone();
     let mut watchers: Vec<_> = wanted
         .iter()
@@ -78,7 +82,8 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
             w.borrow_and_update();
         }
         let (partitions, bytes, failed) = read_round(&wanted, response_max).await;
-        let waiting = !failed && bytes < min_bytes && Instant::now() < deadline && !*shutdown.borrow();
+        let waiting =
+            !failed && bytes < min_bytes && Instant::now() < deadline && !*shutdown.borrow();
         if !waiting {
             return respond(shells, partitions);
         }
@@ -98,7 +103,10 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
 
 /// Reads every partition once. Returns the partition answers, the bytes read and whether any
 /// partition failed (an error is answered at once, without waiting).
-async fn read_round(wanted: &[Wanted], response_max: usize) -> (Vec<(usize, PartitionData)>, usize, bool) {
+async fn read_round(
+    wanted: &[Wanted],
+    response_max: usize,
+) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut failed = false;
@@ -113,9 +121,13 @@ async fn read_round(wanted: &[Wanted], response_max: usize) -> (Vec<(usize, Part
             (Ok(handle), Ok(offset)) => {
                 let remaining = response_max.saturating_sub(total);
                 let max_bytes = w.max_bytes.min(remaining);
-                ask(&handle.addr, |reply| ReadRecords { offset, max_bytes, reply })
-                    .await
-                    .map_err(|e| partition_error(&e))
+                ask(&handle.addr, |reply| ReadRecords {
+                    offset,
+                    max_bytes,
+                    reply,
+                })
+                .await
+                .map_err(|e| partition_error(&e))
             }
         };
         let data = match result {
@@ -150,11 +162,16 @@ async fn read_round(wanted: &[Wanted], response_max: usize) -> (Vec<(usize, Part
     (out, total, failed)
 }
 
-fn respond(mut topics: Vec<FetchableTopicResponse>, partitions: Vec<(usize, PartitionData)>) -> FetchResponse {
+fn respond(
+    mut topics: Vec<FetchableTopicResponse>,
+    partitions: Vec<(usize, PartitionData)>,
+) -> FetchResponse {
     for (topic, data) in partitions {
         if let Some(t) = topics.get_mut(topic) {
             t.partitions.push(data);
         }
     }
-    FetchResponse::default().with_session_id(0).with_responses(topics)
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics)
 }

@@ -20,17 +20,25 @@ const MAX_TIMESTAMP: i64 = -3;
 /// KIP-405: earliest offset in local storage; with no tiered storage it is the log start.
 const EARLIEST_LOCAL: i64 = -4;
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let image = broker.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let found = TopicRef::Name(&topic.name).find(&image);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
-            let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            let response =
+                ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
             let answer = async {
                 let meta = found.clone()?;
-                routing::check_leader_epoch(p.current_leader_epoch, broker.leader_epoch(&meta, p.partition_index))?;
+                routing::check_leader_epoch(
+                    p.current_leader_epoch,
+                    broker.leader_epoch(&meta, p.partition_index),
+                )?;
                 let handle = routing::partition(broker, &meta, p.partition_index)?;
                 let query = match p.timestamp {
                     LATEST => OffsetQuery::Latest,

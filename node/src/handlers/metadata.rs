@@ -17,7 +17,11 @@ use crate::metadata::{validate_topic_name, MetaError, TopicMeta};
 /// Reported when the client did not ask for authorized operations (Kafka's sentinel).
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
     // v0 has no null list: an empty list means every topic.
     let requested = match request.topics {
         Some(list) if version == 0 && list.is_empty() => None,
@@ -52,13 +56,19 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: MetadataRequest
             .with_node_id(BrokerId(broker.node_id()))
             .with_host(StrBytes::from_string(host.clone()))
             .with_port(*port)])
-        .with_cluster_id(Some(StrBytes::from_string(broker.metadata.cluster_id().to_string())))
+        .with_cluster_id(Some(StrBytes::from_string(
+            broker.metadata.cluster_id().to_string(),
+        )))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
         .with_topics(topics)
 }
 
-async fn by_name(broker: &Arc<Broker>, name: &TopicName, auto_create: bool) -> MetadataResponseTopic {
+async fn by_name(
+    broker: &Arc<Broker>,
+    name: &TopicName,
+    auto_create: bool,
+) -> MetadataResponseTopic {
     if let Some(topic) = broker.image().topic(name) {
         return describe(broker, topic);
     }
@@ -76,9 +86,12 @@ async fn by_name(broker: &Arc<Broker>, name: &TopicName, auto_create: bool) -> M
         return error(ResponseError::UnknownTopicOrPartition);
     }
     let partitions = broker.config.num_partitions;
-    match broker.create_topic(name, partitions, Default::default()).await {
+    match broker
+        .create_topic(name, partitions, Default::default())
+        .await
+    {
         Ok(topic) => {
-            tracing::info!(topic = %name, partitions, "auto-created topic");
+            tracing::info!(topic = %name.0, partitions, "auto-created topic");
             describe(broker, &topic)
         }
         // Another request created it in the meantime.
@@ -87,7 +100,7 @@ async fn by_name(broker: &Arc<Broker>, name: &TopicName, auto_create: bool) -> M
             None => error(ResponseError::LeaderNotAvailable),
         },
         Err(e) => {
-            tracing::error!(topic = %name, error = %e, "auto-creating topic failed");
+            tracing::error!(topic = %name.0, error = %e, "auto-creating topic failed");
             error(meta_error(&e))
         }
     }

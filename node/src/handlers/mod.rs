@@ -64,34 +64,47 @@ pub fn dispatch(broker: &Arc<Broker>, version: i16, body: RequestKind) -> Option
     let b = broker.clone();
     let reply = match body {
         RequestKind::Produce(r) => produce::handle(broker, version, r),
-        RequestKind::ApiVersions(r) => {
-            future::ready(Some(ResponseKind::ApiVersions(api_versions::handle(version, &r)))).boxed()
-        }
+        RequestKind::ApiVersions(r) => future::ready(Some(ResponseKind::ApiVersions(
+            api_versions::handle(version, &r),
+        )))
+        .boxed(),
         RequestKind::Fetch(r) => {
             async move { Some(ResponseKind::Fetch(fetch::handle(&b, version, r).await)) }.boxed()
         }
         RequestKind::ListOffsets(r) => async move {
-            Some(ResponseKind::ListOffsets(list_offsets::handle(&b, version, r).await))
+            Some(ResponseKind::ListOffsets(
+                list_offsets::handle(&b, version, r).await,
+            ))
         }
         .boxed(),
         RequestKind::Metadata(r) => async move {
-            Some(ResponseKind::Metadata(metadata::handle(&b, version, r).await))
+            Some(ResponseKind::Metadata(
+                metadata::handle(&b, version, r).await,
+            ))
         }
         .boxed(),
         RequestKind::CreateTopics(r) => async move {
-            Some(ResponseKind::CreateTopics(create_topics::handle(&b, version, r).await))
+            Some(ResponseKind::CreateTopics(
+                create_topics::handle(&b, version, r).await,
+            ))
         }
         .boxed(),
         RequestKind::DeleteTopics(r) => async move {
-            Some(ResponseKind::DeleteTopics(delete_topics::handle(&b, version, r).await))
+            Some(ResponseKind::DeleteTopics(
+                delete_topics::handle(&b, version, r).await,
+            ))
         }
         .boxed(),
         RequestKind::CreatePartitions(r) => async move {
-            Some(ResponseKind::CreatePartitions(create_partitions::handle(&b, version, r).await))
+            Some(ResponseKind::CreatePartitions(
+                create_partitions::handle(&b, version, r).await,
+            ))
         }
         .boxed(),
         RequestKind::InitProducerId(r) => async move {
-            Some(ResponseKind::InitProducerId(init_producer_id::handle(&b, version, r).await))
+            Some(ResponseKind::InitProducerId(
+                init_producer_id::handle(&b, version, r).await,
+            ))
         }
         .boxed(),
         RequestKind::DescribeConfigs(r) => future::ready(Some(ResponseKind::DescribeConfigs(

@@ -32,9 +32,15 @@ enum Outcome {
 pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> Reply {
     let acks = request.acks;
     let refuse_all = if !matches!(acks, -1..=1) {
-        Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1".to_string()))
+        Some((
+            ResponseError::InvalidRequiredAcks,
+            "acks must be -1, 0 or 1".to_string(),
+        ))
     } else if request.transactional_id.is_some() {
-        Some((ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported".to_string()))
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported".to_string(),
+        ))
     } else {
         None
     };
@@ -60,7 +66,10 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> R
     async move {
         let mut responses = Vec::with_capacity(topics.len());
         for (name, partitions) in topics {
-            let answers = join_all(partitions.into_iter().map(|(index, outcome)| async move {
+            let topic = name.0.to_string();
+            let answers = join_all(partitions.into_iter().map(|(index, outcome)| {
+                let topic = topic.clone();
+                async move {
                 let response = PartitionProduceResponse::default().with_index(index);
                 match outcome {
                     Outcome::Failed(e, message) => failure(response, e, message),
@@ -71,12 +80,12 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> R
                             .with_log_start_offset(a.log_start_offset),
                         Err(e) => {
                             let code = partition_error(&e);
-                            tracing::debug!(topic = %name.0, partition = index, error = %e, "produce refused");
+                            tracing::debug!(%topic, partition = index, error = %e, "produce refused");
                             failure(response, code, Some(e.to_string()))
                         }
                     },
                 }
-            }))
+            }}))
             .await;
             responses.push(
                 TopicProduceResponse::default()
@@ -123,7 +132,10 @@ fn append(
     };
     let max = broker.topic_config(&meta).max_message_bytes;
     if records.len() > max {
-        let why = format!("batch of {} bytes exceeds max.message.bytes {max}", records.len());
+        let why = format!(
+            "batch of {} bytes exceeds max.message.bytes {max}",
+            records.len()
+        );
         return Outcome::Failed(ResponseError::MessageTooLarge, Some(why));
     }
     let header = match validate_batches(&records) {
@@ -138,7 +150,9 @@ fn append(
         Err(e) => {
             tracing::warn!(topic, partition, error = %e, "refusing a bad record batch");
             let code = match e {
-                brook_wire::Error::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+                brook_wire::Error::UnsupportedMagic(_) => {
+                    ResponseError::UnsupportedForMessageFormat
+                }
                 _ => ResponseError::CorruptMessage,
             };
             return Outcome::Failed(code, Some(e.to_string()));
