@@ -1,0 +1,154 @@
+//! Produce/consume throughput against a real `brook` process, with librdkafka.
+//!
+//! ```sh
+//! cargo run --release -p brook-tests --example produce_bench -- [messages] [size]
+//! ```
+//! Starts brook (`BROOK_BIN`, default target/release/brook) on a free port in a temporary
+//! directory, then for acks=1 and acks=all, one partition and eight, produces `messages` records
+//! of `size` bytes and prints messages/s, MiB/s and delivery-latency percentiles, then reads
+//! everything back and prints consume throughput. Figures only: nothing here asserts a speed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+struct Brook(Child);
+
+impl Drop for Brook {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn brook_bin() -> String {
+    std::env::var("BROOK_BIN")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/brook").to_string())
+}
+
+fn start_brook(dir: &std::path::Path) -> anyhow::Result<(Brook, String)> {
+    let mut child = Command::new(brook_bin())
+        .args(["node", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs"])
+        .arg(dir)
+        .env("BROOK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let address = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no ready line: {line}"))?
+        .to_string();
+    Ok((Brook(child), address))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+async fn produce(bootstrap: &str, topic: &str, acks: &str, partitions: i32, messages: usize, size: usize) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("topic.metadata.refresh.interval.ms", "-1")
+        .create()?;
+    let payload = vec![b'x'; size];
+    let started = Instant::now();
+    let mut pending = Vec::with_capacity(messages);
+    for i in 0..messages {
+        let partition = (i as i32) % partitions;
+        let sent = Instant::now();
+        let delivery = producer
+            .send_result(FutureRecord::<(), _>::to(topic).payload(&payload).partition(partition))
+            .map_err(|(e, _)| e)?;
+        pending.push(async move {
+            let result = delivery.await;
+            (result, sent.elapsed())
+        });
+    }
+    let mut latencies = Vec::with_capacity(messages);
+    for (result, latency) in futures::future::join_all(pending).await {
+        match result {
+            Ok(Ok(_)) => latencies.push(latency),
+            Ok(Err((e, _))) => anyhow::bail!("delivery failed: {e}"),
+            Err(_) => anyhow::bail!("delivery cancelled"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "produce acks={acks:<3} partitions={partitions}: {:>9.0} msg/s {:>7.1} MiB/s  p50 {:>6.1} ms  p99 {:>6.1} ms",
+        messages as f64 / elapsed,
+        (messages * size) as f64 / elapsed / (1024.0 * 1024.0),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
+fn consume(bootstrap: &str, topic: &str, partitions: i32, messages: usize, size: usize) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let started = Instant::now();
+    let mut seen = 0usize;
+    while seen < messages {
+        if started.elapsed() > Duration::from_secs(300) {
+            anyhow::bail!("consumed only {seen} of {messages}");
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message?;
+            seen += usize::from(message.payload().is_some());
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "consume            partitions={partitions}: {:>9.0} msg/s {:>7.1} MiB/s",
+        messages as f64 / elapsed,
+        (messages * size) as f64 / elapsed / (1024.0 * 1024.0)
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let messages: usize = args.get(1).map_or(Ok(200_000), |s| s.parse())?;
+    let size: usize = args.get(2).map_or(Ok(1024), |s| s.parse())?;
+    let dir = tempfile::tempdir()?;
+    let (_brook, bootstrap) = start_brook(dir.path())?;
+    println!("brook at {bootstrap}: {messages} messages of {size} bytes");
+    for partitions in [1, 8] {
+        for acks in ["1", "all"] {
+            let topic = format!("bench-{partitions}-{acks}");
+            let status = Command::new(brook_bin())
+            .args(["topic", "create", &topic, "--partitions", &partitions.to_string(), "--bootstrap-server", &bootstrap])
+            .stdout(Stdio::null())
+            .status()?;
+            anyhow::ensure!(status.success(), "creating {topic} failed");
+            produce(&bootstrap, &topic, acks, partitions, messages, size).await?;
+            consume(&bootstrap, &topic, partitions, messages, size)?;
+        }
+    }
+    Ok(())
+}
