@@ -1,1 +1,39 @@
-//! brook-storage
+//! brook-storage: the node's durable partition logs on one sled database.
+//!
+//! The layer knows nothing of Kafka's record format: the caller passes a [`BatchMeta`] with the
+//! few header fields the log needs, and the raw batch bytes.
+//!
+//! - `store`: [`Store`], the database handle; opens, lists and removes partitions.
+//! - `group_commit`: one flusher thread, one fsync for everyone waiting ([`Store::flush`]).
+//! - `partition`: [`PartitionLog`] and [`LogConfig`]; appends, rolls, checkpoints.
+//! - `read`: fetch by offset, lookups by timestamp.
+//! - `retention`: retention and DeleteRecords (whole segments from the front).
+//! - `truncate`: truncation from the end (replication).
+//! - `recovery`: opening a log, which is also crash recovery.
+//! - `segment`: a segment is one sled tree of batches keyed by big-endian base offset.
+//! - `batch`: [`BatchMeta`] and the small prefix stored in front of every batch.
+//! - `producer_state`: idempotent-producer sequences and the 5-batch dedup window.
+//! - `epoch_cache`: leader epoch -> start offset.
+//! - `keys`: tree names (namespaced by topic id and partition) and meta keys.
+//! - `error`: the crate's [`Error`].
+
+mod batch;
+mod epoch_cache;
+mod error;
+mod group_commit;
+mod keys;
+mod partition;
+mod producer_state;
+mod read;
+mod recovery;
+mod retention;
+mod segment;
+mod store;
+mod truncate;
+
+pub use batch::BatchMeta;
+pub use error::Error;
+pub use partition::{LogConfig, PartitionLog};
+pub use producer_state::ProducerCheck;
+pub use segment::SegmentInfo;
+pub use store::Store;

@@ -1,0 +1,102 @@
+//! Group commit: one thread runs `db.flush()` for everyone who asked since the last flush
+//! started, so a burst of produce requests across partitions costs one fsync, not one each.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use futures::channel::oneshot;
+
+use crate::Error;
+
+type Waiter = oneshot::Sender<Result<(), Error>>;
+
+#[derive(Default)]
+struct Counters {
+    flushes: AtomicU64,
+    served: AtomicU64,
+}
+
+pub(crate) struct GroupCommit {
+    requests: Option<mpsc::Sender<Waiter>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl GroupCommit {
+    pub fn start(db: sled::Db) -> Result<GroupCommit, Error> {
+        let (tx, rx) = mpsc::channel::<Waiter>();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("brook-flush".into())
+            .spawn(move || run(&db, &rx, &thread_counters))?;
+        Ok(GroupCommit {
+            requests: Some(tx),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// Enqueues the request now (not on first poll), so the flush that serves it starts after
+    /// every write made before this call.
+    pub fn request(&self) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let queued = self
+            .requests
+            .as_ref()
+            .is_some_and(|requests| requests.send(tx).is_ok());
+        async move {
+            if !queued {
+                return Err(Error::Closed);
+            }
+            rx.await.unwrap_or(Err(Error::Closed))
+        }
+    }
+
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.counters.flushes.load(Ordering::Relaxed),
+            self.counters.served.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn run(db: &sled::Db, requests: &mpsc::Receiver<Waiter>, counters: &Counters) {
+    // Ends once every sender is gone and the queue is drained.
+    while let Ok(first) = requests.recv() {
+        let mut waiters = vec![first];
+        waiters.extend(requests.try_iter());
+        let result = db.flush();
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "group commit flush failed");
+        }
+        counters.flushes.fetch_add(1, Ordering::Relaxed);
+        counters
+            .served
+            .fetch_add(waiters.len() as u64, Ordering::Relaxed);
+        for waiter in waiters {
+            let outcome = match &result {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::Sled(e.clone())),
+            };
+            // The caller may have stopped waiting; that is fine.
+            let _ = waiter.send(outcome);
+        }
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        // Closing the channel lets the thread serve what is queued and exit; joining makes sure
+        // its handle on the database is gone before the store can be reopened.
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("group commit thread panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! One partition's log: a run of segments plus the partition's meta tree (log start, high
+//! watermark, leader epochs, producer snapshots, segment stats). Appends and the bookkeeping
+//! around them live here; reads, retention, truncation and recovery in their own modules.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{BatchMeta, Prefix};
+use crate::epoch_cache::EpochCache;
+use crate::keys::{self, offset_key};
+use crate::producer_state::{ProducerCheck, ProducerState};
+use crate::segment::{Segment, SegmentInfo, SegmentMeta, SegmentStats};
+use crate::store::OpenGuard;
+use crate::Error;
+
+/// Roll and retention settings, with Kafka's names and meaning (-1 = unlimited).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+}
+
+impl Default for LogConfig {
+    /// Kafka's defaults: 1 GiB segments, 7-day roll, 7-day retention, no size limit.
+    fn default() -> Self {
+        const WEEK_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: WEEK_MS,
+            retention_ms: WEEK_MS,
+            retention_bytes: -1,
+        }
+    }
+}
+
+/// A checkpoint is written after this many appended bytes (and at every roll), bounding what
+/// `open` must replay to rebuild the active segment's stats and the producer state.
+pub(crate) const CHECKPOINT_BYTES: u64 = 4 << 20;
+
+/// State of the log as of `offset` (its log end when written): the active segment's stats and
+/// the producer state. Recovery replays only the batches after it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Checkpoint<'a> {
+    pub offset: u64,
+    pub segment_base: u64,
+    pub created_ms: i64,
+    pub stats: SegmentStats,
+    pub producers: Cow<'a, ProducerState>,
+}
+
+/// One partition's log. Owned by exactly one partition actor; every method blocks on sled
+/// (reads and buffered writes, never an fsync: durability comes from `Store::flush`).
+pub struct PartitionLog {
+    pub(crate) db: sled::Db,
+    pub(crate) topic_id: [u8; 16],
+    pub(crate) partition: i32,
+    pub(crate) meta: sled::Tree,
+    pub(crate) config: LogConfig,
+    /// Sorted by base offset, never empty; the last one is active.
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start: u64,
+    pub(crate) high_watermark: u64,
+    pub(crate) epochs: EpochCache,
+    pub(crate) producers: ProducerState,
+    /// Bytes appended since the last checkpoint.
+    pub(crate) unchecked_bytes: u64,
+    pub(crate) _guard: OpenGuard,
+}
+
+impl PartitionLog {
+    /// Checks a batch against the producer state; see [`ProducerCheck`].
+    pub fn check_append(&self, meta: &BatchMeta) -> Result<ProducerCheck, Error> {
+        self.producers.check(meta, self.log_end_offset())
+    }
+
+    /// Appends one batch whose bytes already carry `base_offset`. Errors with `NotAtLogEnd`
+    /// unless `base_offset` is the log end offset, and re-runs the producer checks (a duplicate
+    /// is refused with `DuplicateSequence`; call `check_append` first to answer it). Rolls the
+    /// active segment first if it is full or too old. Returns (base offset, last offset).
+    pub fn append(
+        &mut self,
+        base_offset: u64,
+        meta: &BatchMeta,
+        batch: &[u8],
+        now_ms: i64,
+    ) -> Result<(u64, u64), Error> {
+        let log_end = self.log_end_offset();
+        if base_offset != log_end {
+            return Err(Error::NotAtLogEnd {
+                expected: log_end,
+                got: base_offset,
+            });
+        }
+        if meta.last_offset_delta < 0 || batch.is_empty() {
+            return Err(Error::InvalidBatch(format!(
+                "{} bytes with last offset delta {}",
+                batch.len(),
+                meta.last_offset_delta
+            )));
+        }
+        if let ProducerCheck::Duplicate { .. } = self.producers.check(meta, log_end)? {
+            return Err(Error::DuplicateSequence {
+                producer_id: meta.producer_id,
+                base_sequence: meta.base_sequence,
+            });
+        }
+        let last_offset = meta.last_offset(base_offset);
+        self.maybe_roll(batch.len(), now_ms)?;
+        // Epoch before data: a recovered batch then always has its epoch entry.
+        if self.epochs.assign(meta.leader_epoch, base_offset) {
+            self.persist_epochs()?;
+        }
+        let prefix = Prefix {
+            meta: *meta,
+            append_ms: now_ms,
+        };
+        let active = self.active_index();
+        if self.segments[active].stats.batch_count == 0 {
+            // A segment's age counts from its first batch, not from when it was opened empty.
+            self.segments[active].created_ms = now_ms;
+            self.write_segment_meta(active, false)?;
+        }
+        let segment = &mut self.segments[active];
+        segment
+            .tree
+            .insert(offset_key(base_offset), prefix.encode(batch))?;
+        segment.stats.add(base_offset, &prefix, batch.len());
+        self.producers.record(base_offset, meta, now_ms);
+        self.unchecked_bytes += batch.len() as u64;
+        if self.unchecked_bytes >= CHECKPOINT_BYTES {
+            self.write_checkpoint(Some(now_ms))?;
+        }
+        Ok((base_offset, last_offset))
+    }
+
+    pub fn log_start_offset(&self) -> u64 {
+        self.log_start
+    }
+
+    pub fn log_end_offset(&self) -> u64 {
+        self.active().stats.end_offset
+    }
+
+    pub fn high_watermark(&self) -> u64 {
+        self.high_watermark
+    }
+
+    /// Clamped to [log start, log end]. Written to sled without a flush: the next group commit
+    /// makes it durable, and recovery does not depend on it (see `PartitionLog::open`).
+    pub fn set_high_watermark(&mut self, hw: u64) -> Result<(), Error> {
+        let hw = hw.clamp(self.log_start, self.log_end_offset());
+        if hw != self.high_watermark {
+            self.high_watermark = hw;
+            self.meta.insert(keys::HIGH_WATERMARK, &hw.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Takes effect at the next append (rolls) or retention run.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.config
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest()
+    }
+
+    /// Kafka's OffsetForLeaderEpoch: (epoch, end offset) for the largest epoch <= `epoch`.
+    /// An epoch below every known one answers (`epoch`, first known epoch's start offset), as
+    /// Kafka does; `None` for a negative epoch, one above the latest, or an empty cache.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, u64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.segments.iter().map(Segment::info).collect()
+    }
+
+    /// Raw batch bytes in all segments (including batches below the log start offset that
+    /// share a segment with live ones).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.stats.size_bytes).sum()
+    }
+
+    pub(crate) fn active(&self) -> &Segment {
+        &self.segments[self.active_index()]
+    }
+
+    pub(crate) fn active_index(&self) -> usize {
+        self.segments.len().saturating_sub(1)
+    }
+
+    fn maybe_roll(&mut self, incoming: usize, now_ms: i64) -> Result<(), Error> {
+        let active = self.active();
+        if active.stats.batch_count == 0 {
+            return Ok(());
+        }
+        let full =
+            active.stats.size_bytes.saturating_add(incoming as u64) > self.config.segment_bytes;
+        let old = self.config.segment_ms >= 0
+            && now_ms.saturating_sub(active.created_ms) > self.config.segment_ms;
+        if full || old {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (its stats go to the meta tree so recovery skips it) and starts
+    /// a new one at the log end.
+    fn roll(&mut self, now_ms: i64) -> Result<(), Error> {
+        let sealed = self.active_index();
+        self.write_segment_meta(sealed, true)?;
+        self.producers.expire(now_ms);
+        let base = self.log_end_offset();
+        let segment = self.create_segment(base, now_ms)?;
+        self.segments.push(segment);
+        self.write_checkpoint(None)?;
+        tracing::debug!(partition = self.partition, base, "rolled segment");
+        Ok(())
+    }
+
+    /// Creates an empty segment at `base` with a producer snapshot as of `base`, so truncation
+    /// and recovery can rebuild producer state from the segment alone.
+    pub(crate) fn create_segment(&self, base: u64, now_ms: i64) -> Result<Segment, Error> {
+        let snapshot = encode(&self.producers)?;
+        self.meta
+            .insert(keys::tagged(keys::SNAPSHOT, base), snapshot)?;
+        let segment_meta = SegmentMeta {
+            created_ms: now_ms,
+            sealed: None,
+        };
+        self.meta.insert(
+            keys::tagged(keys::SEGMENT_META, base),
+            encode(&segment_meta)?,
+        )?;
+        let tree = self
+            .db
+            .open_tree(keys::segment_tree(self.topic_id, self.partition, base))?;
+        Ok(Segment {
+            base_offset: base,
+            tree,
+            created_ms: now_ms,
+            stats: SegmentStats::empty(base),
+        })
+    }
+
+    /// Removes a segment: meta entries first, then its tree, so a crash in between leaves a
+    /// tree that recovery either re-adopts (it still holds live data) or drops (below the log
+    /// start).
+    pub(crate) fn drop_segment(&mut self, index: usize) -> Result<(), Error> {
+        let segment = self.segments.remove(index);
+        let base = segment.base_offset;
+        self.meta.remove(keys::tagged(keys::SEGMENT_META, base))?;
+        self.meta.remove(keys::tagged(keys::SNAPSHOT, base))?;
+        drop(segment);
+        self.db
+            .drop_tree(keys::segment_tree(self.topic_id, self.partition, base))?;
+        Ok(())
+    }
+
+    pub(crate) fn write_segment_meta(&self, index: usize, sealed: bool) -> Result<(), Error> {
+        let segment = &self.segments[index];
+        let value = SegmentMeta {
+            created_ms: segment.created_ms,
+            sealed: sealed.then_some(segment.stats),
+        };
+        self.meta.insert(
+            keys::tagged(keys::SEGMENT_META, segment.base_offset),
+            encode(&value)?,
+        )?;
+        Ok(())
+    }
+
+    /// Records the active segment's stats and the producer state as of the log end; expires
+    /// idle producers first when given the current time.
+    pub(crate) fn write_checkpoint(&mut self, now_ms: Option<i64>) -> Result<(), Error> {
+        if let Some(now) = now_ms {
+            self.producers.expire(now);
+        }
+        let active = self.active();
+        let checkpoint = Checkpoint {
+            offset: active.stats.end_offset,
+            segment_base: active.base_offset,
+            created_ms: active.created_ms,
+            stats: active.stats,
+            producers: Cow::Borrowed(&self.producers),
+        };
+        self.meta.insert(keys::CHECKPOINT, encode(&checkpoint)?)?;
+        self.unchecked_bytes = 0;
+        Ok(())
+    }
+
+    pub(crate) fn persist_epochs(&self) -> Result<(), Error> {
+        self.meta.insert(keys::EPOCHS, encode(&self.epochs)?)?;
+        Ok(())
+    }
+
+    pub(crate) fn persist_log_start(&self) -> Result<(), Error> {
+        self.meta
+            .insert(keys::LOG_START, &self.log_start.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Index of the segment that holds `offset` (the last one starting at or before it).
+    pub(crate) fn segment_index(&self, offset: u64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    bincode::serialize(value).map_err(|e| Error::Corrupt(format!("encoding meta: {e}")))
+}
