@@ -413,3 +413,338 @@ pub fn iter_batches(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, BatchHe
         Some((range, header))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    const CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn record(offset: i64, timestamp: i64) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: 4242,
+            producer_epoch: 3,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: offset as i32,
+            timestamp,
+            key: Some(Bytes::from(format!("key-{offset}"))),
+            value: Some(Bytes::from(vec![b'v'; 100 + offset as usize])),
+            headers: Default::default(),
+        }
+    }
+
+    /// Timestamps deliberately out of order: max_timestamp is not the last record's.
+    const TIMESTAMPS: [i64; 5] = [1_000, 1_500, 1_200, 2_000, 1_900];
+
+    fn batch(compression: Compression) -> BytesMut {
+        let records: Vec<Record> = TIMESTAMPS
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| record(i as i64, t))
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
+        buf
+    }
+
+    fn only_header(bytes: &[u8]) -> BatchHeader {
+        let batches = validate_batches(bytes).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].0, 0..bytes.len());
+        batches[0].1
+    }
+
+    #[test]
+    fn validates_batches_of_every_codec() {
+        for codec in CODECS {
+            let bytes = batch(codec);
+            let h = only_header(&bytes);
+            assert_eq!(h.compression(), codec as u8, "{codec:?}");
+            assert_eq!(h.magic, 2);
+            assert_eq!(h.record_count, 5);
+            assert_eq!(h.last_offset_delta, 4);
+            assert_eq!((h.base_offset, h.last_offset()), (0, 4));
+            assert_eq!((h.base_timestamp, h.max_timestamp), (1_000, 2_000));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (4242, 3, 0)
+            );
+            assert_eq!(h.total_len(), bytes.len());
+            assert!(!h.is_log_append_time() && !h.is_transactional() && !h.is_control());
+            assert_eq!(parse_header(&bytes).unwrap(), h);
+        }
+    }
+
+    #[test]
+    fn several_batches_in_one_blob() {
+        let mut blob = batch(Compression::None);
+        let first = blob.len();
+        blob.extend_from_slice(&batch(Compression::Zstd));
+        let batches = validate_batches(&blob).unwrap();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[0].0, 0..first);
+        assert_eq!(batches[1].0, first..blob.len());
+        assert_eq!(batches[1].1.compression(), 4);
+        assert_eq!(validate_batches(&[]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn flipped_byte_is_a_crc_mismatch() {
+        for codec in CODECS {
+            let clean = batch(codec);
+            // Every byte the CRC covers: attributes through the last record.
+            for at in ATTRIBUTES..clean.len() {
+                let mut bytes = clean.clone();
+                bytes[at] ^= 0x01;
+                match validate_batches(&bytes) {
+                    Err(Error::CrcMismatch { expected, computed }) => {
+                        assert_eq!(expected, parse_header(&clean).unwrap().crc);
+                        assert_ne!(expected, computed);
+                    }
+                    other => panic!("{codec:?} byte {at}: {other:?}"),
+                }
+            }
+            let mut bytes = clean.clone();
+            bytes[CRC] ^= 0x80;
+            assert!(matches!(
+                validate_batches(&bytes),
+                Err(Error::CrcMismatch { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn old_magic_is_unsupported() {
+        for magic in [0u8, 1, 3] {
+            let mut bytes = batch(Compression::None);
+            bytes[MAGIC] = magic;
+            assert_eq!(
+                validate_batches(&bytes),
+                Err(Error::UnsupportedMagic(magic as i8))
+            );
+            assert_eq!(
+                record_timestamps(&bytes),
+                Err(Error::UnsupportedMagic(magic as i8))
+            );
+            assert_eq!(
+                set_log_append_time(&mut bytes, 1),
+                Err(Error::UnsupportedMagic(magic as i8))
+            );
+        }
+        // A short v1 message (smaller than a v2 header) is still reported by its magic.
+        let mut v1 = vec![0u8; 34];
+        v1[8..12].copy_from_slice(&22i32.to_be_bytes());
+        v1[MAGIC] = 1;
+        assert_eq!(validate_batches(&v1), Err(Error::UnsupportedMagic(1)));
+    }
+
+    #[test]
+    fn truncation_is_an_error() {
+        for codec in CODECS {
+            let mut blob = batch(codec);
+            let one = blob.len();
+            blob.extend_from_slice(&batch(codec));
+            for len in (1..blob.len()).filter(|&l| l != one) {
+                assert!(
+                    validate_batches(&blob[..len]).is_err(),
+                    "{codec:?} cut to {len} of {}",
+                    blob.len()
+                );
+            }
+            // Lying about the length is caught even when the bytes are all there.
+            let mut longer = batch(codec);
+            let len = longer.len() as i32 - LOG_OVERHEAD as i32;
+            longer[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&(len + 1).to_be_bytes());
+            assert!(matches!(
+                validate_batches(&longer),
+                Err(Error::CorruptBatch { .. })
+            ));
+            longer[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&(len - 1).to_be_bytes());
+            assert!(validate_batches(&longer).is_err());
+        }
+    }
+
+    /// Rewrites header fields of a valid batch and fixes up the CRC, to reach the checks after it.
+    fn with_header(codec: Compression, edit: impl Fn(&mut [u8])) -> BytesMut {
+        let mut bytes = batch(codec);
+        edit(&mut bytes);
+        let crc = crc32c::crc32c(&bytes[ATTRIBUTES..]);
+        bytes[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn inconsistent_counts_and_codecs_are_corrupt() {
+        fn put(b: &mut [u8], at: usize, v: i32) {
+            b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        type Edit = fn(&mut [u8]);
+        let cases: [(&str, Edit); 5] = [
+            ("zero records", |b| put(b, RECORD_COUNT, 0)),
+            ("negative records", |b| put(b, RECORD_COUNT, -3)),
+            ("delta mismatch", |b| put(b, LAST_OFFSET_DELTA, 9)),
+            ("codec 5", |b| b[ATTRIBUTES + 1] |= 5),
+            ("records cannot fit", |b| {
+                put(b, RECORD_COUNT, i32::MAX);
+                put(b, LAST_OFFSET_DELTA, i32::MAX - 1);
+            }),
+        ];
+        for (what, edit) in cases {
+            let bytes = with_header(Compression::None, edit);
+            assert!(
+                matches!(validate_batches(&bytes), Err(Error::CorruptBatch { .. })),
+                "{what}: {:?}",
+                validate_batches(&bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn patching_offset_and_epoch_keeps_the_crc_valid() {
+        for codec in CODECS {
+            let mut bytes = batch(codec);
+            let crc = parse_header(&bytes).unwrap().crc;
+            set_base_offset(&mut bytes, 1_234_567).unwrap();
+            set_partition_leader_epoch(&mut bytes, 17).unwrap();
+            let h = only_header(&bytes);
+            assert_eq!(h.base_offset, 1_234_567);
+            assert_eq!(h.partition_leader_epoch, 17);
+            assert_eq!(h.last_offset(), 1_234_571);
+            assert_eq!(h.crc, crc);
+        }
+        let mut short = vec![0u8; BATCH_OVERHEAD - 1];
+        assert!(matches!(
+            set_base_offset(&mut short, 1),
+            Err(Error::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn log_append_time_keeps_the_crc_valid() {
+        for codec in CODECS {
+            let mut bytes = batch(codec);
+            set_base_offset(&mut bytes, 50).unwrap();
+            set_log_append_time(&mut bytes, 99_999).unwrap();
+            let h = only_header(&bytes);
+            assert!(h.is_log_append_time());
+            assert_eq!(h.compression(), codec as u8);
+            assert_eq!((h.base_timestamp, h.max_timestamp), (99_999, 99_999));
+            let expected: Vec<(i64, i64)> = (50..55).map(|o| (o, 99_999)).collect();
+            assert_eq!(record_timestamps(&bytes).unwrap(), expected, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn record_timestamps_of_every_codec() {
+        for codec in CODECS {
+            let mut bytes = batch(codec);
+            set_base_offset(&mut bytes, 1_000).unwrap();
+            let expected: Vec<(i64, i64)> = TIMESTAMPS
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (1_000 + i as i64, t))
+                .collect();
+            assert_eq!(record_timestamps(&bytes).unwrap(), expected, "{codec:?}");
+            // The first record at or after 1_800 ms is offset 1_003.
+            let found = expected.iter().find(|&&(_, t)| t >= 1_800);
+            assert_eq!(found, Some(&(1_003, 2_000)));
+        }
+    }
+
+    #[test]
+    fn record_timestamps_checks_crc_and_counts() {
+        let mut bytes = batch(Compression::Gzip);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        assert!(matches!(
+            record_timestamps(&bytes),
+            Err(Error::CrcMismatch { .. })
+        ));
+        // A count the records cannot back is refused before anything is allocated for it.
+        for codec in CODECS {
+            let bytes = with_header(codec, |b| {
+                b[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&i32::MAX.to_be_bytes())
+            });
+            assert!(matches!(
+                record_timestamps(&bytes),
+                Err(Error::CorruptBatch { .. })
+            ));
+        }
+        // More records claimed than present (but plausible for the size).
+        let bytes = with_header(Compression::Zstd, |b| {
+            b[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&6i32.to_be_bytes())
+        });
+        assert!(matches!(
+            record_timestamps(&bytes),
+            Err(Error::CorruptBatch { .. })
+        ));
+        // Timestamps that would overflow are an error, not a panic.
+        let bytes = with_header(Compression::None, |b| {
+            b[BASE_TIMESTAMP..BASE_TIMESTAMP + 8].copy_from_slice(&i64::MAX.to_be_bytes())
+        });
+        assert!(matches!(
+            record_timestamps(&bytes),
+            Err(Error::CorruptBatch { .. })
+        ));
+    }
+
+    #[test]
+    fn iter_batches_stops_at_an_incomplete_batch() {
+        let mut blob = batch(Compression::None);
+        let first = blob.len();
+        blob.extend_from_slice(&batch(Compression::Lz4));
+        let whole = blob.len();
+        blob.extend_from_slice(&batch(Compression::None)[..70]);
+        let got: Vec<_> = iter_batches(&blob).collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, 0..first);
+        assert_eq!(got[1].0, first..whole);
+        assert_eq!(got[1].1.compression(), 3);
+        assert_eq!(iter_batches(&blob[..first - 1]).count(), 0);
+    }
+
+    #[test]
+    fn varints() {
+        let mut pos = 0;
+        assert_eq!(read_varint(&[0x01], &mut pos), Some(-1));
+        pos = 0;
+        assert_eq!(read_varint(&[0xac, 0x02], &mut pos), Some(150));
+        assert_eq!(pos, 2);
+        pos = 0;
+        assert_eq!(
+            read_varlong(
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+                &mut pos
+            ),
+            Some(i64::MIN)
+        );
+        pos = 0;
+        // Too long for an i32, and an unterminated varint.
+        assert_eq!(read_varint(&[0xff, 0xff, 0xff, 0xff, 0x7f], &mut pos), None);
+        pos = 0;
+        assert_eq!(read_varlong(&[0x80; 11], &mut pos), None);
+    }
+}
