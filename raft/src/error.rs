@@ -1,0 +1,60 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+use crate::command::Rejection;
+use crate::typ::{NodeId, RaftError};
+
+/// Everything that can go wrong in `brook-raft`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state machine refused the command; the state is unchanged. Carries a Kafka code.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// No leader is known (an election is running, or this node is cut off).
+    #[error("no Raft leader is known")]
+    NoLeader,
+    /// The operation did not finish in time; it may still take effect.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// A frame on the Raft port announced more bytes than allowed.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    FrameTooLarge { len: usize, max: usize },
+    /// A peer answered with something other than the reply to the request sent.
+    #[error("unexpected reply from node {0}")]
+    UnexpectedReply(NodeId),
+    /// The local Raft node stopped or failed.
+    #[error("raft: {0}")]
+    Raft(#[from] openraft::error::Fatal<NodeId>),
+    /// A write failed inside Raft (for example a membership change conflict).
+    #[error("raft write: {0}")]
+    Write(String),
+    /// Initializing the cluster failed.
+    #[error("raft initialize: {0}")]
+    Initialize(#[from] RaftError<openraft::error::InitializeError<NodeId, crate::typ::Node>>),
+    /// openraft's storage error, from the log or state machine store.
+    #[error("raft storage: {0}")]
+    Storage(#[from] openraft::StorageError<NodeId>),
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("encoding: {0}")]
+    Codec(#[from] bincode::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The Kafka error code to answer a client with when a metadata write failed this way:
+    /// a rejection's own code, `NOT_CONTROLLER` (41, retriable) when there is no usable leader,
+    /// `REQUEST_TIMED_OUT` (7) for timeouts, `UNKNOWN_SERVER_ERROR` (-1) otherwise.
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            Error::Rejected(r) => r.code,
+            Error::NoLeader | Error::Io(_) | Error::UnexpectedReply(_) => 41,
+            Error::Timeout(_) => 7,
+            _ => -1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,28 @@
+//! brook's metadata Raft group: one openraft group per cluster replicates the cluster metadata
+//! (brokers, topics and their partition owners, producer id blocks) to every node.
+//!
+//! - [`typ`]: the openraft type configuration (node ids are broker ids, nodes are Raft
+//!   addresses) and short names for openraft's types.
+//! - [`command`]: [`MetadataCommand`], the log's entries, and what applying one returns.
+//! - [`state`]: [`MetadataState`], the deterministic image the commands are applied to.
+//! - [`log_store`], [`state_machine`], [`store`]: the sled-backed Raft log and state machine
+//!   (with bincode snapshots), both in one sled database per node.
+//!
+//! Nothing here knows about Kafka's wire format or actix; rejections carry Kafka error codes as
+//! plain numbers.
+
+pub mod command;
+pub mod error;
+pub mod log_store;
+pub mod state;
+pub mod state_machine;
+pub mod store;
+pub mod typ;
+
+pub use command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
+pub use error::{Error, Result};
+pub use log_store::LogStore;
+pub use state::{BrokerState, MetadataState, PartitionState, TopicState};
+pub use state_machine::{MetadataReader, StateMachineStore};
+pub use store::open_stores;
+pub use typ::{Node, NodeId, Raft, TypeConfig};

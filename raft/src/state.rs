@@ -1,0 +1,837 @@
+//! The cluster metadata image: a plain, deterministic structure that every node rebuilds from
+//! the same Raft log, and that Metadata answers are read from.
+//!
+//! `apply` checks a command completely before changing anything, so a rejected command leaves
+//! the state exactly as it was. Nothing here reads a clock or a random source: broker liveness
+//! is judged against the newest heartbeat time seen in the log, not against the local clock.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
+
+/// Kafka's `broker.session.timeout.ms` default: a broker whose last heartbeat is older than
+/// this (relative to the newest heartbeat in the log) is not live.
+pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 9_000;
+/// Largest partition count of one topic.
+pub const MAX_PARTITIONS: u32 = 100_000;
+/// Largest block of producer ids one command may reserve.
+pub const MAX_PRODUCER_ID_BLOCK: u32 = 1_000_000;
+/// Kafka's limit on topic name length.
+const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerState {
+    pub id: u64,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    pub epoch: i64,
+    /// Time of the newest heartbeat (or of the registration), in the log's clock.
+    pub last_heartbeat_ms: u64,
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// The broker that owns (leads) the partition.
+    pub owner: u64,
+    /// The replica set; just `[owner]` until replication is built.
+    pub replicas: Vec<u64>,
+    /// Bumped every time the owner changes, so a stale owner's writes can be fenced.
+    pub leader_epoch: i32,
+}
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicState {
+    pub name: String,
+    /// Stable id (a UUID): a re-created topic gets a new one.
+    pub id: [u8; 16],
+    pub configs: BTreeMap<String, String>,
+    /// Indexed by partition number.
+    pub partitions: Vec<PartitionState>,
+}
+
+/// The whole metadata image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataState {
+    brokers: BTreeMap<u64, BrokerState>,
+    topics: BTreeMap<String, TopicState>,
+    next_producer_id: i64,
+    /// The newest heartbeat time in the log: the clock liveness is judged by.
+    clock_ms: u64,
+    session_timeout_ms: u64,
+}
+
+impl Default for MetadataState {
+    fn default() -> Self {
+        MetadataState {
+            brokers: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            next_producer_id: 0,
+            clock_ms: 0,
+            session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
+        }
+    }
+}
+
+impl MetadataState {
+    /// All registered brokers, by id.
+    pub fn brokers(&self) -> &BTreeMap<u64, BrokerState> {
+        &self.brokers
+    }
+
+    pub fn broker(&self, id: u64) -> Option<&BrokerState> {
+        self.brokers.get(&id)
+    }
+
+    /// Whether `id` is registered and heartbeated within the session timeout of the newest
+    /// heartbeat in the log.
+    pub fn is_live(&self, id: u64) -> bool {
+        self.brokers.get(&id).is_some_and(|b| self.live(b))
+    }
+
+    /// Live brokers in id order.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerState> {
+        self.brokers.values().filter(|b| self.live(b))
+    }
+
+    /// All topics, by name.
+    pub fn topics(&self) -> &BTreeMap<String, TopicState> {
+        &self.topics
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicState> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&TopicState> {
+        self.topics.values().find(|t| &t.id == id)
+    }
+
+    pub fn partition(&self, topic: &str, partition: u32) -> Option<&PartitionState> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+    }
+
+    /// The first producer id not yet handed out.
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
+    }
+
+    fn live(&self, b: &BrokerState) -> bool {
+        self.clock_ms.saturating_sub(b.last_heartbeat_ms) <= self.session_timeout_ms
+    }
+
+    /// Apply one command. On `Err` the state is unchanged.
+    pub fn apply(&mut self, cmd: &MetadataCommand) -> CommandResult {
+        match cmd {
+            MetadataCommand::RegisterBroker {
+                id,
+                host,
+                port,
+                rack,
+                epoch,
+            } => self.register_broker(*id, host, *port, rack, *epoch),
+            MetadataCommand::BrokerHeartbeat { id, at_ms } => self.heartbeat(*id, *at_ms),
+            MetadataCommand::CreateTopic {
+                name,
+                id,
+                partitions,
+                configs,
+            } => self.create_topic(name, *id, *partitions, configs),
+            MetadataCommand::DeleteTopic { name } => self.delete_topic(name),
+            MetadataCommand::CreatePartitions { name, count } => {
+                self.create_partitions(name, *count)
+            }
+            MetadataCommand::AllocateProducerIds { count } => self.allocate_producer_ids(*count),
+            MetadataCommand::ChangeOwner {
+                topic,
+                partition,
+                owner,
+            } => self.change_owner(topic, *partition, *owner),
+        }
+    }
+
+    fn register_broker(
+        &mut self,
+        id: u64,
+        host: &str,
+        port: u16,
+        rack: &Option<String>,
+        epoch: i64,
+    ) -> CommandResult {
+        if host.is_empty() || port == 0 {
+            return reject(codes::INVALID_REQUEST, "broker needs a host and a port");
+        }
+        if let Some(old) = self.brokers.get(&id) {
+            if epoch < old.epoch {
+                return reject(
+                    codes::STALE_BROKER_EPOCH,
+                    format!("broker {id}: epoch {epoch} is older than {}", old.epoch),
+                );
+            }
+        }
+        // A (re)registration counts as a heartbeat at the log's current time.
+        let at = self.clock_ms;
+        self.brokers.insert(
+            id,
+            BrokerState {
+                id,
+                host: host.to_owned(),
+                port,
+                rack: rack.clone(),
+                epoch,
+                last_heartbeat_ms: at,
+            },
+        );
+        Ok(CommandOutput::Done)
+    }
+
+    fn heartbeat(&mut self, id: u64, at_ms: u64) -> CommandResult {
+        let Some(broker) = self.brokers.get_mut(&id) else {
+            return reject(
+                codes::BROKER_ID_NOT_REGISTERED,
+                format!("broker {id} is not registered"),
+            );
+        };
+        broker.last_heartbeat_ms = broker.last_heartbeat_ms.max(at_ms);
+        self.clock_ms = self.clock_ms.max(at_ms);
+        Ok(CommandOutput::Done)
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: [u8; 16],
+        partitions: u32,
+        configs: &BTreeMap<String, String>,
+    ) -> CommandResult {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return reject(
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("topic {name} already exists"),
+            );
+        }
+        if id == [0; 16] {
+            return reject(codes::INVALID_REQUEST, "topic id must not be zero");
+        }
+        if self.topic_by_id(&id).is_some() {
+            return reject(
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("topic id of {name} is already in use"),
+            );
+        }
+        if partitions == 0 || partitions > MAX_PARTITIONS {
+            return reject(
+                codes::INVALID_PARTITIONS,
+                format!("partition count {partitions} must be in 1..={MAX_PARTITIONS}"),
+            );
+        }
+        let owners = self.place(&id, &[], partitions)?;
+        self.topics.insert(
+            name.to_owned(),
+            TopicState {
+                name: name.to_owned(),
+                id,
+                configs: configs.clone(),
+                partitions: owners.iter().map(|&o| new_partition(o)).collect(),
+            },
+        );
+        Ok(CommandOutput::TopicCreated { id, owners })
+    }
+
+    fn delete_topic(&mut self, name: &str) -> CommandResult {
+        match self.topics.remove(name) {
+            Some(_) => Ok(CommandOutput::Done),
+            None => unknown_topic(name),
+        }
+    }
+
+    fn create_partitions(&mut self, name: &str, count: u32) -> CommandResult {
+        let Some(topic) = self.topics.get(name) else {
+            return unknown_topic(name);
+        };
+        let current = topic.partitions.len() as u32;
+        if count <= current || count > MAX_PARTITIONS {
+            return reject(
+                codes::INVALID_PARTITIONS,
+                format!(
+                    "topic {name} has {current} partitions; the new count {count} must be larger \
+                     and at most {MAX_PARTITIONS}"
+                ),
+            );
+        }
+        let existing: Vec<u64> = topic.partitions.iter().map(|p| p.owner).collect();
+        let owners = self.place(&topic.id, &existing, count - current)?;
+        if let Some(topic) = self.topics.get_mut(name) {
+            topic
+                .partitions
+                .extend(owners.iter().map(|&o| new_partition(o)));
+        }
+        Ok(CommandOutput::PartitionsCreated {
+            first: current,
+            owners,
+        })
+    }
+
+    fn allocate_producer_ids(&mut self, count: u32) -> CommandResult {
+        if count == 0 || count > MAX_PRODUCER_ID_BLOCK {
+            return reject(
+                codes::INVALID_REQUEST,
+                format!("producer id block size {count} must be in 1..={MAX_PRODUCER_ID_BLOCK}"),
+            );
+        }
+        let start = self.next_producer_id;
+        let Some(next) = start.checked_add(i64::from(count)) else {
+            return reject(codes::INVALID_REQUEST, "producer ids exhausted");
+        };
+        self.next_producer_id = next;
+        Ok(CommandOutput::ProducerIds { start, count })
+    }
+
+    fn change_owner(&mut self, topic: &str, partition: u32, owner: u64) -> CommandResult {
+        if !self.brokers.contains_key(&owner) {
+            return reject(
+                codes::INVALID_REPLICA_ASSIGNMENT,
+                format!("broker {owner} is not registered"),
+            );
+        }
+        if !self.is_live(owner) {
+            return reject(
+                codes::BROKER_NOT_AVAILABLE,
+                format!("broker {owner} is not live"),
+            );
+        }
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return reject(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("partition {topic}-{partition} does not exist"),
+            );
+        };
+        if p.owner != owner {
+            let Some(epoch) = p.leader_epoch.checked_add(1) else {
+                return reject(codes::INVALID_REQUEST, "leader epoch exhausted");
+            };
+            p.owner = owner;
+            p.replicas = vec![owner];
+            p.leader_epoch = epoch;
+        }
+        Ok(CommandOutput::OwnerChanged {
+            leader_epoch: p.leader_epoch,
+        })
+    }
+
+    /// Choose owners for `count` new partitions of the topic with id `topic_id`, whose existing
+    /// partitions are owned by `existing`.
+    ///
+    /// Live brokers are taken in id order and rotated to start at an index derived from the
+    /// topic id, so different topics start on different brokers. Each new partition goes to the
+    /// live broker that owns the fewest partitions of this topic, ties broken by that rotated
+    /// order (continuing after the previous pick). For a new topic this is plain round-robin
+    /// from the start index: 12 partitions over 3 brokers give 4/4/4.
+    fn place(
+        &self,
+        topic_id: &[u8; 16],
+        existing: &[u64],
+        count: u32,
+    ) -> Result<Vec<u64>, Rejection> {
+        let live: Vec<u64> = self.live_brokers().map(|b| b.id).collect();
+        if live.is_empty() {
+            return Err(Rejection::new(
+                codes::INVALID_REPLICATION_FACTOR,
+                "no live broker to own the partitions",
+            ));
+        }
+        let n = live.len();
+        let start = (u128::from_be_bytes(*topic_id) % n as u128) as usize;
+        let mut load: Vec<usize> = live
+            .iter()
+            .map(|id| existing.iter().filter(|o| *o == id).count())
+            .collect();
+        let mut owners = Vec::with_capacity(count as usize);
+        let mut next = (start + existing.len()) % n;
+        for _ in 0..count {
+            let mut best = next;
+            for step in 0..n {
+                let i = (next + step) % n;
+                if load[i] < load[best] {
+                    best = i;
+                }
+            }
+            load[best] += 1;
+            owners.push(live[best]);
+            next = (best + 1) % n;
+        }
+        Ok(owners)
+    }
+}
+
+fn new_partition(owner: u64) -> PartitionState {
+    PartitionState {
+        owner,
+        replicas: vec![owner],
+        leader_epoch: 0,
+    }
+}
+
+fn reject(code: i16, message: impl Into<String>) -> CommandResult {
+    Err(Rejection::new(code, message))
+}
+
+fn unknown_topic(name: &str) -> CommandResult {
+    reject(
+        codes::UNKNOWN_TOPIC_OR_PARTITION,
+        format!("topic {name} does not exist"),
+    )
+}
+
+/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+fn validate_topic_name(name: &str) -> Result<(), Rejection> {
+    let legal = !name.is_empty()
+        && name.len() <= MAX_TOPIC_NAME_LEN
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-');
+    if legal {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            codes::INVALID_TOPIC_EXCEPTION,
+            format!("illegal topic name {name:?}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(id: u64) -> MetadataCommand {
+        MetadataCommand::RegisterBroker {
+            id,
+            host: format!("host{id}"),
+            port: 9092,
+            rack: None,
+            epoch: 1,
+        }
+    }
+
+    fn create(name: &str, id: u8, partitions: u32) -> MetadataCommand {
+        MetadataCommand::CreateTopic {
+            name: name.into(),
+            id: [id; 16],
+            partitions,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    fn with_brokers(ids: &[u64]) -> MetadataState {
+        let mut s = MetadataState::default();
+        for &id in ids {
+            s.apply(&register(id)).unwrap();
+        }
+        s
+    }
+
+    /// Apply a command that must be rejected with `code`, and check nothing changed.
+    fn assert_rejected(s: &mut MetadataState, cmd: MetadataCommand, code: i16) {
+        let before = s.clone();
+        let err = s.apply(&cmd).unwrap_err();
+        assert_eq!(err.code, code, "{cmd:?}: {err}");
+        assert_eq!(*s, before, "{cmd:?} changed the state");
+    }
+
+    fn owners(s: &MetadataState, topic: &str) -> Vec<u64> {
+        s.topic(topic)
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| p.owner)
+            .collect()
+    }
+
+    fn count(owners: &[u64], id: u64) -> usize {
+        owners.iter().filter(|&&o| o == id).count()
+    }
+
+    #[test]
+    fn register_broker_and_reregister() {
+        let mut s = with_brokers(&[1, 2]);
+        assert_eq!(s.brokers().len(), 2);
+        assert_eq!(s.broker(1).unwrap().host, "host1");
+        // A newer epoch replaces the registration.
+        s.apply(&MetadataCommand::RegisterBroker {
+            id: 1,
+            host: "new".into(),
+            port: 9093,
+            rack: Some("r1".into()),
+            epoch: 2,
+        })
+        .unwrap();
+        let b = s.broker(1).unwrap();
+        assert_eq!((b.host.as_str(), b.port, b.epoch), ("new", 9093, 2));
+        assert_eq!(b.rack.as_deref(), Some("r1"));
+        // The same epoch again is an idempotent retry.
+        s.apply(&MetadataCommand::RegisterBroker {
+            id: 1,
+            host: "new".into(),
+            port: 9093,
+            rack: Some("r1".into()),
+            epoch: 2,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn register_broker_rejections() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&MetadataCommand::RegisterBroker {
+            id: 1,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            epoch: 5,
+        })
+        .unwrap();
+        let stale = MetadataCommand::RegisterBroker {
+            id: 1,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            epoch: 4,
+        };
+        assert_rejected(&mut s, stale, codes::STALE_BROKER_EPOCH);
+        let no_host = MetadataCommand::RegisterBroker {
+            id: 2,
+            host: String::new(),
+            port: 1,
+            rack: None,
+            epoch: 0,
+        };
+        assert_rejected(&mut s, no_host, codes::INVALID_REQUEST);
+        let no_port = MetadataCommand::RegisterBroker {
+            id: 2,
+            host: "h".into(),
+            port: 0,
+            rack: None,
+            epoch: 0,
+        };
+        assert_rejected(&mut s, no_port, codes::INVALID_REQUEST);
+    }
+
+    #[test]
+    fn heartbeats_decide_liveness() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        let hb = |id, at_ms| MetadataCommand::BrokerHeartbeat { id, at_ms };
+        s.apply(&hb(1, 100_000)).unwrap();
+        s.apply(&hb(2, 95_000)).unwrap();
+        // Broker 3 never heartbeated: 100 s behind the log's clock.
+        assert!(s.is_live(1) && s.is_live(2) && !s.is_live(3));
+        let live: Vec<u64> = s.live_brokers().map(|b| b.id).collect();
+        assert_eq!(live, vec![1, 2]);
+        // A late heartbeat with an older time does not move anything backwards.
+        s.apply(&hb(1, 50_000)).unwrap();
+        assert_eq!(s.broker(1).unwrap().last_heartbeat_ms, 100_000);
+        // Re-registration makes a broker live again.
+        s.apply(&MetadataCommand::RegisterBroker {
+            id: 3,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            epoch: 2,
+        })
+        .unwrap();
+        assert!(s.is_live(3));
+        assert_rejected(&mut s, hb(9, 1), codes::BROKER_ID_NOT_REGISTERED);
+    }
+
+    #[test]
+    fn create_topic_spreads_evenly() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        let out = s.apply(&create("t", 7, 12)).unwrap();
+        let o = owners(&s, "t");
+        assert_eq!(
+            out,
+            CommandOutput::TopicCreated {
+                id: [7; 16],
+                owners: o.clone()
+            }
+        );
+        assert_eq!((count(&o, 1), count(&o, 2), count(&o, 3)), (4, 4, 4));
+        // Round-robin: consecutive partitions go to consecutive brokers.
+        for w in o.windows(2) {
+            assert_ne!(w[0], w[1]);
+        }
+        let t = s.topic("t").unwrap();
+        assert_eq!(t.id, [7; 16]);
+        for p in &t.partitions {
+            assert_eq!(p.replicas, vec![p.owner]);
+            assert_eq!(p.leader_epoch, 0);
+        }
+        assert_eq!(s.topic_by_id(&[7; 16]).unwrap().name, "t");
+    }
+
+    #[test]
+    fn create_topic_start_depends_on_topic_id() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        // Ids whose big-endian value is 0, 1 and 2 mod 3 start on brokers 1, 2 and 3.
+        let mut firsts = Vec::new();
+        for (i, last) in [3u8, 4, 5].into_iter().enumerate() {
+            let mut id = [0u8; 16];
+            id[15] = last;
+            let name = format!("t{i}");
+            s.apply(&MetadataCommand::CreateTopic {
+                name: name.clone(),
+                id,
+                partitions: 1,
+                configs: BTreeMap::new(),
+            })
+            .unwrap();
+            firsts.push(owners(&s, &name)[0]);
+        }
+        assert_eq!(firsts, vec![1, 2, 3]);
+        // The same command on another replica gives the same answer.
+        let mut a = with_brokers(&[1, 2, 3]);
+        let mut b = with_brokers(&[1, 2, 3]);
+        assert_eq!(a.apply(&create("x", 9, 7)), b.apply(&create("x", 9, 7)));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn create_topic_uses_only_live_brokers() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        s.apply(&MetadataCommand::BrokerHeartbeat {
+            id: 1,
+            at_ms: 60_000,
+        })
+        .unwrap();
+        s.apply(&MetadataCommand::BrokerHeartbeat {
+            id: 3,
+            at_ms: 60_000,
+        })
+        .unwrap();
+        s.apply(&create("t", 1, 6)).unwrap();
+        let o = owners(&s, "t");
+        assert_eq!((count(&o, 1), count(&o, 2), count(&o, 3)), (3, 0, 3));
+    }
+
+    #[test]
+    fn create_topic_keeps_configs() {
+        let mut s = with_brokers(&[1]);
+        let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        s.apply(&MetadataCommand::CreateTopic {
+            name: "t".into(),
+            id: [1; 16],
+            partitions: 1,
+            configs: configs.clone(),
+        })
+        .unwrap();
+        assert_eq!(s.topic("t").unwrap().configs, configs);
+    }
+
+    #[test]
+    fn create_topic_rejections() {
+        let mut empty = MetadataState::default();
+        assert_rejected(
+            &mut empty,
+            create("t", 1, 3),
+            codes::INVALID_REPLICATION_FACTOR,
+        );
+
+        let mut s = with_brokers(&[1, 2]);
+        s.apply(&create("t", 1, 3)).unwrap();
+        assert_rejected(&mut s, create("t", 2, 3), codes::TOPIC_ALREADY_EXISTS);
+        assert_rejected(&mut s, create("u", 1, 3), codes::TOPIC_ALREADY_EXISTS);
+        assert_rejected(&mut s, create("u", 0, 3), codes::INVALID_REQUEST);
+        assert_rejected(&mut s, create("u", 2, 0), codes::INVALID_PARTITIONS);
+        assert_rejected(
+            &mut s,
+            create("u", 2, MAX_PARTITIONS + 1),
+            codes::INVALID_PARTITIONS,
+        );
+        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            assert_rejected(&mut s, create(bad, 2, 1), codes::INVALID_TOPIC_EXCEPTION);
+        }
+        s.apply(&create("a._-Z9", 2, 1)).unwrap();
+    }
+
+    #[test]
+    fn delete_topic_and_recreate_with_new_id() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&create("t", 1, 2)).unwrap();
+        assert_eq!(
+            s.apply(&MetadataCommand::DeleteTopic { name: "t".into() }),
+            Ok(CommandOutput::Done)
+        );
+        assert!(s.topic("t").is_none());
+        assert!(s.topic_by_id(&[1; 16]).is_none());
+        assert_rejected(
+            &mut s,
+            MetadataCommand::DeleteTopic { name: "t".into() },
+            codes::UNKNOWN_TOPIC_OR_PARTITION,
+        );
+        s.apply(&create("t", 2, 1)).unwrap();
+        assert_eq!(s.topic("t").unwrap().id, [2; 16]);
+    }
+
+    #[test]
+    fn create_partitions_keeps_spread_even() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        s.apply(&create("t", 1, 4)).unwrap();
+        let out = s
+            .apply(&MetadataCommand::CreatePartitions {
+                name: "t".into(),
+                count: 12,
+            })
+            .unwrap();
+        let o = owners(&s, "t");
+        assert_eq!(
+            out,
+            CommandOutput::PartitionsCreated {
+                first: 4,
+                owners: o[4..].to_vec()
+            }
+        );
+        assert_eq!((count(&o, 1), count(&o, 2), count(&o, 3)), (4, 4, 4));
+
+        // A new broker joins: growing the topic fills it up first.
+        s.apply(&register(4)).unwrap();
+        s.apply(&MetadataCommand::CreatePartitions {
+            name: "t".into(),
+            count: 15,
+        })
+        .unwrap();
+        let o = owners(&s, "t");
+        assert_eq!(count(&o, 4), 3);
+    }
+
+    #[test]
+    fn create_partitions_rejections() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&create("t", 1, 3)).unwrap();
+        let grow = |name: &str, count| MetadataCommand::CreatePartitions {
+            name: name.into(),
+            count,
+        };
+        assert_rejected(&mut s, grow("t", 3), codes::INVALID_PARTITIONS);
+        assert_rejected(&mut s, grow("t", 2), codes::INVALID_PARTITIONS);
+        assert_rejected(
+            &mut s,
+            grow("t", MAX_PARTITIONS + 1),
+            codes::INVALID_PARTITIONS,
+        );
+        assert_rejected(&mut s, grow("nope", 5), codes::UNKNOWN_TOPIC_OR_PARTITION);
+        // Nobody live to own new partitions.
+        s.apply(&register(2)).unwrap();
+        s.apply(&MetadataCommand::BrokerHeartbeat { id: 2, at_ms: 1 })
+            .unwrap();
+        let mut dead = s.clone();
+        dead.clock_ms = 1_000_000;
+        assert_rejected(&mut dead, grow("t", 5), codes::INVALID_REPLICATION_FACTOR);
+    }
+
+    #[test]
+    fn allocate_producer_ids_hands_out_disjoint_blocks() {
+        let mut s = MetadataState::default();
+        let alloc = |count| MetadataCommand::AllocateProducerIds { count };
+        assert_eq!(
+            s.apply(&alloc(1000)),
+            Ok(CommandOutput::ProducerIds {
+                start: 0,
+                count: 1000
+            })
+        );
+        assert_eq!(
+            s.apply(&alloc(10)),
+            Ok(CommandOutput::ProducerIds {
+                start: 1000,
+                count: 10
+            })
+        );
+        assert_eq!(s.next_producer_id(), 1010);
+        assert_rejected(&mut s, alloc(0), codes::INVALID_REQUEST);
+        assert_rejected(
+            &mut s,
+            alloc(MAX_PRODUCER_ID_BLOCK + 1),
+            codes::INVALID_REQUEST,
+        );
+        s.next_producer_id = i64::MAX - 5;
+        assert_rejected(&mut s, alloc(10), codes::INVALID_REQUEST);
+    }
+
+    #[test]
+    fn change_owner_bumps_leader_epoch() {
+        let mut s = with_brokers(&[1, 2]);
+        s.apply(&create("t", 2, 2)).unwrap();
+        let p0 = s.partition("t", 0).unwrap().owner;
+        let other = if p0 == 1 { 2 } else { 1 };
+        let change = |owner| MetadataCommand::ChangeOwner {
+            topic: "t".into(),
+            partition: 0,
+            owner,
+        };
+        assert_eq!(
+            s.apply(&change(other)),
+            Ok(CommandOutput::OwnerChanged { leader_epoch: 1 })
+        );
+        let p = s.partition("t", 0).unwrap();
+        assert_eq!(
+            (p.owner, p.replicas.clone(), p.leader_epoch),
+            (other, vec![other], 1)
+        );
+        // Same owner again: nothing changes, the epoch stays.
+        assert_eq!(
+            s.apply(&change(other)),
+            Ok(CommandOutput::OwnerChanged { leader_epoch: 1 })
+        );
+        assert_eq!(
+            s.apply(&change(p0)),
+            Ok(CommandOutput::OwnerChanged { leader_epoch: 2 })
+        );
+        // The other partition is untouched.
+        assert_eq!(s.partition("t", 1).unwrap().leader_epoch, 0);
+    }
+
+    #[test]
+    fn change_owner_rejections() {
+        let mut s = with_brokers(&[1, 2]);
+        s.apply(&create("t", 2, 2)).unwrap();
+        let change = |topic: &str, partition, owner| MetadataCommand::ChangeOwner {
+            topic: topic.into(),
+            partition,
+            owner,
+        };
+        assert_rejected(&mut s, change("t", 0, 9), codes::INVALID_REPLICA_ASSIGNMENT);
+        assert_rejected(&mut s, change("t", 2, 1), codes::UNKNOWN_TOPIC_OR_PARTITION);
+        assert_rejected(&mut s, change("u", 0, 1), codes::UNKNOWN_TOPIC_OR_PARTITION);
+        s.apply(&MetadataCommand::BrokerHeartbeat {
+            id: 1,
+            at_ms: 60_000,
+        })
+        .unwrap();
+        assert_rejected(&mut s, change("t", 0, 2), codes::BROKER_NOT_AVAILABLE);
+    }
+
+    #[test]
+    fn state_round_trips_through_bincode() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        s.apply(&create("t", 1, 5)).unwrap();
+        s.apply(&MetadataCommand::AllocateProducerIds { count: 7 })
+            .unwrap();
+        let bytes = bincode::serialize(&s).unwrap();
+        let back: MetadataState = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, s);
+    }
+}
