@@ -294,3 +294,249 @@ pub(crate) fn wall_clock_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::CHECKPOINT_BYTES;
+    use crate::{BatchMeta, ProducerCheck, Store};
+
+    const TOPIC: [u8; 16] = [7; 16];
+
+    fn small() -> LogConfig {
+        LogConfig {
+            segment_bytes: 100,
+            segment_ms: -1,
+            retention_ms: -1,
+            retention_bytes: -1,
+        }
+    }
+
+    fn meta(seq: i32, epoch: i32) -> BatchMeta {
+        BatchMeta {
+            last_offset_delta: 1,
+            max_timestamp: 10 + i64::from(seq),
+            producer_id: 3,
+            producer_epoch: 0,
+            base_sequence: seq,
+            leader_epoch: epoch,
+        }
+    }
+
+    /// Appends `n` two-record batches of `len` bytes from producer 3; epochs go up every 3.
+    fn fill(log: &mut PartitionLog, n: i32, len: usize) {
+        for _ in 0..n {
+            let end = log.log_end_offset();
+            let seq = i32::try_from(end).unwrap();
+            let m = meta(seq, seq / 6);
+            log.append(end, &m, &vec![b'x'; len], 0).unwrap();
+        }
+    }
+
+    /// Everything recovery must get back, except segment creation times.
+    #[allow(clippy::type_complexity)]
+    fn state(
+        log: &PartitionLog,
+    ) -> (
+        u64,
+        u64,
+        Vec<(u64, u64, u64, u64, i64)>,
+        EpochCache,
+        ProducerState,
+    ) {
+        let segs = log
+            .segments()
+            .iter()
+            .map(|s| {
+                (
+                    s.base_offset,
+                    s.end_offset,
+                    s.size_bytes,
+                    s.batch_count,
+                    s.max_timestamp,
+                )
+            })
+            .collect();
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            segs,
+            log.epochs.clone(),
+            log.producers.clone(),
+        )
+    }
+
+    fn remove_prefix(tree: &sled::Tree, prefix: &[u8]) {
+        for k in tree.scan_prefix(prefix).keys() {
+            tree.remove(k.unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn rebuilds_everything_without_meta_hints() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
+        fill(&mut log, 13, 40);
+        let before = state(&log);
+        assert!(before.2.len() > 3 && before.3.latest() == Some(4));
+        let meta_tree = log.meta.clone();
+        drop(log);
+        for key in [keys::CHECKPOINT, keys::EPOCHS, keys::LOG_START] {
+            meta_tree.remove(key).unwrap();
+        }
+        remove_prefix(&meta_tree, keys::SEGMENT_META);
+        remove_prefix(&meta_tree, keys::SNAPSHOT);
+        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        assert_eq!(state(&log), before);
+        // And the rebuilt hints are written back.
+        assert!(meta_tree.get(keys::CHECKPOINT).unwrap().is_some());
+        assert_eq!(
+            meta_tree.scan_prefix(keys::SEGMENT_META).count(),
+            before.2.len()
+        );
+    }
+
+    #[test]
+    fn corrupt_meta_values_count_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
+        fill(&mut log, 7, 40);
+        let before = state(&log);
+        let meta_tree = log.meta.clone();
+        drop(log);
+        for key in [keys::CHECKPOINT, keys::EPOCHS, keys::LOG_START] {
+            meta_tree.insert(key, b"junk".as_slice()).unwrap();
+        }
+        for k in meta_tree.scan_prefix(keys::SEGMENT_META).keys() {
+            meta_tree.insert(k.unwrap(), b"\xff".as_slice()).unwrap();
+        }
+        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        assert_eq!(state(&log), before);
+    }
+
+    #[test]
+    fn resumes_from_a_mid_segment_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store
+            .open_partition(TOPIC, 0, LogConfig::default())
+            .unwrap();
+        let big = usize::try_from(CHECKPOINT_BYTES / 2).unwrap();
+        fill(&mut log, 3, big);
+        fill(&mut log, 2, 10);
+        let before = state(&log);
+        let meta_tree = log.meta.clone();
+        drop(log);
+        let cp: Checkpoint<'static> =
+            decode(&meta_tree.get(keys::CHECKPOINT).unwrap().unwrap()).unwrap();
+        // Written after the second big batch, inside the only segment.
+        assert_eq!(
+            (cp.segment_base, cp.offset, cp.stats.batch_count),
+            (0, 4, 2)
+        );
+        let log = store
+            .open_partition(TOPIC, 0, LogConfig::default())
+            .unwrap();
+        assert_eq!(state(&log), before);
+        assert_eq!(log.segments().len(), 1);
+    }
+
+    #[test]
+    fn a_gap_in_the_active_segment_truncates_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store
+            .open_partition(TOPIC, 0, LogConfig::default())
+            .unwrap();
+        fill(&mut log, 6, 10);
+        let active = log.segments[0].tree.clone();
+        drop(log);
+        active.remove(keys::offset_key(6)).unwrap();
+        let log = store
+            .open_partition(TOPIC, 0, LogConfig::default())
+            .unwrap();
+        assert_eq!(log.log_end_offset(), 6);
+        assert_eq!(log.read(0, usize::MAX, 100).unwrap().len(), 30);
+        assert!(active.get(keys::offset_key(8)).unwrap().is_none());
+        // The producer state ends with the last batch still in the log.
+        assert_eq!(
+            log.check_append(&meta(4, 0)).unwrap(),
+            ProducerCheck::Duplicate {
+                base_offset: 4,
+                last_offset: 5
+            }
+        );
+        assert_eq!(
+            log.check_append(&meta(6, 1)).unwrap(),
+            ProducerCheck::Append { base_offset: 6 }
+        );
+    }
+
+    #[test]
+    fn a_missing_segment_truncates_the_log_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
+        fill(&mut log, 10, 40);
+        let bases: Vec<u64> = log.segments().iter().map(|s| s.base_offset).collect();
+        assert_eq!(bases, vec![0, 4, 8, 12, 16]);
+        let (db, meta_tree) = (log.db.clone(), log.meta.clone());
+        drop(log);
+        db.drop_tree(keys::segment_tree(TOPIC, 0, 8)).unwrap();
+        meta_tree
+            .remove(keys::tagged(keys::SEGMENT_META, 8))
+            .unwrap();
+        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        assert_eq!(log.log_end_offset(), 8);
+        assert_eq!(log.segments().len(), 2);
+        let names = db.tree_names();
+        assert!(!names
+            .iter()
+            .any(|n| n == keys::segment_tree(TOPIC, 0, 12).as_bytes()));
+        assert_eq!(log.latest_epoch(), Some(1));
+        assert_eq!(log.high_watermark(), 8);
+    }
+
+    #[test]
+    fn leftovers_below_the_log_start_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
+        fill(&mut log, 10, 40);
+        let meta_tree = log.meta.clone();
+        drop(log);
+        // As if retention persisted the new start and crashed before dropping the segments.
+        meta_tree
+            .insert(keys::LOG_START, &9u64.to_be_bytes())
+            .unwrap();
+        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        assert_eq!(log.log_start_offset(), 9);
+        assert_eq!(log.segments()[0].base_offset, 8);
+        assert_eq!(log.log_end_offset(), 20);
+    }
+
+    #[test]
+    fn a_checkpoint_ahead_of_the_log_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = store
+            .open_partition(TOPIC, 0, LogConfig::default())
+            .unwrap();
+        fill(&mut log, 4, 10);
+        log.write_checkpoint(None).unwrap();
+        let active = log.segments[0].tree.clone();
+        drop(log);
+        active.remove(keys::offset_key(6)).unwrap();
+        let log = store
+            .open_partition(TOPIC, 0, LogConfig::default())
+            .unwrap();
+        assert_eq!(log.log_end_offset(), 6);
+        assert_eq!(log.segments()[0].batch_count, 3);
+        assert_eq!(
+            log.check_append(&meta(6, 1)).unwrap(),
+            ProducerCheck::Append { base_offset: 6 }
+        );
+    }
+}
