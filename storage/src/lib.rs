@@ -1,7 +1,8 @@
 //! brook-storage: the node's durable partition logs on one sled database.
 //!
 //! The layer knows nothing of Kafka's record format: the caller passes a [`BatchMeta`] with the
-//! few header fields the log needs, and the raw batch bytes.
+//! few header fields the log needs, and the raw batch bytes. Every call blocks on sled (no
+//! fsync except in the group-commit thread), so callers run it off their async executor.
 //!
 //! - `store`: [`Store`], the database handle; opens, lists and removes partitions.
 //! - `group_commit`: one flusher thread, one fsync for everyone waiting ([`Store::flush`]).

@@ -144,6 +144,9 @@ impl PartitionLog {
         self.active().stats.end_offset
     }
 
+    /// On open this is the recovered log end: on one node everything sled recovered is on
+    /// disk, and offsets were only acknowledged after a flush, so nothing visible is taken
+    /// back. Replication will need min(persisted high watermark, log end) instead.
     pub fn high_watermark(&self) -> u64 {
         self.high_watermark
     }

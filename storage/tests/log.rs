@@ -575,6 +575,9 @@ fn group_commit_serves_many_callers_with_fewer_flushes() {
 #[test]
 fn flush_future_is_send_and_static() {
     fn assert_send_static<T: Send + 'static>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+    assert_send_sync::<brook_storage::PartitionLog>();
     let (_dir, store) = store();
     let f = store.flush();
     assert_send_static(&f);
