@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::command::Rejection;
-use crate::typ::{NodeId, RaftError};
+use crate::typ::{Node, NodeId, RaftError};
+
+type InitializeError = openraft::error::InitializeError<NodeId, Node>;
 
 /// Everything that can go wrong in `brook-raft`.
 #[derive(Debug, thiserror::Error)]
@@ -25,16 +27,18 @@ pub enum Error {
     UnexpectedReply(NodeId),
     /// The local Raft node stopped or failed.
     #[error("raft: {0}")]
-    Raft(#[from] openraft::error::Fatal<NodeId>),
+    Raft(Box<openraft::error::Fatal<NodeId>>),
     /// A write failed inside Raft (for example a membership change conflict).
     #[error("raft write: {0}")]
     Write(String),
     /// Initializing the cluster failed.
     #[error("raft initialize: {0}")]
-    Initialize(#[from] RaftError<openraft::error::InitializeError<NodeId, crate::typ::Node>>),
+    Initialize(Box<RaftError<InitializeError>>),
     /// openraft's storage error, from the log or state machine store.
     #[error("raft storage: {0}")]
-    Storage(#[from] openraft::StorageError<NodeId>),
+    Storage(Box<openraft::StorageError<NodeId>>),
+    #[error("raft config: {0}")]
+    Config(Box<openraft::ConfigError>),
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
     #[error("encoding: {0}")]
@@ -54,6 +58,31 @@ impl Error {
             Error::Timeout(_) => 7,
             _ => -1,
         }
+    }
+}
+
+// openraft's errors are large; boxed so every `Result` of this crate stays small.
+impl From<openraft::error::Fatal<NodeId>> for Error {
+    fn from(e: openraft::error::Fatal<NodeId>) -> Self {
+        Error::Raft(Box::new(e))
+    }
+}
+
+impl From<RaftError<InitializeError>> for Error {
+    fn from(e: RaftError<InitializeError>) -> Self {
+        Error::Initialize(Box::new(e))
+    }
+}
+
+impl From<openraft::ConfigError> for Error {
+    fn from(e: openraft::ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
+}
+
+impl From<openraft::StorageError<NodeId>> for Error {
+    fn from(e: openraft::StorageError<NodeId>) -> Self {
+        Error::Storage(Box::new(e))
     }
 }
 

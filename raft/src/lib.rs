@@ -7,13 +7,21 @@
 //! - [`state`]: [`MetadataState`], the deterministic image the commands are applied to.
 //! - [`log_store`], [`state_machine`], [`store`]: the sled-backed Raft log and state machine
 //!   (with bincode snapshots), both in one sled database per node.
+//! - [`rpc`], [`network`], [`server`]: the node-to-node transport, length-prefixed bincode
+//!   frames over TCP: openraft's client side, and [`serve_raft`] for the Raft port.
+//! - [`group`]: [`MetadataRaft`], the handle a broker holds: start, initialize, write (with
+//!   forwarding to the leader), read the local image, shut down.
 //!
 //! Nothing here knows about Kafka's wire format or actix; rejections carry Kafka error codes as
 //! plain numbers.
 
 pub mod command;
 pub mod error;
+pub mod group;
 pub mod log_store;
+pub mod network;
+pub mod rpc;
+pub mod server;
 pub mod state;
 pub mod state_machine;
 pub mod store;
@@ -21,7 +29,11 @@ pub mod typ;
 
 pub use command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
 pub use error::{Error, Result};
+pub use group::{GroupConfig, MetadataRaft};
 pub use log_store::LogStore;
+pub use network::TcpNetworkFactory;
+pub use rpc::TransportConfig;
+pub use server::{serve_raft, serve_raft_with};
 pub use state::{BrokerState, MetadataState, PartitionState, TopicState};
 pub use state_machine::{MetadataReader, StateMachineStore};
 pub use store::open_stores;

@@ -5,8 +5,12 @@
 //! after `flush_async` made them durable: a node must never forget a vote it cast or an entry it
 //! acknowledged.
 
+// The helpers here return openraft's `StorageError`, the error type of the storage traits.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Weak};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
@@ -26,15 +30,24 @@ pub struct LogStore {
     db: sled::Db,
     logs: sled::Tree,
     meta: sled::Tree,
+    /// Shared by every clone of both stores: see [`crate::store::open_stores`].
+    alive: Arc<()>,
 }
 
 impl LogStore {
-    pub(crate) fn new(db: &sled::Db) -> Result<Self, sled::Error> {
+    pub(crate) fn new(db: &sled::Db, alive: Arc<()>) -> Result<Self, sled::Error> {
         Ok(LogStore {
             db: db.clone(),
             logs: db.open_tree("logs")?,
             meta: db.open_tree("meta")?,
+            alive,
         })
+    }
+
+    /// Becomes dangling once every clone of both stores (and so every handle on the sled
+    /// database) is gone.
+    pub(crate) fn alive(&self) -> Weak<()> {
+        Arc::downgrade(&self.alive)
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -184,10 +197,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await
             .map(|_| ())
             .map_err(|e| std::io::Error::other(e.to_string()));
-        let failed = flushed
-            .as_ref()
-            .err()
-            .map(|e| StorageIOError::write_logs(e));
+        let failed = flushed.as_ref().err().map(StorageIOError::write_logs);
         callback.log_io_completed(flushed);
         match failed {
             Some(e) => Err(e.into()),

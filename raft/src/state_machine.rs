@@ -4,6 +4,9 @@
 //! A snapshot is the bincode encoding of [`StateMachineData`]: the metadata image plus the last
 //! applied log id and membership. The current snapshot is stored whole in the `snapshot` tree.
 
+// The helpers here return openraft's `StorageError`, the error type of the storage traits.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -94,11 +97,12 @@ pub struct StateMachineStore {
     snapshots: sled::Tree,
     shared: Arc<Shared>,
     snapshot_seq: Arc<AtomicU64>,
+    _alive: Arc<()>,
 }
 
 impl StateMachineStore {
     /// Open the store, loading the image last written to the `state_machine` tree.
-    pub(crate) fn new(db: &sled::Db) -> Result<Self, crate::Error> {
+    pub(crate) fn new(db: &sled::Db, alive: Arc<()>) -> Result<Self, crate::Error> {
         let sm = db.open_tree("state_machine")?;
         let snapshots = db.open_tree("snapshot")?;
         let data: StateMachineData = match sm.get(STATE)? {
@@ -115,6 +119,7 @@ impl StateMachineStore {
                 applied,
             }),
             snapshot_seq: Arc::new(AtomicU64::new(0)),
+            _alive: alive,
         })
     }
 

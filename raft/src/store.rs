@@ -2,14 +2,23 @@
 //! `meta`) and the state machine's (`state_machine`, `snapshot`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachineStore;
 
 /// Open (or create) the Raft storage at `path`.
+///
+/// sled locks the directory while any handle is open. Both stores share a liveness token, so
+/// whoever stops Raft can wait until openraft's tasks dropped every clone (and with them the
+/// lock) before opening the directory again.
 pub fn open_stores(path: &Path) -> Result<(LogStore, StateMachineStore), crate::Error> {
     let db = sled::Config::new().path(path).open()?;
-    Ok((LogStore::new(&db)?, StateMachineStore::new(&db)?))
+    let alive = Arc::new(());
+    Ok((
+        LogStore::new(&db, alive.clone())?,
+        StateMachineStore::new(&db, alive)?,
+    ))
 }
 
 #[cfg(test)]

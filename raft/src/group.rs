@@ -1,0 +1,274 @@
+//! [`MetadataRaft`]: one node's membership in the metadata Raft group, the handle `node` holds.
+//!
+//! It owns the openraft instance, the sled storage and the Raft port's server task, and offers
+//! what the broker needs: [`MetadataRaft::write`] (propose a command from any node; a follower
+//! forwards it to the leader and waits until its own image shows the result) and
+//! [`MetadataRaft::reader`] (the local, read-only metadata image).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::command::{CommandOutput, MetadataCommand};
+use crate::error::{Error, Result};
+use crate::network::{CallError, PeerClient, TcpNetworkFactory};
+use crate::rpc::{RaftReply, RaftRequest, TransportConfig};
+use crate::server::serve_raft_with;
+use crate::state_machine::MetadataReader;
+use crate::store::open_stores;
+use crate::typ::{ClientWriteResponse, Node, NodeId, Raft, RaftMetrics};
+
+/// How to start a node's part of the group.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// This node's id (its broker id).
+    pub node_id: NodeId,
+    /// Directory of the Raft sled database.
+    pub data_dir: PathBuf,
+    /// openraft's settings (timeouts, snapshot policy, ...).
+    pub raft: openraft::Config,
+    pub transport: TransportConfig,
+    /// How long [`MetadataRaft::write`] keeps trying (waiting for a leader, forwarding).
+    pub write_timeout: Duration,
+}
+
+impl GroupConfig {
+    pub fn new(node_id: NodeId, data_dir: impl Into<PathBuf>) -> Self {
+        GroupConfig {
+            node_id,
+            data_dir: data_dir.into(),
+            raft: openraft::Config {
+                cluster_name: "brook-metadata".into(),
+                ..Default::default()
+            },
+            transport: TransportConfig::default(),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running member of the metadata group.
+pub struct MetadataRaft {
+    id: NodeId,
+    raft: Raft,
+    reader: MetadataReader,
+    transport: TransportConfig,
+    write_timeout: Duration,
+    stop_server: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    /// Dangling once openraft released the storage.
+    storage: Weak<()>,
+}
+
+impl MetadataRaft {
+    /// Open the storage, start openraft and serve the Raft port on `listener`. The node waits
+    /// for [`MetadataRaft::initialize`] (on one node of a new cluster) or for a leader to
+    /// contact it.
+    pub async fn start(config: GroupConfig, listener: TcpListener) -> Result<Self> {
+        let raft_config = Arc::new(config.raft.validate()?);
+        let (log_store, sm) = open_stores(&config.data_dir)?;
+        let storage = log_store.alive();
+        let reader = sm.reader();
+        let network = TcpNetworkFactory::new(config.node_id, config.transport.clone());
+        let raft = Raft::new(config.node_id, raft_config, network, log_store, sm).await?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_raft_with(
+            listener,
+            raft.clone(),
+            config.transport.clone(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        Ok(MetadataRaft {
+            id: config.node_id,
+            raft,
+            reader,
+            transport: config.transport,
+            write_timeout: config.write_timeout,
+            stop_server: Some(stop_tx),
+            server: Some(server),
+            storage,
+        })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The openraft instance, for membership changes and anything not wrapped here.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The local metadata image.
+    pub fn reader(&self) -> MetadataReader {
+        self.reader.clone()
+    }
+
+    /// Raft's view of this node: state, term, leader, applied index, membership.
+    pub fn metrics(&self) -> RaftMetrics {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// The leader this node knows of, if any.
+    pub fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Form a new cluster of `members` (id -> Raft address). Call it on one node, once; calling
+    /// it on a node that is already part of a cluster is a harmless no-op.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, Node>) -> Result<()> {
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                tracing::info!(reason = %e, "raft group already initialized");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Propose `cmd` and wait until it is committed and applied. From a follower the command is
+    /// forwarded to the leader, and the call returns once this node's own image includes it
+    /// (read-your-writes for the caller). A command the state machine rejects comes back as
+    /// [`Error::Rejected`].
+    ///
+    /// Only failures that certainly did not deliver the command (no leader known, leader
+    /// unreachable, leader changed) are retried, so a command is never applied twice; an
+    /// ambiguous failure (a timeout after sending) is returned as an error.
+    pub async fn write(&self, cmd: MetadataCommand) -> Result<CommandOutput> {
+        let deadline = Instant::now() + self.write_timeout;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::NoLeader);
+            }
+            let local = tokio::time::timeout(remaining, self.raft.client_write(cmd.clone()))
+                .await
+                .map_err(|_| Error::Timeout(self.write_timeout))?;
+            let leader = match local {
+                Ok(resp) => return resp.data.map_err(Error::Rejected),
+                Err(RaftError::Fatal(f)) => return Err(f.into()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                    return Err(Error::Write(e.to_string()))
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    match (f.leader_id, f.leader_node) {
+                        (Some(id), Some(node)) if id != self.id => Some((id, node)),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some((leader, node)) = leader {
+                match self.forward(leader, &node, &cmd, remaining).await {
+                    Ok(Some(resp)) => {
+                        self.await_applied(resp.log_id.index, deadline).await;
+                        return resp.data.map_err(Error::Rejected);
+                    }
+                    // Not delivered (unreachable, or no longer the leader): try again.
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Send `cmd` to `leader`. `Ok(None)` means it was certainly not applied and may be retried.
+    async fn forward(
+        &self,
+        leader: NodeId,
+        node: &Node,
+        cmd: &MetadataCommand,
+        timeout: Duration,
+    ) -> Result<Option<ClientWriteResponse>> {
+        tracing::debug!(leader, addr = %node.addr, "forwarding metadata write to the leader");
+        // A fresh connection per forwarded write: writes are rare, and this keeps concurrent
+        // writes from queueing behind each other on one connection.
+        let mut client = PeerClient::new(node.addr.clone(), self.transport.clone());
+        let req = RaftRequest::ClientWrite(cmd.clone());
+        match client.call(&req, timeout).await {
+            Ok(RaftReply::ClientWrite(Ok(resp))) => Ok(Some(resp)),
+            Ok(RaftReply::ClientWrite(Err(RaftError::APIError(
+                ClientWriteError::ForwardToLeader(_),
+            )))) => Ok(None),
+            Ok(RaftReply::ClientWrite(Err(RaftError::APIError(
+                ClientWriteError::ChangeMembershipError(e),
+            )))) => Err(Error::Write(e.to_string())),
+            // The leader is shutting down; it did not apply the command.
+            Ok(RaftReply::ClientWrite(Err(RaftError::Fatal(e)))) => {
+                tracing::debug!(leader, error = %e, "leader stopped; retrying");
+                Ok(None)
+            }
+            Ok(_) => Err(Error::UnexpectedReply(leader)),
+            Err(CallError::Connect(e)) => {
+                tracing::debug!(leader, error = %e, "leader unreachable; retrying");
+                Ok(None)
+            }
+            Err(CallError::TooLarge(e)) => Err(e),
+            Err(CallError::Timeout(t)) => Err(Error::Timeout(t)),
+            Err(CallError::Broken(e)) => Err(e),
+        }
+    }
+
+    /// Wait (until `deadline` at most) for the local image to include log index `index`.
+    async fn await_applied(&self, index: u64, deadline: Instant) {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = self
+            .raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "forwarded write applied locally")
+            .await
+        {
+            // The write is committed; only this node's image lags. Not an error for the caller.
+            tracing::debug!(index, error = %e, "local image did not catch up in time");
+        }
+    }
+
+    /// Stop serving the Raft port, shut openraft down, and wait (up to 5 s) until its tasks
+    /// released the storage, so the same directory can be opened again at once.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(stop) = self.stop_server.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "raft server failed"),
+                Err(e) => tracing::warn!(error = %e, "raft server task failed"),
+            }
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.storage.strong_count() > 0 {
+            if Instant::now() >= deadline {
+                tracing::warn!("raft storage still in use after shutdown");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MetadataRaft {
+    fn drop(&mut self) {
+        // Dropped without shutdown(): at least stop answering on the Raft port.
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

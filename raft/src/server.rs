@@ -1,0 +1,133 @@
+//! The server side of the Raft transport: accepts peers on the Raft port, reads framed
+//! requests, hands them to the local [`Raft`], and writes the replies back.
+//!
+//! Each connection is served by its own task, one request at a time (the client side sends one
+//! at a time). A malformed or oversized frame closes only that connection, with a log line.
+//! Connection tasks live in a `JoinSet` owned by the serving future, so dropping or aborting it
+//! closes every connection too.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
+use crate::typ::Raft;
+
+/// Serve Raft RPCs on `listener` with the default limits, until the future is dropped.
+pub async fn serve_raft(listener: TcpListener, raft: Raft) -> std::io::Result<()> {
+    serve_raft_with(
+        listener,
+        raft,
+        TransportConfig::default(),
+        std::future::pending(),
+    )
+    .await
+}
+
+/// Serve Raft RPCs on `listener` until `shutdown` completes; then every connection is closed.
+pub async fn serve_raft_with(
+    listener: TcpListener,
+    raft: Raft,
+    config: TransportConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let mut conns = JoinSet::new();
+    let mut backoff = Duration::from_millis(10);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(10);
+                let raft = raft.clone();
+                let config = config.clone();
+                conns.spawn(async move {
+                    serve_connection(stream, peer, raft, config).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait and try again rather than spin.
+                tracing::warn!(error = %e, "raft accept failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    conns.shutdown().await;
+    Ok(())
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    raft: Raft,
+    config: TransportConfig,
+) {
+    tracing::debug!(%peer, "raft connection opened");
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+    }
+    match connection_loop(&mut stream, &raft, &config).await {
+        Ok(()) => tracing::debug!(%peer, "raft connection closed by peer"),
+        Err(Error::Io(e)) => tracing::debug!(%peer, error = %e, "raft connection i/o error"),
+        Err(e) => tracing::warn!(%peer, error = %e, "closing raft connection"),
+    }
+}
+
+async fn connection_loop(
+    stream: &mut TcpStream,
+    raft: &Raft,
+    config: &TransportConfig,
+) -> Result<(), Error> {
+    let max = config.max_frame_bytes;
+    loop {
+        let len = match tokio::time::timeout(config.idle_timeout, rpc::read_frame_len(stream, max))
+            .await
+        {
+            Err(_) => return Err(Error::Timeout(config.idle_timeout)),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(len))) => len,
+            Ok(Err(e)) => return Err(e),
+        };
+        // Once a frame has started, its body must follow promptly.
+        let body = tokio::time::timeout(config.request_timeout, rpc::read_frame_body(stream, len))
+            .await
+            .map_err(|_| Error::Timeout(config.request_timeout))??;
+        let req: RaftRequest = rpc::decode(&body, max)?;
+        let reply = dispatch(raft, req).await;
+        let bytes = rpc::encode(&reply, max)?;
+        rpc::write_frame(stream, &bytes).await?;
+    }
+}
+
+async fn dispatch(raft: &Raft, req: RaftRequest) -> RaftReply {
+    match req {
+        RaftRequest::AppendEntries(r) => RaftReply::AppendEntries(raft.append_entries(r).await),
+        RaftRequest::Vote(r) => RaftReply::Vote(raft.vote(r).await),
+        RaftRequest::InstallSnapshot(r) => {
+            RaftReply::InstallSnapshot(raft.install_snapshot(r).await)
+        }
+        // Executed here and not forwarded again: if this node is not the leader either, the
+        // ForwardToLeader error goes back to the caller, who retries with the leader it names.
+        RaftRequest::ClientWrite(cmd) => RaftReply::ClientWrite(raft.client_write(cmd).await),
+    }
+}
