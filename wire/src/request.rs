@@ -167,16 +167,24 @@ mod tests {
         ));
     }
 
-    /// kafka-protocol 0.18 sizes `Vec::with_capacity` from the array count on the wire, so this
-    /// 4-byte Metadata v0 body asks for ~150 GB and aborts the process (not a panic we could
-    /// catch). Run with `--ignored` once kafka-protocol bounds the count by the bytes remaining
-    /// (upstream PRs #152/#161/#200).
+    /// Unpatched kafka-protocol 0.18 sizes `Vec::with_capacity` from the array count on the wire,
+    /// so this 4-byte Metadata v0 body asked for ~150 GB and aborted the process. brook builds
+    /// against a patched copy (third_party/README.md); this test fails (aborts) without it.
     #[test]
-    #[ignore = "aborts the process with kafka-protocol 0.18 (unbounded array pre-allocation)"]
     fn absurd_array_count_is_an_error_not_an_abort() {
         let body = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]);
         assert!(matches!(
             decode_body(ApiKey::Metadata, 0, body),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn absurd_compact_array_count_is_an_error_not_an_abort() {
+        // Metadata v12: topics is a compact array; 0xffffffff0f is the varint 2^32 - 1.
+        let body = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(matches!(
+            decode_body(ApiKey::Metadata, 12, body),
             Err(Error::Malformed(_))
         ));
     }
