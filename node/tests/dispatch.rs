@@ -9,7 +9,10 @@ use kafka_protocol::messages::*;
 
 async fn start(dir: &std::path::Path) -> Node {
     let flags = vec![
-        ("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string()),
+        (
+            "listeners".to_string(),
+            "PLAINTEXT://127.0.0.1:0".to_string(),
+        ),
         ("log.dirs".to_string(), dir.display().to_string()),
     ];
     let config = BrokerConfig::load(None, Vec::new(), &flags).unwrap();
@@ -28,8 +31,12 @@ fn sample(key: ApiKey) -> RequestKind {
         ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default()),
         ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
         ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(DescribeConfigsRequest::default()),
-        ApiKey::CreatePartitions => RequestKind::CreatePartitions(CreatePartitionsRequest::default()),
-        ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(1)),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default())
+        }
+        ApiKey::DescribeCluster => {
+            RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(1))
+        }
         other => panic!("no sample request for {other:?}: add one when adding an API"),
     }
 }
@@ -38,10 +45,16 @@ fn sample(key: ApiKey) -> RequestKind {
 async fn every_advertised_api_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    let mut client = AdminClient::connect(&node.local_addr.to_string()).await.unwrap();
+    let mut client = AdminClient::connect(&node.local_addr.to_string())
+        .await
+        .unwrap();
 
     let ResponseKind::ApiVersions(versions) = client
-        .call(ApiKey::ApiVersions, 3, RequestKind::ApiVersions(ApiVersionsRequest::default()))
+        .call(
+            ApiKey::ApiVersions,
+            3,
+            RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        )
         .await
         .unwrap()
     else {
@@ -58,7 +71,13 @@ async fn every_advertised_api_is_answered() {
 
     for api in APIS {
         let response = client.call(api.key, api.max, sample(api.key)).await;
-        assert!(response.is_ok(), "{:?} v{} was not answered: {:?}", api.key, api.max, response.err());
+        assert!(
+            response.is_ok(),
+            "{:?} v{} was not answered: {:?}",
+            api.key,
+            api.max,
+            response.err()
+        );
     }
     node.shutdown().await.unwrap();
 }
@@ -68,23 +87,46 @@ async fn topics_survive_a_graceful_restart() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
     let addr = node.local_addr.to_string();
-    brook_node::admin::create_topic(&addr, "kept", 3, 1, &[("retention.ms".into(), "60000".into())])
-        .await
-        .unwrap();
-    assert!(brook_node::admin::create_topic(&addr, "kept", 3, 1, &[]).await.is_err());
-    assert!(brook_node::admin::create_topic(&addr, "bad", 1, 1, &[("cleanup.policy".into(), "compact".into())])
+    brook_node::admin::create_topic(
+        &addr,
+        "kept",
+        3,
+        1,
+        &[("retention.ms".into(), "60000".into())],
+    )
+    .await
+    .unwrap();
+    assert!(brook_node::admin::create_topic(&addr, "kept", 3, 1, &[])
         .await
         .is_err());
+    assert!(brook_node::admin::create_topic(
+        &addr,
+        "bad",
+        1,
+        1,
+        &[("cleanup.policy".into(), "compact".into())]
+    )
+    .await
+    .is_err());
     node.shutdown().await.unwrap();
 
     let node = start(dir.path()).await;
-    let mut client = AdminClient::connect(&node.local_addr.to_string()).await.unwrap();
+    let mut client = AdminClient::connect(&node.local_addr.to_string())
+        .await
+        .unwrap();
     let request = MetadataRequest::default().with_topics(None);
-    let ResponseKind::Metadata(meta) = client.call(ApiKey::Metadata, 12, RequestKind::Metadata(request)).await.unwrap()
+    let ResponseKind::Metadata(meta) = client
+        .call(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+        .await
+        .unwrap()
     else {
         panic!("not a Metadata response");
     };
-    let names: Vec<String> = meta.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.to_string())).collect();
+    let names: Vec<String> = meta
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+        .collect();
     assert_eq!(names, vec!["kept".to_string()]);
     assert_eq!(meta.topics[0].partitions.len(), 3);
     node.shutdown().await.unwrap();

@@ -68,7 +68,12 @@ pub async fn handle(
             {
                 Ok(meta) => {
                     tracing::info!(topic = %name.as_str(), partitions = plan.partitions, "created topic");
-                    result.with_topic_id(meta.id)
+                    // Topic ids exist from v7.
+                    if version >= 7 {
+                        result.with_topic_id(meta.id)
+                    } else {
+                        result
+                    }
                 }
                 Err(e) => {
                     results.push(fail(result, meta_error(&e), e.to_string()));
@@ -76,21 +81,22 @@ pub async fn handle(
                 }
             }
         };
-        let result = result
-            .with_num_partitions(plan.partitions)
-            .with_replication_factor(plan.replication_factor);
+        // v5+ answers with what the topic got: partitions, replication and configs.
         results.push(if version >= 5 {
-            result.with_configs(Some(
-                described
-                    .into_iter()
-                    .map(|c| {
-                        CreatableTopicConfigs::default()
-                            .with_name(StrBytes::from_string(c.name))
-                            .with_value(Some(StrBytes::from_string(c.value)))
-                            .with_config_source(c.source)
-                    })
-                    .collect(),
-            ))
+            result
+                .with_num_partitions(plan.partitions)
+                .with_replication_factor(plan.replication_factor)
+                .with_configs(Some(
+                    described
+                        .into_iter()
+                        .map(|c| {
+                            CreatableTopicConfigs::default()
+                                .with_name(StrBytes::from_string(c.name))
+                                .with_value(Some(StrBytes::from_string(c.value)))
+                                .with_config_source(c.source)
+                        })
+                        .collect(),
+                ))
         } else {
             result
         });
@@ -185,6 +191,4 @@ fn fail(result: CreatableTopicResult, error: ResponseError, why: String) -> Crea
     result
         .with_error_code(error.code())
         .with_error_message(Some(StrBytes::from_string(why)))
-        .with_num_partitions(-1)
-        .with_replication_factor(-1)
 }

@@ -56,13 +56,19 @@ pub async fn handle(
         responses.push(match outcome {
             Ok((deleted, deleted_id)) => {
                 tracing::info!(topic = %deleted, "deleted topic");
-                result
-                    .with_name(Some(TopicName(StrBytes::from_string(deleted))))
-                    .with_topic_id(deleted_id)
+                let result = result.with_name(Some(TopicName(StrBytes::from_string(deleted))));
+                // Topic ids exist from v6.
+                if version >= 6 {
+                    result.with_topic_id(deleted_id)
+                } else {
+                    result
+                }
             }
-            Err(e) => result
+            // Error messages exist from v5.
+            Err(e) if version >= 5 => result
                 .with_error_code(e.code())
                 .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            Err(e) => result.with_error_code(e.code()),
         });
     }
     DeleteTopicsResponse::default().with_responses(responses)

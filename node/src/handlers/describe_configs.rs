@@ -86,8 +86,11 @@ fn entry(
         .with_name(StrBytes::from_string(e.name))
         .with_value(Some(StrBytes::from_string(e.value)))
         .with_read_only(false)
-        .with_config_source(e.source)
-        .with_config_type(e.kind as i8);
+        .with_config_source(e.source);
+    // Config types exist from v3.
+    if version >= 3 {
+        out = out.with_config_type(e.kind as i8);
+    }
     if synonyms && version >= 1 {
         out = out.with_synonyms(
             e.synonyms

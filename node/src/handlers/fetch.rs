@@ -12,7 +12,7 @@ use brook_actors::{ask, PartitionHandle, ReadRecords, RecordsRead};
 use bytes::Bytes;
 use futures::future::{select_all, FutureExt};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
@@ -81,7 +81,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
         for w in &mut watchers {
             w.borrow_and_update();
         }
-        let (partitions, bytes, failed) = read_round(&wanted, response_max).await;
+        let (partitions, bytes, failed) = read_round(&wanted, response_max, version).await;
         let waiting =
             !failed && bytes < min_bytes && Instant::now() < deadline && !*shutdown.borrow();
         if !waiting {
@@ -106,6 +106,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
 async fn read_round(
     wanted: &[Wanted],
     response_max: usize,
+    version: i16,
 ) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
@@ -113,7 +114,6 @@ async fn read_round(
     for w in wanted {
         let base = PartitionData::default()
             .with_partition_index(w.partition)
-            .with_preferred_read_replica(BrokerId(-1))
             .with_records(Some(Bytes::new()));
         let result = match (&w.target, u64::try_from(w.offset)) {
             (Err(e), _) => Err(*e),
@@ -144,17 +144,22 @@ async fn read_round(
                 }
                 total += records.len();
                 let hw = i64::try_from(high_watermark).unwrap_or(i64::MAX);
-                base.with_high_watermark(hw)
+                let data = base
+                    .with_high_watermark(hw)
                     .with_last_stable_offset(hw)
-                    .with_log_start_offset(i64::try_from(log_start_offset).unwrap_or(i64::MAX))
-                    .with_records(Some(records))
+                    .with_records(Some(records));
+                // The log start offset field exists from v5.
+                if version >= 5 {
+                    data.with_log_start_offset(i64::try_from(log_start_offset).unwrap_or(i64::MAX))
+                } else {
+                    data
+                }
             }
             Err(e) => {
                 failed = true;
                 base.with_error_code(e.code())
                     .with_high_watermark(-1)
                     .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
             }
         };
         out.push((w.topic, data));

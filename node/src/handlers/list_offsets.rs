@@ -53,15 +53,19 @@ pub async fn handle(
                     .map_err(|e| partition_error(&e))
             };
             partitions.push(match answer.await {
-                Ok(a) => response
-                    .with_offset(a.offset)
-                    .with_timestamp(a.timestamp)
-                    .with_leader_epoch(a.leader_epoch),
+                Ok(a) => {
+                    let response = response.with_offset(a.offset).with_timestamp(a.timestamp);
+                    // The leader epoch field exists from v4.
+                    if version >= 4 {
+                        response.with_leader_epoch(a.leader_epoch)
+                    } else {
+                        response
+                    }
+                }
                 Err(e) => response
                     .with_error_code(e.code())
                     .with_offset(-1)
-                    .with_timestamp(-1)
-                    .with_leader_epoch(-1),
+                    .with_timestamp(-1),
             });
         }
         topics.push(

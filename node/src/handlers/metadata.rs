@@ -31,14 +31,17 @@ pub async fn handle(
         broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let image = broker.image();
     let topics = match requested {
-        None => image.topics().map(|t| describe(broker, t)).collect(),
+        None => image
+            .topics()
+            .map(|t| describe(broker, version, t))
+            .collect(),
         Some(list) => {
             let mut topics = Vec::with_capacity(list.len());
             for wanted in list {
                 let entry = match wanted.name {
-                    Some(name) => by_name(broker, &name, auto_create).await,
+                    Some(name) => by_name(broker, version, &name, auto_create).await,
                     None => match image.topic_by_id(wanted.topic_id) {
-                        Some(t) => describe(broker, t),
+                        Some(t) => describe(broker, version, t),
                         None => MetadataResponseTopic::default()
                             .with_error_code(ResponseError::UnknownTopicId.code())
                             .with_topic_id(wanted.topic_id)
@@ -51,26 +54,31 @@ pub async fn handle(
         }
     };
     let (host, port) = &broker.advertised;
-    MetadataResponse::default()
+    let mut response = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(broker.node_id()))
             .with_host(StrBytes::from_string(host.clone()))
             .with_port(*port)])
-        .with_cluster_id(Some(StrBytes::from_string(
-            broker.metadata.cluster_id().to_string(),
-        )))
-        .with_controller_id(BrokerId(broker.node_id()))
-        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
-        .with_topics(topics)
+        .with_topics(topics);
+    // The controller exists from v1, the cluster id from v2.
+    if version >= 1 {
+        response = response.with_controller_id(BrokerId(broker.node_id()));
+    }
+    if version >= 2 {
+        let id = broker.metadata.cluster_id().to_string();
+        response = response.with_cluster_id(Some(StrBytes::from_string(id)));
+    }
+    response
 }
 
 async fn by_name(
     broker: &Arc<Broker>,
+    version: i16,
     name: &TopicName,
     auto_create: bool,
 ) -> MetadataResponseTopic {
     if let Some(topic) = broker.image().topic(name) {
-        return describe(broker, topic);
+        return describe(broker, version, topic);
     }
     let error = |e: ResponseError| {
         MetadataResponseTopic::default()
@@ -92,11 +100,11 @@ async fn by_name(
     {
         Ok(topic) => {
             tracing::info!(topic = %name.0, partitions, "auto-created topic");
-            describe(broker, &topic)
+            describe(broker, version, &topic)
         }
         // Another request created it in the meantime.
         Err(MetaError::TopicExists(_)) => match broker.image().topic(name) {
-            Some(topic) => describe(broker, topic),
+            Some(topic) => describe(broker, version, topic),
             None => error(ResponseError::LeaderNotAvailable),
         },
         Err(e) => {
@@ -106,21 +114,31 @@ async fn by_name(
     }
 }
 
-fn describe(broker: &Broker, topic: &TopicMeta) -> MetadataResponseTopic {
+fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
     let me = BrokerId(broker.node_id());
     let partitions = (0..topic.partitions)
         .map(|p| {
-            MetadataResponsePartition::default()
+            let partition = MetadataResponsePartition::default()
                 .with_partition_index(p)
                 .with_leader_id(me)
-                .with_leader_epoch(0)
                 .with_replica_nodes(vec![me])
-                .with_isr_nodes(vec![me])
+                .with_isr_nodes(vec![me]);
+            // Leader epochs exist from v7.
+            if version >= 7 {
+                partition.with_leader_epoch(broker.leader_epoch(topic, p))
+            } else {
+                partition
+            }
         })
         .collect();
-    MetadataResponseTopic::default()
+    let described = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
-        .with_topic_id(topic.id)
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED);
+    // Topic ids exist from v10.
+    if version >= 10 {
+        described.with_topic_id(topic.id)
+    } else {
+        described
+    }
 }

@@ -29,7 +29,7 @@ enum Outcome {
     Sent(Pending),
 }
 
-pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> Reply {
+pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Reply {
     let acks = request.acks;
     let refuse_all = if !matches!(acks, -1..=1) {
         Some((
@@ -72,16 +72,22 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> R
                 async move {
                 let response = PartitionProduceResponse::default().with_index(index);
                 match outcome {
-                    Outcome::Failed(e, message) => failure(response, e, message),
+                    Outcome::Failed(e, message) => failure(response, version, e, message),
                     Outcome::Sent(pending) => match pending.await {
-                        Ok(a) => response
-                            .with_base_offset(a.base_offset)
-                            .with_log_append_time_ms(a.log_append_time)
-                            .with_log_start_offset(a.log_start_offset),
+                        Ok(a) => {
+                            let response = response
+                                .with_base_offset(a.base_offset)
+                                .with_log_append_time_ms(a.log_append_time);
+                            if version >= 5 {
+                                response.with_log_start_offset(a.log_start_offset)
+                            } else {
+                                response
+                            }
+                        }
                         Err(e) => {
                             let code = partition_error(&e);
                             tracing::debug!(%topic, partition = index, error = %e, "produce refused");
-                            failure(response, code, Some(e.to_string()))
+                            failure(response, version, code, Some(e.to_string()))
                         }
                     },
                 }
@@ -100,15 +106,20 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, request: ProduceRequest) -> R
 
 fn failure(
     response: PartitionProduceResponse,
+    version: i16,
     error: ResponseError,
     message: Option<String>,
 ) -> PartitionProduceResponse {
-    response
+    let response = response
         .with_error_code(error.code())
         .with_base_offset(-1)
-        .with_log_append_time_ms(-1)
-        .with_log_start_offset(-1)
-        .with_error_message(message.map(StrBytes::from_string))
+        .with_log_append_time_ms(-1);
+    // Error messages exist from v8.
+    if version >= 8 {
+        response.with_error_message(message.map(StrBytes::from_string))
+    } else {
+        response
+    }
 }
 
 /// Checks one partition's records and sends them to its actor.
