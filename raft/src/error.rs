@@ -49,12 +49,13 @@ pub enum Error {
 
 impl Error {
     /// The Kafka error code to answer a client with when a metadata write failed this way:
-    /// a rejection's own code, `NOT_CONTROLLER` (41, retriable) when there is no usable leader,
+    /// a rejection's own code, `NOT_CONTROLLER` (41, retriable) when there is no usable leader
+    /// (none known, unreachable, or stopping),
     /// `REQUEST_TIMED_OUT` (7) for timeouts, `UNKNOWN_SERVER_ERROR` (-1) otherwise.
     pub fn kafka_code(&self) -> i16 {
         match self {
             Error::Rejected(r) => r.code,
-            Error::NoLeader | Error::Io(_) | Error::UnexpectedReply(_) => 41,
+            Error::NoLeader | Error::Raft(_) | Error::Io(_) | Error::UnexpectedReply(_) => 41,
             Error::Timeout(_) => 7,
             _ => -1,
         }

@@ -206,11 +206,9 @@ impl MetadataRaft {
             Ok(RaftReply::ClientWrite(Err(RaftError::APIError(
                 ClientWriteError::ChangeMembershipError(e),
             )))) => Err(Error::Write(e.to_string())),
-            // The leader is shutting down; it did not apply the command.
-            Ok(RaftReply::ClientWrite(Err(RaftError::Fatal(e)))) => {
-                tracing::debug!(leader, error = %e, "leader stopped; retrying");
-                Ok(None)
-            }
+            // The leader stopped: the entry may already be replicated and get committed by
+            // the next leader, so retrying could apply it twice.
+            Ok(RaftReply::ClientWrite(Err(RaftError::Fatal(e)))) => Err(e.into()),
             Ok(_) => Err(Error::UnexpectedReply(leader)),
             Err(CallError::Connect(e)) => {
                 tracing::debug!(leader, error = %e, "leader unreachable; retrying");

@@ -7,13 +7,13 @@
 //! closes every connection too.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::error::Error;
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
@@ -37,6 +37,7 @@ pub async fn serve_raft_with(
     config: TransportConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let node_id = raft.metrics().borrow().id;
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let mut conns = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
@@ -59,10 +60,14 @@ pub async fn serve_raft_with(
                 backoff = Duration::from_millis(10);
                 let raft = raft.clone();
                 let config = config.clone();
-                conns.spawn(async move {
-                    serve_connection(stream, peer, raft, config).await;
-                    drop(permit);
-                });
+                let span = tracing::info_span!("raft_conn", node = node_id, %peer);
+                conns.spawn(
+                    async move {
+                        serve_connection(stream, raft, config).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait and try again rather than spin.
@@ -76,20 +81,15 @@ pub async fn serve_raft_with(
     Ok(())
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    raft: Raft,
-    config: TransportConfig,
-) {
-    tracing::debug!(%peer, "raft connection opened");
+async fn serve_connection(mut stream: TcpStream, raft: Raft, config: TransportConfig) {
+    tracing::debug!("raft connection opened");
     if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+        tracing::debug!(error = %e, "set_nodelay failed");
     }
     match connection_loop(&mut stream, &raft, &config).await {
-        Ok(()) => tracing::debug!(%peer, "raft connection closed by peer"),
-        Err(Error::Io(e)) => tracing::debug!(%peer, error = %e, "raft connection i/o error"),
-        Err(e) => tracing::warn!(%peer, error = %e, "closing raft connection"),
+        Ok(()) => tracing::debug!("raft connection closed by peer"),
+        Err(Error::Io(e)) => tracing::debug!(error = %e, "raft connection i/o error"),
+        Err(e) => tracing::warn!(error = %e, "closing raft connection"),
     }
 }
 

@@ -26,7 +26,18 @@ pub fn config(id: NodeId, dir: &TempDir) -> GroupConfig {
     config
 }
 
+/// Logs to the test output when `BROOK_LOG` is set (e.g. `BROOK_LOG=brook_raft=debug`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BROOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 pub async fn start_node(id: NodeId, tweak: impl FnOnce(&mut GroupConfig)) -> TestNode {
+    init_tracing();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let dir = TempDir::new().unwrap();
