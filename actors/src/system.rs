@@ -10,7 +10,10 @@ use crate::PartitionError;
 /// A running actix System and the arbiters partition actors are spread over.
 pub struct ActorSystem {
     system: System,
-    arbiters: Vec<ArbiterHandle>,
+    handles: Vec<ArbiterHandle>,
+    /// Owned so shutdown can wait for their threads: actors hold partition logs (and sled's
+    /// lock on the data directory) until their arbiter has stopped.
+    arbiters: Vec<Arbiter>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -26,8 +29,7 @@ impl ActorSystem {
                     (0..arbiters.max(1)).map(|_| Arbiter::try_new()).collect();
                 match started {
                     Ok(list) => {
-                        let handles = list.iter().map(Arbiter::handle).collect::<Vec<_>>();
-                        let _ = tx.send(Ok((System::current(), handles)));
+                        let _ = tx.send(Ok((System::current(), list)));
                         if let Err(e) = runner.run() {
                             tracing::error!(error = %e, "actix system stopped with an error");
                         }
@@ -44,13 +46,14 @@ impl ActorSystem {
             .map_err(PartitionError::System)?;
         Ok(ActorSystem {
             system,
+            handles: arbiters.iter().map(Arbiter::handle).collect(),
             arbiters,
             thread: Some(thread),
         })
     }
 
     pub fn arbiters(&self) -> &[ArbiterHandle] {
-        &self.arbiters
+        &self.handles
     }
 
     /// Stops every arbiter and the System, and waits for the System thread.
@@ -59,8 +62,11 @@ impl ActorSystem {
     }
 
     fn stop_and_join(&mut self) {
-        for arbiter in &self.arbiters {
+        for arbiter in self.arbiters.drain(..) {
             arbiter.stop();
+            if arbiter.join().is_err() {
+                tracing::error!("an arbiter thread panicked");
+            }
         }
         self.system.stop();
         if let Some(thread) = self.thread.take() {

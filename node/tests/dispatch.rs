@@ -131,3 +131,332 @@ async fn topics_survive_a_graceful_restart() {
     assert_eq!(meta.topics[0].partitions.len(), 3);
     node.shutdown().await.unwrap();
 }
+
+/// One record batch of `count` records stamped `timestamp`.
+fn batch(count: i64, timestamp: i64) -> bytes::Bytes {
+    use kafka_protocol::records::*;
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            // The encoder keeps records in one batch while offset - sequence is constant; the
+            // batch's base sequence stays -1 (not idempotent).
+            sequence: i as i32 - 1,
+            timestamp,
+            key: Some(bytes::Bytes::from(format!("k{i}"))),
+            value: Some(bytes::Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
+    buf.freeze()
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        s.to_string(),
+    ))
+}
+
+/// Every version brook accepts is answered with fields that version can carry: real requests
+/// against a real topic, so version-specific response fields are exercised, not just defaults.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_accepted_version_answers_real_requests() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let addr = node.local_addr.to_string();
+    brook_node::admin::create_topic(&addr, "t", 1, 1, &[])
+        .await
+        .unwrap();
+    let meta = brook_node::admin::AdminClient::connect(&addr)
+        .await
+        .unwrap();
+    drop(meta);
+    let mut client = AdminClient::connect(&addr).await.unwrap();
+    let ResponseKind::Metadata(m) = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not Metadata")
+    };
+    let topic_id = m.topics[0].topic_id;
+
+    for version in 3..=12 {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("t"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(3, 1000 + i64::from(version))))])]);
+        let ResponseKind::Produce(r) = client
+            .call(ApiKey::Produce, version, RequestKind::Produce(request))
+            .await
+            .unwrap()
+        else {
+            panic!("not Produce")
+        };
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0, "Produce v{version}");
+        assert_eq!(
+            p.base_offset,
+            i64::from(version - 3) * 3,
+            "Produce v{version}"
+        );
+    }
+    for version in 4..=17 {
+        let topic = if version >= 13 {
+            FetchTopic::default().with_topic_id(topic_id)
+        } else {
+            FetchTopic::default().with_topic(name("t"))
+        };
+        let request = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![topic.with_partitions(vec![FetchPartition::default()
+                .with_fetch_offset(4)
+                .with_partition_max_bytes(1 << 20)])]);
+        let ResponseKind::Fetch(r) = client
+            .call(ApiKey::Fetch, version, RequestKind::Fetch(request))
+            .await
+            .unwrap()
+        else {
+            panic!("not Fetch")
+        };
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "Fetch v{version}");
+        assert_eq!(p.high_watermark, 30, "Fetch v{version}");
+        let records = p.records.clone().unwrap();
+        // Whole batches from the one holding offset 4 (which starts at 3).
+        assert_eq!(
+            i64::from_be_bytes(records[..8].try_into().unwrap()),
+            3,
+            "Fetch v{version}"
+        );
+    }
+    for version in 1..=8 {
+        // Produce v4 wrote offsets 3-5 stamped 1004.
+        for (ts, offset) in [(-1, 30), (-2, 0), (1004, 3), (1003, 0)] {
+            let request =
+                ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(ts)])]);
+            let ResponseKind::ListOffsets(r) = client
+                .call(
+                    ApiKey::ListOffsets,
+                    version,
+                    RequestKind::ListOffsets(request),
+                )
+                .await
+                .unwrap()
+            else {
+                panic!("not ListOffsets")
+            };
+            let p = &r.topics[0].partitions[0];
+            assert_eq!(
+                (p.error_code, p.offset),
+                (0, offset),
+                "ListOffsets v{version} ts {ts}"
+            );
+        }
+    }
+    for version in 0..=12 {
+        let topics = if version >= 10 {
+            vec![
+                MetadataRequestTopic::default().with_name(Some(name("t"))),
+                MetadataRequestTopic::default()
+                    .with_name(None)
+                    .with_topic_id(topic_id),
+            ]
+        } else {
+            vec![MetadataRequestTopic::default().with_name(Some(name("t")))]
+        };
+        let request = MetadataRequest::default().with_topics(Some(topics));
+        let ResponseKind::Metadata(r) = client
+            .call(ApiKey::Metadata, version, RequestKind::Metadata(request))
+            .await
+            .unwrap()
+        else {
+            panic!("not Metadata")
+        };
+        assert!(
+            r.topics
+                .iter()
+                .all(|t| t.error_code == 0 && t.partitions.len() == 1),
+            "Metadata v{version}: {r:?}"
+        );
+    }
+    for version in 2..=7 {
+        let topic = format!("made-v{version}");
+        let request = CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name(&topic))
+                .with_num_partitions(2)
+                .with_replication_factor(1),
+            CreatableTopic::default()
+                .with_name(name("t"))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+        let ResponseKind::CreateTopics(r) = client
+            .call(
+                ApiKey::CreateTopics,
+                version,
+                RequestKind::CreateTopics(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not CreateTopics")
+        };
+        assert_eq!(r.topics[0].error_code, 0, "CreateTopics v{version}");
+        assert_eq!(
+            r.topics[1].error_code, 36,
+            "CreateTopics v{version} (already exists)"
+        );
+    }
+    for version in 0..=3 {
+        let request = CreatePartitionsRequest::default().with_topics(vec![
+            kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(name(&format!("made-v{}", version + 2)))
+                .with_count(3)
+                .with_assignments(None),
+        ]);
+        let ResponseKind::CreatePartitions(r) = client
+            .call(
+                ApiKey::CreatePartitions,
+                version,
+                RequestKind::CreatePartitions(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not CreatePartitions")
+        };
+        assert_eq!(r.results[0].error_code, 0, "CreatePartitions v{version}");
+    }
+    for version in 1..=4 {
+        let request = DescribeConfigsRequest::default()
+            .with_include_synonyms(true)
+            .with_include_documentation(version >= 3)
+            .with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name("t".into()),
+                DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name("1".into()),
+            ]);
+        let ResponseKind::DescribeConfigs(r) = client
+            .call(
+                ApiKey::DescribeConfigs,
+                version,
+                RequestKind::DescribeConfigs(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not DescribeConfigs")
+        };
+        assert!(
+            r.results
+                .iter()
+                .all(|x| x.error_code == 0 && !x.configs.is_empty()),
+            "DescribeConfigs v{version}: {r:?}"
+        );
+    }
+    for version in 0..=5 {
+        let ResponseKind::InitProducerId(r) = client
+            .call(
+                ApiKey::InitProducerId,
+                version,
+                RequestKind::InitProducerId(
+                    InitProducerIdRequest::default().with_transactional_id(None),
+                ),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not InitProducerId")
+        };
+        assert_eq!(
+            (r.error_code, r.producer_epoch),
+            (0, 0),
+            "InitProducerId v{version}"
+        );
+        assert!(r.producer_id.0 >= 0);
+    }
+    for version in 0..=2 {
+        let ResponseKind::DescribeCluster(r) = client
+            .call(
+                ApiKey::DescribeCluster,
+                version,
+                RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not DescribeCluster")
+        };
+        assert_eq!(
+            (r.error_code, r.brokers.len()),
+            (0, 1),
+            "DescribeCluster v{version}"
+        );
+    }
+    for version in 1..=6 {
+        let topic = format!("made-v{}", version + 1);
+        let request = if version >= 6 {
+            DeleteTopicsRequest::default().with_topics(vec![
+                kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(name(&topic))),
+            ])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![name(&topic), name("never-was")])
+        };
+        let ResponseKind::DeleteTopics(r) = client
+            .call(
+                ApiKey::DeleteTopics,
+                version,
+                RequestKind::DeleteTopics(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not DeleteTopics")
+        };
+        assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{version}");
+        if version < 6 {
+            assert_eq!(
+                r.responses[1].error_code, 3,
+                "DeleteTopics v{version} (unknown)"
+            );
+        }
+    }
+    node.shutdown().await.unwrap();
+}

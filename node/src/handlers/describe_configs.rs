@@ -53,7 +53,11 @@ pub fn handle(
         };
         results.push(match entries {
             Ok(entries) => {
-                let keys = resource.configuration_keys.as_ref();
+                // Null (or an empty list) asks for every config.
+                let keys = resource
+                    .configuration_keys
+                    .as_ref()
+                    .filter(|k| !k.is_empty());
                 let configs = entries
                     .into_iter()
                     .filter(|e| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == e.name)))
