@@ -1,6 +1,8 @@
 //! The dispatch table and ApiVersions agree: every API brook advertises is answered at its
 //! highest advertised version, over a real TCP connection to an in-process node.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failure should stop the test loudly
+
 use brook_node::admin::AdminClient;
 use brook_node::config::BrokerConfig;
 use brook_node::handlers::APIS;
