@@ -233,7 +233,7 @@ impl Broker {
             cmd.arg("-o").arg(format!("{k}={v}"));
         }
         // BROOK_* variables are settings for the broker; the harness's own must not leak in.
-        cmd.env_remove("BROOK_BIN");
+        cmd.env_remove("BROOK_BIN").env("NO_COLOR", "1");
         for (k, v) in &self.opts.env {
             cmd.env(k, v);
         }
@@ -454,10 +454,12 @@ pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     config.create().expect("create rdkafka producer")
 }
 
-/// A consumer that is only ever `assign`ed (brook has no consumer groups yet).
+/// A consumer that is only ever `assign`ed with explicit offsets (brook has no consumer groups
+/// yet; librdkafka still wants a group.id for `assign`, but never commits or fetches offsets).
 pub fn consumer(broker: &Broker, extra: &[(&str, &str)]) -> BaseConsumer {
     let mut config = base_config(&broker.bootstrap());
     config
+        .set("group.id", "brook-tests")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "error")
@@ -1140,11 +1142,10 @@ pub fn record_batch(
             producer_epoch: producer.epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: if base_sequence < 0 {
-                -1
-            } else {
-                base_sequence + i as i32
-            },
+            // The encoder derives the batch's base sequence from the first record and splits
+            // batches where offset - sequence changes, so sequences always count up (from -1
+            // for a non-idempotent batch).
+            sequence: base_sequence.wrapping_add(i as i32),
             timestamp: first_timestamp + i as i64,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::copy_from_slice(v)),
