@@ -86,6 +86,7 @@ pub struct BrokerOptions {
     env: Vec<(String, String)>,
     advertised: Option<String>,
     node_id: Option<i32>,
+    port: Option<u16>,
 }
 
 impl BrokerOptions {
@@ -104,6 +105,13 @@ impl BrokerOptions {
     /// `--advertised-listeners PLAINTEXT://<host_port>` (e.g. a proxy in front of the broker).
     pub fn advertise(&mut self, host_port: &str) -> &mut Self {
         self.advertised = Some(host_port.to_string());
+        self
+    }
+
+    /// Listen on this port instead of an ephemeral one (needed with [`BrokerOptions::advertise`]:
+    /// the ready line then names the advertised address, not the bound one). See [`free_port`].
+    pub fn listen_port(&mut self, port: u16) -> &mut Self {
+        self.port = Some(port);
         self
     }
 
@@ -172,13 +180,23 @@ impl Broker {
         self.dir().join("broker.log")
     }
 
-    /// `127.0.0.1:<port>` of the current incarnation (the port changes on restart).
+    /// The address from the ready line of the current incarnation (the port changes on
+    /// restart unless [`BrokerOptions::listen_port`] fixed it).
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the broker really listens: the fixed port if one was given, else the ready line's
+    /// address.
+    pub fn listen_addr(&self) -> SocketAddr {
+        match self.opts.port {
+            Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+            None => self.addr,
+        }
     }
 
     /// Process id of the current incarnation.
@@ -217,7 +235,11 @@ impl Broker {
 
         let mut cmd = Command::new(&bin);
         cmd.arg("node")
-            .args(["--listeners", "PLAINTEXT://127.0.0.1:0"])
+            .arg("--listeners")
+            .arg(format!(
+                "PLAINTEXT://127.0.0.1:{}",
+                self.opts.port.unwrap_or(0)
+            ))
             .arg("--log-dirs")
             .arg(self.data_dir());
         if let Some(id) = self.opts.node_id {
@@ -373,6 +395,12 @@ impl Drop for Broker {
             }
         }
     }
+}
+
+/// A port that was free a moment ago (bind to port 0, read it, release it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
 }
 
 /// Parses `brook node <id> ready on <host>:<port>`.

@@ -166,11 +166,17 @@ async fn lost_acknowledgements_do_not_duplicate_idempotent_writes() -> Result<()
     const MESSAGES: usize = 3_000;
     const PARTITIONS: i32 = 2;
     let (proxy, listener) = CuttingProxy::bind(vec![3, 10, 20]).await?;
+    // Clients only ever learn the proxy's address (bootstrap and Metadata both name it).
     let broker = Broker::start_with(|o| {
-        o.advertise(&proxy.addr.to_string());
+        o.listen_port(free_port())
+            .advertise(&proxy.addr.to_string());
     });
-    proxy.serve(listener, broker.addr());
-    // Topic creation goes straight to the broker's own port; all later traffic via the proxy.
+    assert_eq!(
+        broker.addr(),
+        proxy.addr,
+        "the ready line names the advertised address"
+    );
+    proxy.serve(listener, broker.listen_addr());
     create_topic(&broker, "idem", PARTITIONS, &[]).await?;
 
     let producer = producer_for(
