@@ -957,9 +957,8 @@ impl RawConn {
     /// Reads one length-prefixed frame; `None` if the broker closed the connection first.
     pub fn read_frame(&mut self) -> Result<Option<Bytes>> {
         let mut len = [0u8; 4];
-        match read_exact_or_closed(&mut self.stream, &mut len)? {
-            false => return Ok(None),
-            true => {}
+        if !read_exact_or_closed(&mut self.stream, &mut len)? {
+            return Ok(None);
         }
         let len = i32::from_be_bytes(len);
         ensure!(

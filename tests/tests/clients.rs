@@ -29,24 +29,22 @@ fn mixed_message(g: usize, codec: &str, rng: &mut StdRng, partitions: i32) -> Ms
     let random_prefix = size.min(512);
     value.extend((0..random_prefix).map(|_| rng.random::<u8>()));
     value.extend((random_prefix..size).map(|j| b"brook-mixed-payload:"[(j + g) % 20]));
-    let mut m = Msg::default();
-    m.value = if g % 11 == 0 { None } else { Some(value) };
-    m.key = if g % 7 == 0 {
-        None
-    } else {
-        Some(format!("key-{g}-{}", "k".repeat(g % 40)).into_bytes())
+    let mut m = Msg {
+        value: (!g.is_multiple_of(11)).then_some(value),
+        key: (!g.is_multiple_of(7)).then(|| format!("key-{g}-{}", "k".repeat(g % 40)).into_bytes()),
+        ..Msg::default()
     };
-    if g % 5 != 0 {
+    if !g.is_multiple_of(5) {
         m = m
             .header("codec", Some(codec.as_bytes()))
             .header("idx", Some(g.to_string().as_bytes()));
-        if g % 13 == 0 {
+        if g.is_multiple_of(13) {
             m = m
                 .header("null-header", None)
                 .header("empty-header", Some(b""));
         }
     }
-    if g % 3 != 0 {
+    if !g.is_multiple_of(3) {
         m = m.partition((g % partitions as usize) as i32);
     }
     m
