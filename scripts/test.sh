@@ -132,7 +132,9 @@ if [ ! -x "$BROOK_BIN" ]; then
 fi
 
 step "cargo test --release --workspace (unit and cross-process tests, $TEST_THREADS threads)"
-cargo test --release --workspace -- --test-threads="$TEST_THREADS"
+# --no-fail-fast: every test binary runs, so one failure does not hide the others; the step
+# still fails if any test failed.
+cargo test --release --workspace --no-fail-fast -- --test-threads="$TEST_THREADS"
 
 # ---------------------------------------------------------------------------------------------
 if [ -d tests/python ] && [ -x .venv/bin/python ] && [ -f tests/python/requirements.txt ]; then
