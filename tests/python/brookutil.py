@@ -73,6 +73,7 @@ def make_messages(
     n_medium: int = 30,
     large: list[tuple[int, str]] | None = None,
     null_header_values: bool = True,
+    null_key_and_value: bool = True,
 ) -> list[Msg]:
     """Mostly small messages with every combination of null/empty/non-empty keys, values and
     headers, some medium (1-64 KiB) and a few large (up to 1 MiB) ones spread among them. Each
@@ -124,11 +125,14 @@ def make_messages(
         else:
             n, how = large[which]
             value = rng.randbytes(n) if how == "random" else text_bytes(rng, n)
+        k = key()
+        if k is None and value is None and not null_key_and_value:
+            value = b""
         msgs.append(
             Msg(
                 index=i,
                 partition=rng.randrange(partitions),
-                key=key(),
+                key=k,
                 value=value,
                 headers=headers(),
                 timestamp=base_ts + i,

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 READY = re.compile(r"^brook node (\S+) ready on (\S+):(\d+)\s*$")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -180,6 +181,7 @@ class Broker:
             text = self.log_path.read_text(errors="replace")
         except OSError as e:
             return f"(no log: {e})"
+        text = ANSI.sub("", text)
         return "\n".join(text.splitlines()[-lines:])
 
 

@@ -38,7 +38,6 @@ from brookutil import (
     Deadline,
     Got,
     Msg,
-    by_partition,
     check_delivered_offsets,
     compare,
     make_messages,
@@ -69,7 +68,8 @@ def admin_client(broker) -> AdminClient:
 
 
 def create_topic(broker, name: str, partitions: int, config: dict | None = None) -> None:
-    fs = admin_client(broker).create_topics(
+    admin = admin_client(broker)  # must outlive the future: a destroyed handle fails it
+    fs = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
         operation_timeout=TIMEOUT,
         request_timeout=TIMEOUT,

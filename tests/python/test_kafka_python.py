@@ -191,9 +191,10 @@ def test_roundtrip_every_codec(broker, codec):
     record comes back complete, in order, exactly once, with its CreateTime timestamp."""
     topic = f"kp-roundtrip-{codec}"
     create_topic(broker, topic, 3, {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)})
-    # kafka-python headers are (str, bytes): no null header values.
+    # kafka-python headers are (str, bytes): no null header values; and it refuses a record
+    # whose key and value are both null.
     msgs = make_messages(seed=200 + CODECS.index(codec), partitions=3, n_small=1500,
-                         null_header_values=False)
+                         null_header_values=False, null_key_and_value=False)
     producer = make_producer(broker, compression_type=None if codec == "none" else codec)
     try:
         failures = produce_all(producer, topic, msgs)
@@ -442,9 +443,9 @@ def test_acked_writes_survive_kill9(broker):
     topic = "kp-durable"
     create_topic(broker, topic, 3)
     wave1 = make_messages(seed=21, partitions=3, n_small=1000, n_medium=10, large=[],
-                          null_header_values=False)
+                          null_header_values=False, null_key_and_value=False)
     wave2 = make_messages(seed=22, partitions=3, n_small=3000, n_medium=10, large=[],
-                          null_header_values=False)
+                          null_header_values=False, null_key_and_value=False)
     for i, m in enumerate(wave2):
         m.index = len(wave1) + i
     p = make_producer(broker, linger_ms=2, batch_size=4096, delivery_timeout_ms=120_000)
