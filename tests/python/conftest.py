@@ -137,6 +137,7 @@ class Broker:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+        self._note("killed with SIGKILL")
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL if it does not exit within STOP_TIMEOUT_S. Returns the status."""
@@ -149,7 +150,13 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
+                self._note(f"did not exit within {STOP_TIMEOUT_S:.0f}s of SIGTERM: SIGKILLed")
+        self._note(f"exited with status {self.proc.returncode}")
         return self.proc.returncode
+
+    def _note(self, text: str) -> None:
+        if self._log_file is not None and not self._log_file.closed:
+            self._log_file.write(f"===== {text}\n".encode())
 
     def restart(self) -> None:
         """Start again over the same data directory and on the same port (clients that were

@@ -193,7 +193,7 @@ def test_roundtrip_every_codec(broker, codec):
     create_topic(broker, topic, 3, {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)})
     # kafka-python headers are (str, bytes): no null header values; and it refuses a record
     # whose key and value are both null.
-    msgs = make_messages(seed=200 + CODECS.index(codec), partitions=3, n_small=1500,
+    msgs = make_messages(seed=200 + CODECS.index(codec), partitions=3, n_small=2000,
                          null_header_values=False, null_key_and_value=False)
     producer = make_producer(broker, compression_type=None if codec == "none" else codec)
     try:
