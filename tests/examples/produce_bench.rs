@@ -27,18 +27,27 @@ impl Drop for Brook {
 }
 
 fn brook_bin() -> String {
-    std::env::var("BROOK_BIN")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/brook").to_string())
+    std::env::var("BROOK_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/brook").to_string()
+    })
 }
 
 fn start_brook(dir: &std::path::Path) -> anyhow::Result<(Brook, String)> {
     let mut child = Command::new(brook_bin())
-        .args(["node", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs"])
+        .args([
+            "node",
+            "--listeners",
+            "PLAINTEXT://127.0.0.1:0",
+            "--log-dirs",
+        ])
         .arg(dir)
         .env("BROOK_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let address = line
@@ -55,7 +64,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(index).copied().unwrap_or_default()
 }
 
-async fn produce(bootstrap: &str, topic: &str, acks: &str, partitions: i32, messages: usize, size: usize) -> anyhow::Result<()> {
+async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    acks: &str,
+    partitions: i32,
+    messages: usize,
+    size: usize,
+) -> anyhow::Result<()> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", acks)
@@ -71,7 +87,11 @@ async fn produce(bootstrap: &str, topic: &str, acks: &str, partitions: i32, mess
         let partition = (i as i32) % partitions;
         let sent = Instant::now();
         let delivery = producer
-            .send_result(FutureRecord::<(), _>::to(topic).payload(&payload).partition(partition))
+            .send_result(
+                FutureRecord::<(), _>::to(topic)
+                    .payload(&payload)
+                    .partition(partition),
+            )
             .map_err(|(e, _)| e)?;
         pending.push(async move {
             let result = delivery.await;
@@ -98,7 +118,13 @@ async fn produce(bootstrap: &str, topic: &str, acks: &str, partitions: i32, mess
     Ok(())
 }
 
-fn consume(bootstrap: &str, topic: &str, partitions: i32, messages: usize, size: usize) -> anyhow::Result<()> {
+fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    messages: usize,
+    size: usize,
+) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "bench")
@@ -142,9 +168,17 @@ async fn main() -> anyhow::Result<()> {
         for acks in ["1", "all"] {
             let topic = format!("bench-{partitions}-{acks}");
             let status = Command::new(brook_bin())
-            .args(["topic", "create", &topic, "--partitions", &partitions.to_string(), "--bootstrap-server", &bootstrap])
-            .stdout(Stdio::null())
-            .status()?;
+                .args([
+                    "topic",
+                    "create",
+                    &topic,
+                    "--partitions",
+                    &partitions.to_string(),
+                    "--bootstrap-server",
+                    &bootstrap,
+                ])
+                .stdout(Stdio::null())
+                .status()?;
             anyhow::ensure!(status.success(), "creating {topic} failed");
             produce(&bootstrap, &topic, acks, partitions, messages, size).await?;
             consume(&bootstrap, &topic, partitions, messages, size)?;
