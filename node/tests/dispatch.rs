@@ -39,6 +39,7 @@ fn sample(key: ApiKey) -> RequestKind {
         ApiKey::DescribeCluster => {
             RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(1))
         }
+        ApiKey::FindCoordinator => RequestKind::FindCoordinator(FindCoordinatorRequest::default()),
         other => panic!("no sample request for {other:?}: add one when adding an API"),
     }
 }
@@ -412,6 +413,39 @@ async fn every_accepted_version_answers_real_requests() {
             "InitProducerId v{version}"
         );
         assert!(r.producer_id.0 >= 0);
+    }
+    for version in 0..=6 {
+        let request = if version >= 4 {
+            FindCoordinatorRequest::default().with_coordinator_keys(vec!["g1".into(), "g2".into()])
+        } else {
+            FindCoordinatorRequest::default().with_key("g1".into())
+        };
+        let ResponseKind::FindCoordinator(r) = client
+            .call(
+                ApiKey::FindCoordinator,
+                version,
+                RequestKind::FindCoordinator(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not FindCoordinator")
+        };
+        if version >= 4 {
+            assert_eq!(r.coordinators.len(), 2, "FindCoordinator v{version}");
+            assert!(
+                r.coordinators
+                    .iter()
+                    .all(|c| c.error_code == 0 && c.node_id.0 == 1),
+                "FindCoordinator v{version}"
+            );
+        } else {
+            assert_eq!(
+                (r.error_code, r.node_id.0, r.port),
+                (0, 1, i32::from(node.local_addr.port())),
+                "FindCoordinator v{version}"
+            );
+        }
     }
     for version in 0..=2 {
         let ResponseKind::DescribeCluster(r) = client

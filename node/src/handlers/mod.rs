@@ -17,6 +17,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -48,6 +49,7 @@ pub const APIS: &[ApiRange] = &[
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeCluster, 0, 2),
+    api(ApiKey::FindCoordinator, 0, 6),
 ];
 
 pub fn supported(key: ApiKey) -> Option<ApiRange> {
@@ -109,6 +111,10 @@ pub fn dispatch(broker: &Arc<Broker>, version: i16, body: RequestKind) -> Option
         .boxed(),
         RequestKind::DescribeConfigs(r) => future::ready(Some(ResponseKind::DescribeConfigs(
             describe_configs::handle(&b, version, r),
+        )))
+        .boxed(),
+        RequestKind::FindCoordinator(r) => future::ready(Some(ResponseKind::FindCoordinator(
+            find_coordinator::handle(&b, version, r),
         )))
         .boxed(),
         RequestKind::DescribeCluster(r) => future::ready(Some(ResponseKind::DescribeCluster(
