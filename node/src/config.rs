@@ -152,6 +152,66 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Int,
         doc: "Arbiter threads for partition actors; 0 means one per core.",
     },
+    Setting {
+        name: "broker.rack",
+        default: "",
+        kind: Kind::String,
+        doc: "This node's rack, reported in Metadata.",
+    },
+    Setting {
+        name: "brook.raft.listener",
+        default: "",
+        kind: Kind::String,
+        doc: "host:port of the Raft port; defaults to this node's entry in controller.quorum.voters, else 127.0.0.1:0.",
+    },
+    Setting {
+        name: "controller.quorum.voters",
+        default: "",
+        kind: Kind::List,
+        doc: "The initial Raft members as id@host:port,...; empty for a single node or a node that joins.",
+    },
+    Setting {
+        name: "controller.quorum.bootstrap.servers",
+        default: "",
+        kind: Kind::List,
+        doc: "Raft addresses (host:port,...) of a running cluster this node joins.",
+    },
+    Setting {
+        name: "controller.quorum.election.timeout.ms",
+        default: "1000",
+        kind: Kind::Int,
+        doc: "Raft election timeout; a follower waits between this and twice this for a leader.",
+    },
+    Setting {
+        name: "brook.raft.heartbeat.interval.ms",
+        default: "100",
+        kind: Kind::Int,
+        doc: "How often the Raft leader heartbeats its followers.",
+    },
+    Setting {
+        name: "brook.raft.snapshot.interval.entries",
+        default: "10000",
+        kind: Kind::Long,
+        doc: "Raft log entries between metadata snapshots; the log is compacted behind each.",
+    },
+    Setting {
+        name: "brook.raft.max.voters",
+        default: "3",
+        kind: Kind::Int,
+        doc: "Voters the Raft group keeps (3 or 5); further nodes join as learners.",
+    },
+    Setting {
+        name: "broker.heartbeat.interval.ms",
+        default: "2000",
+        kind: Kind::Int,
+        doc: "How often this node heartbeats through Raft.",
+    },
+    Setting {
+        name: "broker.session.timeout.ms",
+        default: "9000",
+        kind: Kind::Int,
+        doc: "A broker without a heartbeat for this long is down (fixed when the cluster forms).",
+    },
 ];
 
 /// The settings in force, as strings by name (for DescribeConfigs) and typed (for the code).
@@ -170,6 +230,25 @@ pub struct BrokerConfig {
     pub max_inflight_per_connection: usize,
     pub retention_check_interval_ms: u64,
     pub arbiters: usize,
+    pub cluster: ClusterConfig,
+}
+
+/// How this node takes part in the cluster and its metadata Raft group.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub rack: Option<String>,
+    /// The Raft port's address; `None` means "from the voters list, else 127.0.0.1:0".
+    pub raft_listener: Option<String>,
+    /// The initial members (`controller.quorum.voters`), by node id.
+    pub voters: BTreeMap<u64, String>,
+    /// Raft addresses of a running cluster to join (`controller.quorum.bootstrap.servers`).
+    pub join: Vec<String>,
+    pub election_timeout_ms: u64,
+    pub raft_heartbeat_ms: u64,
+    pub snapshot_interval_entries: u64,
+    pub max_voters: usize,
+    pub heartbeat_interval_ms: u64,
+    pub session_timeout_ms: u64,
 }
 
 impl BrokerConfig {
@@ -257,6 +336,7 @@ impl BrokerConfig {
                 "log.retention.check.interval.ms",
             )?,
             arbiters: if arbiters == 0 { cores } else { arbiters },
+            cluster: ClusterConfig::from_values(&get)?,
             values,
         };
         // Topic defaults are validated the way topic configs are, so a bad default fails at start.
@@ -269,6 +349,74 @@ impl BrokerConfig {
     pub fn value(&self, name: &str) -> &str {
         self.values.get(name).map_or("", |(v, _)| v.as_str())
     }
+}
+
+impl ClusterConfig {
+    fn from_values<'a>(get: &impl Fn(&str) -> &'a str) -> anyhow::Result<Self> {
+        let non_empty = |text: &str| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+        let election_timeout_ms: u64 = positive(
+            get("controller.quorum.election.timeout.ms"),
+            "controller.quorum.election.timeout.ms",
+        )?;
+        let raft_heartbeat_ms: u64 = positive(
+            get("brook.raft.heartbeat.interval.ms"),
+            "brook.raft.heartbeat.interval.ms",
+        )?;
+        if raft_heartbeat_ms >= election_timeout_ms {
+            bail!("brook.raft.heartbeat.interval.ms must be below controller.quorum.election.timeout.ms");
+        }
+        let heartbeat_interval_ms: u64 = positive(
+            get("broker.heartbeat.interval.ms"),
+            "broker.heartbeat.interval.ms",
+        )?;
+        let session_timeout_ms: u64 = positive(
+            get("broker.session.timeout.ms"),
+            "broker.session.timeout.ms",
+        )?;
+        if heartbeat_interval_ms >= session_timeout_ms {
+            bail!("broker.heartbeat.interval.ms must be below broker.session.timeout.ms");
+        }
+        let max_voters: usize = positive(get("brook.raft.max.voters"), "brook.raft.max.voters")?;
+        if max_voters % 2 == 0 {
+            bail!("brook.raft.max.voters must be odd (3 or 5), got {max_voters}");
+        }
+        Ok(ClusterConfig {
+            rack: non_empty(get("broker.rack")),
+            raft_listener: non_empty(get("brook.raft.listener")),
+            voters: parse_voters(get("controller.quorum.voters"))?,
+            join: get("controller.quorum.bootstrap.servers")
+                .split(',')
+                .filter_map(non_empty)
+                .collect(),
+            election_timeout_ms,
+            raft_heartbeat_ms,
+            snapshot_interval_entries: positive(
+                get("brook.raft.snapshot.interval.entries"),
+                "brook.raft.snapshot.interval.entries",
+            )?,
+            max_voters,
+            heartbeat_interval_ms,
+            session_timeout_ms,
+        })
+    }
+}
+
+/// `1@host:port,2@host:port` (Kafka's `controller.quorum.voters` format).
+pub fn parse_voters(text: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut voters = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, addr) = entry
+            .split_once('@')
+            .ok_or_else(|| anyhow::anyhow!("voter `{entry}` is not id@host:port"))?;
+        let id: u64 = parse(id, "controller.quorum.voters")?;
+        if !addr.contains(':') {
+            bail!("voter `{entry}` has no port");
+        }
+        if voters.insert(id, addr.to_string()).is_some() {
+            bail!("voter id {id} appears twice in controller.quorum.voters");
+        }
+    }
+    Ok(voters)
 }
 
 fn flatten_toml(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {

@@ -46,6 +46,15 @@ struct NodeArgs {
     /// The address clients are told to connect to (advertised.listeners).
     #[arg(long)]
     advertised_listeners: Option<String>,
+    /// host:port of this node's Raft port (brook.raft.listener).
+    #[arg(long)]
+    raft_listener: Option<String>,
+    /// The initial Raft members, id@host:port,... (controller.quorum.voters).
+    #[arg(long)]
+    peers: Option<String>,
+    /// Join the running cluster with this Raft address (controller.quorum.bootstrap.servers).
+    #[arg(long)]
+    join: Option<String>,
     /// Data directory (log.dirs).
     #[arg(long)]
     log_dirs: Option<PathBuf>,
@@ -131,6 +140,9 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     flag("node.id", args.node_id.map(|n| n.to_string()));
     flag("listeners", args.listeners);
     flag("advertised.listeners", args.advertised_listeners);
+    flag("brook.raft.listener", args.raft_listener);
+    flag("controller.quorum.voters", args.peers);
+    flag("controller.quorum.bootstrap.servers", args.join);
     flag("log.dirs", args.log_dirs.map(|p| p.display().to_string()));
     flags.extend(args.overrides);
     let config = BrokerConfig::load(args.config.as_deref(), std::env::vars(), &flags)?;
