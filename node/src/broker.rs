@@ -1,5 +1,6 @@
 //! The state every request handler shares: settings, metadata, the partition actors and the store.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use brook_actors::{PartitionHandle, PartitionKey, PartitionRegistry};
@@ -8,7 +9,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
-use crate::metadata::{Metadata, MetadataImage, TopicMeta};
+use crate::metadata::{MetaError, Metadata, MetadataImage, TopicMeta};
 use crate::topic_config::TopicConfig;
 
 pub struct Broker {
@@ -20,9 +21,30 @@ pub struct Broker {
     pub advertised: (String, i32),
     /// Flips to true when the node begins to shut down; long polls return early.
     pub shutdown: watch::Receiver<bool>,
+    /// Serialises [`Broker::reconcile`] runs.
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 impl Broker {
+    pub fn new(
+        config: BrokerConfig,
+        metadata: Metadata,
+        partitions: PartitionRegistry,
+        store: Store,
+        advertised: (String, i32),
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Broker {
+            config,
+            metadata,
+            partitions,
+            store,
+            advertised,
+            shutdown,
+            reconciling: tokio::sync::Mutex::new(()),
+        }
+    }
+
     pub fn node_id(&self) -> i32 {
         self.config.node_id
     }
@@ -50,21 +72,28 @@ impl Broker {
         self.partitions.get(key(topic_id, partition))
     }
 
-    /// Makes the running actors match the metadata: starts one for every partition of every
-    /// topic, and removes the data of partitions whose topic no longer exists.
+    /// The leader epoch of a partition: bumped by the metadata whenever its owner changes.
+    pub fn leader_epoch(&self, topic: &TopicMeta, partition: i32) -> i32 {
+        topic.owner(partition).map_or(0, |o| o.leader_epoch)
+    }
+
+    /// Makes the running actors match the metadata: starts one for every partition this node
+    /// owns, and removes the data of partitions whose topic was deleted (a re-created topic
+    /// has a new id, so its old data is never shown). Data of a topic id the metadata has not
+    /// heard of is kept: this node's image may simply lag behind the log.
     pub async fn reconcile(&self) -> anyhow::Result<()> {
+        let _running = self.reconciling.lock().await;
         let image = self.image();
+        let me = self.node_id();
         for topic in image.topics() {
             let config = self.topic_config(topic).partition_config();
-            for p in 0..topic.partitions {
-                self.partitions.open(key(topic.id, p), config)?;
+            for (p, owner) in (0..topic.partitions).zip(&topic.owners) {
+                if owner.node == me {
+                    self.partitions.open(key(topic.id, p), config)?;
+                }
             }
         }
-        let live = |k: &PartitionKey| {
-            image
-                .topic_by_id(Uuid::from_bytes(k.topic_id))
-                .is_some_and(|t| k.partition < t.partitions)
-        };
+        let deleted = |k: &PartitionKey| image.is_deleted(Uuid::from_bytes(k.topic_id));
         let mut stale: Vec<PartitionKey> = self.partitions.keys();
         for (topic_id, partition) in self.store.partitions()? {
             stale.push(PartitionKey {
@@ -74,49 +103,40 @@ impl Broker {
         }
         stale.sort();
         stale.dedup();
-        for k in stale.into_iter().filter(|k| !live(k)) {
+        for k in stale.into_iter().filter(deleted) {
             tracing::info!(partition = %k, "removing data of a deleted partition");
             self.partitions.delete(k).await?;
         }
         Ok(())
     }
-}
 
-pub fn key(topic_id: Uuid, partition: i32) -> PartitionKey {
-    PartitionKey {
-        topic_id: topic_id.into_bytes(),
-        partition,
+    /// Reconcile, logging instead of failing: the next metadata change tries again.
+    pub async fn reconcile_or_log(&self) {
+        if let Err(e) = self.reconcile().await {
+            tracing::error!(error = %e, "starting or removing partitions failed");
+        }
     }
-}
 
-impl Broker {
-    /// Creates a topic in the metadata and starts its partition actors.
+    /// Creates a topic through Raft and starts the partitions this node owns.
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
-        configs: std::collections::BTreeMap<String, String>,
-    ) -> Result<Arc<TopicMeta>, crate::metadata::MetaError> {
+        configs: BTreeMap<String, String>,
+        assignment: Vec<u64>,
+    ) -> Result<Arc<TopicMeta>, MetaError> {
         let topic = self
             .metadata
-            .create_topic(name, partitions, configs)
+            .create_topic(name, partitions, configs, assignment)
             .await?;
-        self.start_partitions(&topic);
+        self.reconcile_or_log().await;
         Ok(topic)
     }
 
-    /// Removes a topic from the metadata, then stops its actors and deletes its data.
-    pub async fn delete_topic(
-        &self,
-        name: &str,
-    ) -> Result<Arc<TopicMeta>, crate::metadata::MetaError> {
+    /// Deletes a topic through Raft; every node then removes its partitions' data.
+    pub async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMeta>, MetaError> {
         let topic = self.metadata.delete_topic(name).await?;
-        for p in 0..topic.partitions {
-            if let Err(e) = self.partitions.delete(key(topic.id, p)).await {
-                // The metadata no longer has the topic; the next reconcile removes what is left.
-                tracing::error!(topic = %name, partition = p, error = %e, "removing partition data failed");
-            }
-        }
+        self.reconcile_or_log().await;
         Ok(topic)
     }
 
@@ -124,26 +144,20 @@ impl Broker {
         &self,
         name: &str,
         count: i32,
-    ) -> Result<Arc<TopicMeta>, crate::metadata::MetaError> {
-        let topic = self.metadata.create_partitions(name, count).await?;
-        self.start_partitions(&topic);
+        assignment: Vec<u64>,
+    ) -> Result<Arc<TopicMeta>, MetaError> {
+        let topic = self
+            .metadata
+            .create_partitions(name, count, assignment)
+            .await?;
+        self.reconcile_or_log().await;
         Ok(topic)
-    }
-
-    fn start_partitions(&self, topic: &TopicMeta) {
-        let config = self.topic_config(topic).partition_config();
-        for p in 0..topic.partitions {
-            if let Err(e) = self.partitions.open(key(topic.id, p), config) {
-                tracing::error!(topic = %topic.name, partition = p, error = %e, "cannot start partition");
-            }
-        }
     }
 }
 
-impl Broker {
-    /// The leader epoch of a partition. A single owner that never changes keeps epoch 0; the
-    /// Raft metadata bumps it when ownership moves.
-    pub fn leader_epoch(&self, _topic: &TopicMeta, _partition: i32) -> i32 {
-        0
+pub fn key(topic_id: Uuid, partition: i32) -> PartitionKey {
+    PartitionKey {
+        topic_id: topic_id.into_bytes(),
+        partition,
     }
 }

@@ -26,12 +26,7 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
 
 /// The Kafka error a refused metadata change is reported as.
 pub fn meta_error(e: &MetaError) -> ResponseError {
-    match e {
-        MetaError::TopicExists(_) => ResponseError::TopicAlreadyExists,
-        MetaError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
-        MetaError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-        MetaError::Storage(_) => ResponseError::KafkaStorageError,
-    }
+    ResponseError::try_from_code(e.kafka_code()).unwrap_or(ResponseError::UnknownServerError)
 }
 
 /// Kafka's 0 for success.

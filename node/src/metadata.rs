@@ -1,19 +1,20 @@
-//! The node's cluster metadata: topics (with stable ids), partition counts, topic configs, the
-//! cluster id and producer-id allocation.
+//! The node's view of the cluster metadata, which lives in the Raft group (`brook-raft`).
 //!
-//! Readers take an immutable [`MetadataImage`] snapshot; writers go through [`Metadata`], which
-//! persists each change durably before publishing a new image. On a single node the state lives
-//! in a sled tree; the Raft group replaces this store behind the same methods.
+//! Readers take an immutable [`MetadataImage`], rebuilt from the local copy of the Raft state
+//! machine whenever a new entry was applied. Writers go through [`Metadata`], which proposes a
+//! command to the Raft group (forwarded to the leader from a follower) and returns once this
+//! node's image shows the result.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use brook_storage::Store;
-use serde::{Deserialize, Serialize};
+use brook_raft::{MetadataCommand, MetadataRaft, MetadataReader, MetadataState};
 use uuid::Uuid;
 
+pub use brook_raft::Error as MetaError;
+
 /// A topic as the metadata knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
     pub name: String,
     /// Stable id: a re-created topic gets a new one, so it never sees the old data.
@@ -21,15 +22,91 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Only the configs set on the topic; the rest come from broker defaults.
     pub configs: BTreeMap<String, String>,
+    /// Per partition: the owning (leading) node and its leader epoch.
+    pub owners: Vec<PartitionOwner>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOwner {
+    pub node: i32,
+    pub leader_epoch: i32,
+}
+
+impl TopicMeta {
+    pub fn owner(&self, partition: i32) -> Option<PartitionOwner> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.owners.get(p))
+            .copied()
+    }
+}
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerMeta {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    /// Heartbeating within the session timeout.
+    pub live: bool,
 }
 
 /// A read-only snapshot of the metadata.
 #[derive(Debug, Clone, Default)]
 pub struct MetadataImage {
     topics: BTreeMap<String, Arc<TopicMeta>>,
+    brokers: BTreeMap<i32, BrokerMeta>,
+    cluster_id: Option<String>,
+    state: Arc<MetadataState>,
 }
 
 impl MetadataImage {
+    fn from_state(state: &MetadataState) -> Self {
+        let topics = state
+            .topics()
+            .values()
+            .map(|t| {
+                let owners = t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionOwner {
+                        node: node_id(p.owner),
+                        leader_epoch: p.leader_epoch,
+                    })
+                    .collect::<Vec<_>>();
+                let meta = TopicMeta {
+                    name: t.name.clone(),
+                    id: Uuid::from_bytes(t.id),
+                    partitions: i32::try_from(owners.len()).unwrap_or(i32::MAX),
+                    configs: t.configs.clone(),
+                    owners,
+                };
+                (t.name.clone(), Arc::new(meta))
+            })
+            .collect();
+        let brokers = state
+            .brokers()
+            .values()
+            .map(|b| {
+                let broker = BrokerMeta {
+                    id: node_id(b.id),
+                    host: b.host.clone(),
+                    port: i32::from(b.port),
+                    rack: b.rack.clone(),
+                    live: state.is_live(b.id),
+                };
+                (broker.id, broker)
+            })
+            .collect();
+        MetadataImage {
+            topics,
+            brokers,
+            cluster_id: state.cluster_id().map(str::to_owned),
+            state: Arc::new(state.clone()),
+        }
+    }
+
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMeta>> {
         self.topics.get(name)
     }
@@ -41,39 +118,44 @@ impl MetadataImage {
     pub fn topics(&self) -> impl Iterator<Item = &Arc<TopicMeta>> {
         self.topics.values()
     }
-}
 
-/// Why a metadata change was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetaError {
-    #[error("topic `{0}` already exists")]
-    TopicExists(String),
-    #[error("topic `{0}` does not exist")]
-    UnknownTopic(String),
-    #[error("{0}")]
-    InvalidPartitions(String),
-    #[error("metadata storage: {0}")]
-    Storage(String),
-}
+    /// Every registered broker, live or not, by id.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerMeta> {
+        self.brokers.values()
+    }
 
-impl From<brook_storage::Error> for MetaError {
-    fn from(e: brook_storage::Error) -> Self {
-        MetaError::Storage(e.to_string())
+    pub fn broker(&self, id: i32) -> Option<&BrokerMeta> {
+        self.brokers.get(&id)
+    }
+
+    pub fn is_live(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| b.live)
+    }
+
+    /// The cluster id, once the cluster was initialized.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// Whether the topic with this id was deleted (its data may be removed everywhere).
+    pub fn is_deleted(&self, id: Uuid) -> bool {
+        self.state.is_deleted(id.as_bytes())
+    }
+
+    /// The Raft state machine's image this was built from.
+    pub fn state(&self) -> &MetadataState {
+        &self.state
     }
 }
 
-impl From<sled::Error> for MetaError {
-    fn from(e: sled::Error) -> Self {
-        MetaError::Storage(e.to_string())
-    }
+/// Raft node ids are broker ids, which Kafka puts on the wire as `i32`.
+fn node_id(id: u64) -> i32 {
+    i32::try_from(id).unwrap_or(-1)
 }
 
-/// Producer ids are handed out from blocks; only the end of the current block is persisted,
-/// so a restart skips what was left of a block instead of reusing an id.
-const PRODUCER_ID_BLOCK: i64 = 1000;
-const TOPIC_PREFIX: &str = "topic/";
-const CLUSTER_ID_KEY: &str = "cluster.id";
-const PRODUCER_ID_KEY: &str = "producer.id.block.end";
+/// Producer ids are reserved from the Raft group in blocks, so most InitProducerId requests
+/// need no Raft write; an unused rest of a block is skipped after a restart, never reused.
+const PRODUCER_ID_BLOCK: u32 = 1000;
 
 #[derive(Default)]
 struct ProducerIds {
@@ -82,62 +164,75 @@ struct ProducerIds {
 }
 
 pub struct Metadata {
-    tree: sled::Tree,
-    store: Store,
-    image: RwLock<Arc<MetadataImage>>,
-    /// Serialises writers so each change is computed against the latest state.
-    writes: tokio::sync::Mutex<ProducerIds>,
-    cluster_id: String,
+    raft: MetadataRaft,
+    reader: MetadataReader,
+    /// The image and the log index it was built at.
+    image: RwLock<(Option<u64>, Arc<MetadataImage>)>,
+    producer_ids: tokio::sync::Mutex<ProducerIds>,
 }
 
 impl Metadata {
-    pub fn open(store: &Store) -> Result<Self, MetaError> {
-        let tree = store.open_tree("brook.metadata")?;
-        let mut topics = BTreeMap::new();
-        for entry in tree.scan_prefix(TOPIC_PREFIX) {
-            let (_, value) = entry?;
-            let topic: TopicMeta = bincode::deserialize(&value)
-                .map_err(|e| MetaError::Storage(format!("corrupt topic record: {e}")))?;
-            topics.insert(topic.name.clone(), Arc::new(topic));
+    pub fn new(raft: MetadataRaft) -> Self {
+        let reader = raft.reader();
+        Metadata {
+            raft,
+            reader,
+            image: RwLock::new((None, Arc::new(MetadataImage::default()))),
+            producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
         }
-        let cluster_id = match tree.get(CLUSTER_ID_KEY)? {
-            Some(id) => String::from_utf8_lossy(&id).into_owned(),
-            None => {
-                let id = Uuid::new_v4().simple().to_string();
-                tree.insert(CLUSTER_ID_KEY, id.as_bytes())?;
-                id
-            }
-        };
-        let block_end = match tree.get(PRODUCER_ID_KEY)? {
-            Some(bytes) => i64::from_be_bytes(
-                bytes
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| MetaError::Storage("corrupt producer id block".into()))?,
-            ),
-            None => 0,
-        };
-        Ok(Metadata {
-            tree,
-            store: store.clone(),
-            image: RwLock::new(Arc::new(MetadataImage { topics })),
-            writes: tokio::sync::Mutex::new(ProducerIds {
-                next: block_end,
-                end: block_end,
-            }),
-            cluster_id,
-        })
     }
 
+    pub fn raft(&self) -> &MetadataRaft {
+        &self.raft
+    }
+
+    /// Stop this node's part of the Raft group.
+    pub async fn shutdown(&self) -> Result<(), MetaError> {
+        self.raft.shutdown().await
+    }
+
+    /// The current image; rebuilt only when an entry was applied since the last call.
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.image
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        let applied = self.reader.last_applied().map(|l| l.index);
+        {
+            let cached = self
+                .image
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.0 == applied && applied.is_some() {
+                return cached.1.clone();
+            }
+        }
+        let (applied, image) = self.reader.read_applied(|applied, state| {
+            (
+                applied.map(|l| l.index),
+                Arc::new(MetadataImage::from_state(state)),
+            )
+        });
+        let mut cached = self
+            .image
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.0 <= applied {
+            *cached = (applied, image.clone());
+        }
+        image
     }
 
-    pub fn cluster_id(&self) -> &str {
-        &self.cluster_id
+    pub fn cluster_id(&self) -> String {
+        self.image().cluster_id().unwrap_or_default().to_owned()
+    }
+
+    /// The Raft leader, which answers as Kafka's controller; -1 while none is known.
+    pub fn controller_id(&self) -> i32 {
+        self.raft.current_leader().map_or(-1, node_id)
+    }
+
+    pub async fn write(
+        &self,
+        cmd: MetadataCommand,
+    ) -> Result<brook_raft::CommandOutput, MetaError> {
+        self.raft.write(cmd).await
     }
 
     pub async fn create_topic(
@@ -145,102 +240,93 @@ impl Metadata {
         name: &str,
         partitions: i32,
         configs: BTreeMap<String, String>,
+        assignment: Vec<u64>,
     ) -> Result<Arc<TopicMeta>, MetaError> {
-        let _guard = self.writes.lock().await;
-        if self.image().topic(name).is_some() {
-            return Err(MetaError::TopicExists(name.to_string()));
-        }
-        let topic = TopicMeta {
-            name: name.to_string(),
-            id: Uuid::new_v4(),
+        let partitions = u32::try_from(partitions).map_err(|_| {
+            MetaError::Rejected(brook_raft::Rejection::new(
+                brook_raft::codes::INVALID_PARTITIONS,
+                format!("partition count {partitions} must be positive"),
+            ))
+        })?;
+        self.write(MetadataCommand::CreateTopic {
+            name: name.to_owned(),
+            id: Uuid::new_v4().into_bytes(),
             partitions,
             configs,
-        };
-        self.persist(&topic).await?;
-        Ok(self.publish(|image| {
-            let topic = Arc::new(topic);
-            image.topics.insert(name.to_string(), topic.clone());
-            topic
-        }))
+            assignment,
+        })
+        .await?;
+        self.created(name)
     }
 
+    /// Deletes a topic; returns it as it was.
     pub async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMeta>, MetaError> {
-        let _guard = self.writes.lock().await;
-        let topic = self
-            .image()
-            .topic(name)
-            .cloned()
-            .ok_or_else(|| MetaError::UnknownTopic(name.to_string()))?;
-        self.tree.remove(topic_key(name))?;
-        self.store.flush().await?;
-        self.publish(|image| image.topics.remove(name));
-        Ok(topic)
+        let before = self.image().topic(name).cloned();
+        self.write(MetadataCommand::DeleteTopic {
+            name: name.to_owned(),
+        })
+        .await?;
+        before.ok_or_else(|| unknown_topic(name))
     }
 
     pub async fn create_partitions(
         &self,
         name: &str,
         count: i32,
+        assignment: Vec<u64>,
     ) -> Result<Arc<TopicMeta>, MetaError> {
-        let _guard = self.writes.lock().await;
-        let current = self
-            .image()
+        let count = u32::try_from(count).map_err(|_| {
+            MetaError::Rejected(brook_raft::Rejection::new(
+                brook_raft::codes::INVALID_PARTITIONS,
+                format!("partition count {count} must be positive"),
+            ))
+        })?;
+        self.write(MetadataCommand::CreatePartitions {
+            name: name.to_owned(),
+            count,
+            assignment,
+        })
+        .await?;
+        self.created(name)
+    }
+
+    /// The topic after a write that created or grew it. It can only be missing if a delete
+    /// raced the write, which the caller reports like a delete that came first.
+    fn created(&self, name: &str) -> Result<Arc<TopicMeta>, MetaError> {
+        self.image()
             .topic(name)
             .cloned()
-            .ok_or_else(|| MetaError::UnknownTopic(name.to_string()))?;
-        if count <= current.partitions {
-            return Err(MetaError::InvalidPartitions(format!(
-                "topic `{name}` has {} partitions; the new count must be larger, got {count}",
-                current.partitions
-            )));
-        }
-        let topic = TopicMeta {
-            partitions: count,
-            ..(*current).clone()
-        };
-        self.persist(&topic).await?;
-        Ok(self.publish(|image| {
-            let topic = Arc::new(topic);
-            image.topics.insert(name.to_string(), topic.clone());
-            topic
-        }))
+            .ok_or_else(|| unknown_topic(name))
     }
 
     /// A producer id never handed out before on this cluster.
     pub async fn allocate_producer_id(&self) -> Result<i64, MetaError> {
-        let mut ids = self.writes.lock().await;
+        let mut ids = self.producer_ids.lock().await;
         if ids.next >= ids.end {
-            let end = ids.end + PRODUCER_ID_BLOCK;
-            self.tree.insert(PRODUCER_ID_KEY, &end.to_be_bytes())?;
-            self.store.flush().await?;
-            ids.end = end;
+            let out = self
+                .write(MetadataCommand::AllocateProducerIds {
+                    count: PRODUCER_ID_BLOCK,
+                })
+                .await?;
+            let brook_raft::CommandOutput::ProducerIds { start, count } = out else {
+                return Err(MetaError::Write(format!(
+                    "unexpected answer to a producer id allocation: {out:?}"
+                )));
+            };
+            ids.next = start;
+            ids.end = start + i64::from(count);
         }
         let id = ids.next;
         ids.next += 1;
         Ok(id)
     }
-
-    async fn persist(&self, topic: &TopicMeta) -> Result<(), MetaError> {
-        let bytes = bincode::serialize(topic).map_err(|e| MetaError::Storage(e.to_string()))?;
-        self.tree.insert(topic_key(&topic.name), bytes)?;
-        self.store.flush().await?;
-        Ok(())
-    }
-
-    fn publish<T>(&self, change: impl FnOnce(&mut MetadataImage) -> T) -> T {
-        let mut guard = self
-            .image
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = (**guard).clone();
-        let out = change(&mut next);
-        *guard = Arc::new(next);
-        out
-    }
 }
 
-fn topic_key(name: &str) -> String {
-    format!("{TOPIC_PREFIX}{name}")
+fn unknown_topic(name: &str) -> MetaError {
+    MetaError::Rejected(brook_raft::Rejection::new(
+        brook_raft::codes::UNKNOWN_TOPIC_OR_PARTITION,
+        format!("topic {name} does not exist"),
+    ))
 }
 
 /// Kafka's rules for topic names: 1-249 characters from [a-zA-Z0-9._-], not "." or "..".
@@ -280,31 +366,48 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn topics_ids_and_producer_ids_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let (id, cluster, pid) = {
-            let store = Store::open(dir.path()).unwrap();
-            let meta = Metadata::open(&store).unwrap();
-            let t = meta.create_topic("a", 2, BTreeMap::new()).await.unwrap();
-            assert_eq!(
-                meta.create_topic("a", 1, BTreeMap::new()).await,
-                Err(MetaError::TopicExists("a".into()))
-            );
-            meta.create_partitions("a", 3).await.unwrap();
-            assert!(meta.create_partitions("a", 3).await.is_err());
-            let pid = meta.allocate_producer_id().await.unwrap();
-            assert_eq!(meta.allocate_producer_id().await.unwrap(), pid + 1);
-            (t.id, meta.cluster_id().to_string(), pid)
+    #[test]
+    fn image_reports_owners_epochs_and_liveness() {
+        let mut state = MetadataState::default();
+        let init = MetadataCommand::InitCluster {
+            cluster_id: "c1".into(),
+            session_timeout_ms: 1_000,
         };
-        let store = Store::open(dir.path()).unwrap();
-        let meta = Metadata::open(&store).unwrap();
-        let t = meta.image().topic("a").cloned().unwrap();
-        assert_eq!((t.id, t.partitions), (id, 3));
-        assert_eq!(meta.cluster_id(), cluster);
-        assert!(meta.allocate_producer_id().await.unwrap() > pid + 1);
-        meta.delete_topic("a").await.unwrap();
-        let again = meta.create_topic("a", 1, BTreeMap::new()).await.unwrap();
-        assert_ne!(again.id, id);
+        state.apply(&init).unwrap();
+        for id in [1, 2] {
+            let cmd = MetadataCommand::RegisterBroker {
+                id,
+                host: "127.0.0.1".into(),
+                port: 9000 + id as u16,
+                rack: None,
+                epoch: 1,
+            };
+            state.apply(&cmd).unwrap();
+        }
+        state
+            .apply(&MetadataCommand::BrokerHeartbeat {
+                id: 1,
+                at_ms: 5_000,
+            })
+            .unwrap();
+        state
+            .apply(&MetadataCommand::CreateTopic {
+                name: "t".into(),
+                id: [7; 16],
+                partitions: 3,
+                configs: BTreeMap::new(),
+                assignment: vec![],
+            })
+            .unwrap();
+        let image = MetadataImage::from_state(&state);
+        assert_eq!(image.cluster_id(), Some("c1"));
+        assert!(image.is_live(1));
+        assert!(!image.is_live(2), "broker 2 missed its heartbeats");
+        let t = image.topic("t").unwrap();
+        assert_eq!((t.partitions, t.id), (3, Uuid::from_bytes([7; 16])));
+        // Only broker 1 is live, so it owns every partition.
+        assert!((0..3).all(|p| t.owner(p).map(|o| o.node) == Some(1)));
+        assert_eq!(t.owner(3), None);
+        assert_eq!(t.owner(-1), None);
     }
 }

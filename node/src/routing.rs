@@ -37,10 +37,14 @@ pub fn partition(
     topic: &TopicMeta,
     partition: i32,
 ) -> Result<PartitionHandle, ResponseError> {
-    if partition < 0 || partition >= topic.partitions {
-        return Err(ResponseError::UnknownTopicOrPartition);
+    let owner = topic
+        .owner(partition)
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    // Another node owns it: the client refreshes its metadata and goes there.
+    if owner.node != broker.node_id() {
+        return Err(ResponseError::NotLeaderOrFollower);
     }
-    // Known but not running here: another node owns it (or it is starting); clients retry.
+    // Owned but not running yet (the metadata change is still being applied): retriable too.
     broker
         .partition(topic.id, partition)
         .ok_or(ResponseError::NotLeaderOrFollower)

@@ -14,20 +14,26 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::formation;
 use crate::metadata::Metadata;
 use crate::server;
 
 pub struct Node {
     /// The address the listener is bound to (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The address of this node's Raft port, as peers reach it.
+    pub raft_addr: String,
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
-    retention: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
     actors: ActorSystem,
 }
 
 impl Node {
+    /// Start a node and return once it is part of the cluster: its Raft member is running,
+    /// the cluster is formed or joined, and this broker is registered (which needs a quorum,
+    /// so the first node of a new cluster waits here for the others).
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Node> {
         let dir = config.log_dirs.clone();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -36,7 +42,9 @@ impl Node {
             .with_context(|| format!("opening the data directory {}", config.log_dirs.display()))?;
         let actors = ActorSystem::start(config.arbiters)?;
         let partitions = PartitionRegistry::new(store.clone(), actors.arbiters().to_vec());
-        let metadata = Metadata::open(&store)?;
+        let (raft, raft_addr) = formation::start_raft(&config).await?;
+        formation::form(&raft, &config, &raft_addr).await?;
+        let metadata = Metadata::new(raft);
         let listener = TcpListener::bind(config.listener)
             .await
             .with_context(|| format!("binding {}", config.listener))?;
@@ -50,46 +58,68 @@ impl Node {
             None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
         };
         let (shutdown, watcher) = watch::channel(false);
-        let broker = Arc::new(Broker {
+        let broker = Arc::new(Broker::new(
             config,
             metadata,
             partitions,
             store,
             advertised,
-            shutdown: watcher.clone(),
-        });
-        broker.reconcile().await.context("starting partitions")?;
+            watcher.clone(),
+        ));
         let server = tokio::spawn(server::run(listener, broker.clone(), watcher.clone()));
-        let retention = tokio::spawn(retention_loop(broker.clone(), watcher));
+        let mut background = vec![
+            tokio::spawn(retention_loop(broker.clone(), watcher.clone())),
+            tokio::spawn(formation::follow_metadata(broker.clone(), watcher.clone())),
+        ];
+        let node = Node {
+            local_addr,
+            raft_addr,
+            broker: broker.clone(),
+            shutdown,
+            server,
+            background: Vec::new(),
+            actors,
+        };
+        if let Err(e) = formation::register(&broker, watcher.clone()).await {
+            for task in &background {
+                task.abort();
+            }
+            let _ = node.shutdown().await;
+            return Err(e);
+        }
+        background.push(tokio::spawn(formation::heartbeat_loop(
+            broker.clone(),
+            watcher,
+        )));
         tracing::info!(
             node = broker.node_id(),
             %local_addr,
             advertised = %format!("{}:{}", broker.advertised.0, broker.advertised.1),
+            raft = %node.raft_addr,
             topics = broker.image().topics().count(),
             "node started"
         );
-        Ok(Node {
-            local_addr,
-            broker,
-            shutdown,
-            server,
-            retention,
-            actors,
-        })
+        Ok(Node { background, ..node })
     }
 
     pub fn advertised(&self) -> (String, i32) {
         self.broker.advertised.clone()
     }
 
-    /// Graceful stop: no new connections or requests, in-flight requests answered, data flushed.
+    /// Graceful stop: no new connections or requests, in-flight requests answered, data
+    /// flushed, the Raft member stopped.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         if let Err(e) = self.server.await {
             tracing::error!(error = %e, "listener task failed");
         }
-        self.retention.abort();
+        for task in &self.background {
+            task.abort();
+        }
         self.broker.store.flush().await.context("final flush")?;
+        if let Err(e) = self.broker.metadata.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
         let actors = self.actors;
         tokio::task::spawn_blocking(move || actors.shutdown()).await?;
         tracing::info!("node stopped");

@@ -37,6 +37,12 @@ pub mod codes {
 /// One change to the cluster metadata; the application data of every Raft log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataCommand {
+    /// Name the cluster and fix its cluster-wide settings. Only the first one applies; later
+    /// ones (another node racing to do the same, or a retry) change nothing.
+    InitCluster {
+        cluster_id: String,
+        session_timeout_ms: u64,
+    },
     /// A broker (re)joins the cluster. A higher `epoch` replaces an older registration; an equal
     /// epoch is an idempotent retry; a lower one is rejected as stale.
     RegisterBroker {
@@ -48,17 +54,23 @@ pub enum MetadataCommand {
     },
     /// A broker is alive at `at_ms` (its wall clock, milliseconds since the epoch).
     BrokerHeartbeat { id: u64, at_ms: u64 },
-    /// Create a topic; each partition's owner is chosen deterministically among live brokers.
+    /// Create a topic. Each partition's owner is `assignment[p]`, or when `assignment` is
+    /// empty, chosen deterministically among live brokers.
     CreateTopic {
         name: String,
         id: [u8; 16],
         partitions: u32,
         configs: BTreeMap<String, String>,
+        assignment: Vec<u64>,
     },
     /// Delete a topic and all its partitions.
     DeleteTopic { name: String },
-    /// Grow a topic to `count` partitions in total.
-    CreatePartitions { name: String, count: u32 },
+    /// Grow a topic to `count` partitions in total; owners as in `CreateTopic`.
+    CreatePartitions {
+        name: String,
+        count: u32,
+        assignment: Vec<u64>,
+    },
     /// Reserve `count` consecutive producer ids; the output says where the block starts.
     AllocateProducerIds { count: u32 },
     /// Move the ownership (leadership) of one partition to another broker.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::command::{CommandOutput, MetadataCommand};
 use crate::error::{Error, Result};
+use crate::membership::{JoinReply, DEFAULT_MAX_VOTERS};
 use crate::network::{CallError, PeerClient, TcpNetworkFactory};
 use crate::rpc::{RaftReply, RaftRequest, TransportConfig};
 use crate::server::serve_raft_with;
@@ -37,6 +38,8 @@ pub struct GroupConfig {
     pub transport: TransportConfig,
     /// How long [`MetadataRaft::write`] keeps trying (waiting for a leader, forwarding).
     pub write_timeout: Duration,
+    /// Voters the group keeps as nodes join through this node (see [`crate::membership`]).
+    pub max_voters: usize,
 }
 
 impl GroupConfig {
@@ -50,6 +53,7 @@ impl GroupConfig {
             },
             transport: TransportConfig::default(),
             write_timeout: Duration::from_secs(10),
+            max_voters: DEFAULT_MAX_VOTERS,
         }
     }
 }
@@ -61,8 +65,8 @@ pub struct MetadataRaft {
     reader: MetadataReader,
     transport: TransportConfig,
     write_timeout: Duration,
-    stop_server: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    stop_server: Mutex<Option<oneshot::Sender<()>>>,
+    server: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
     /// Dangling once openraft released the storage.
     storage: Weak<()>,
 }
@@ -83,6 +87,7 @@ impl MetadataRaft {
             listener,
             raft.clone(),
             config.transport.clone(),
+            config.max_voters,
             async move {
                 let _ = stop_rx.await;
             },
@@ -93,8 +98,8 @@ impl MetadataRaft {
             reader,
             transport: config.transport,
             write_timeout: config.write_timeout,
-            stop_server: Some(stop_tx),
-            server: Some(server),
+            stop_server: Mutex::new(Some(stop_tx)),
+            server: Mutex::new(Some(server)),
             storage,
         })
     }
@@ -133,6 +138,50 @@ impl MetadataRaft {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether this node's storage already belongs to a group (it was initialized, joined, or
+    /// contacted by a leader before).
+    pub async fn is_initialized(&self) -> Result<bool> {
+        Ok(self.raft.is_initialized().await?)
+    }
+
+    /// Ask a running group to add this node, whose Raft address is `addr`, trying each of
+    /// `seeds` (Raft addresses of members) and following the leader they name, until `timeout`.
+    /// Returns whether this node became a voter.
+    pub async fn join(&self, seeds: &[String], addr: &str, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let request = RaftRequest::Join {
+            id: self.id,
+            addr: addr.to_owned(),
+        };
+        let mut targets: Vec<String> = seeds.to_vec();
+        let mut next = 0;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() || targets.is_empty() {
+                return Err(Error::Timeout(timeout));
+            }
+            let target = targets[next % targets.len()].clone();
+            next += 1;
+            let mut client = PeerClient::new(target.clone(), self.transport.clone());
+            match client.call(&request, remaining).await {
+                Ok(RaftReply::Join(JoinReply::Joined { voter })) => return Ok(voter),
+                Ok(RaftReply::Join(JoinReply::Refused(why))) => return Err(Error::Write(why)),
+                Ok(RaftReply::Join(JoinReply::NotLeader {
+                    leader: Some((_, leader)),
+                })) if leader != target => {
+                    tracing::debug!(%target, %leader, "join: following the leader");
+                    targets.insert(0, leader);
+                    next = 0;
+                    continue;
+                }
+                Ok(RaftReply::Join(JoinReply::NotLeader { .. })) => {}
+                Ok(_) => return Err(Error::UnexpectedReply(0)),
+                Err(e) => tracing::debug!(%target, error = ?e, "join: member not reachable"),
+            }
+            tokio::time::sleep(Duration::from_millis(200).min(remaining)).await;
         }
     }
 
@@ -236,11 +285,12 @@ impl MetadataRaft {
 
     /// Stop serving the Raft port, shut openraft down, and wait (up to 5 s) until its tasks
     /// released the storage, so the same directory can be opened again at once.
-    pub async fn shutdown(mut self) -> Result<()> {
-        if let Some(stop) = self.stop_server.take() {
+    pub async fn shutdown(&self) -> Result<()> {
+        if let Some(stop) = lock(&self.stop_server).take() {
             let _ = stop.send(());
         }
-        if let Some(server) = self.server.take() {
+        let server = lock(&self.server).take();
+        if let Some(server) = server {
             match server.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "raft server failed"),
@@ -265,8 +315,12 @@ impl MetadataRaft {
 impl Drop for MetadataRaft {
     fn drop(&mut self) {
         // Dropped without shutdown(): at least stop answering on the Raft port.
-        if let Some(server) = self.server.take() {
+        if let Some(server) = lock(&self.server).take() {
             server.abort();
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

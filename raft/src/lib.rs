@@ -10,7 +10,8 @@
 //! - [`rpc`], [`network`], [`server`]: the node-to-node transport, length-prefixed bincode
 //!   frames over TCP: openraft's client side, and [`serve_raft`] for the Raft port.
 //! - [`group`]: [`MetadataRaft`], the handle a broker holds: start, initialize, write (with
-//!   forwarding to the leader), read the local image, shut down.
+//!   forwarding to the leader), join a running group, read the local image, shut down.
+//! - [`membership`]: adding a node to a running group (learner first, voters kept odd).
 //!
 //! Nothing here knows about Kafka's wire format or actix; rejections carry Kafka error codes as
 //! plain numbers.
@@ -19,6 +20,7 @@ pub mod command;
 pub mod error;
 pub mod group;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod rpc;
 pub mod server;
@@ -31,6 +33,7 @@ pub use command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejectio
 pub use error::{Error, Result};
 pub use group::{GroupConfig, MetadataRaft};
 pub use log_store::LogStore;
+pub use membership::JoinReply;
 pub use network::TcpNetworkFactory;
 pub use rpc::TransportConfig;
 pub use server::{serve_raft, serve_raft_with};

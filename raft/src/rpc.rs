@@ -13,10 +13,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::command::MetadataCommand;
 use crate::error::Error;
+use crate::membership::JoinReply;
 use crate::typ::{
     AppendEntriesRequest, AppendEntriesResponse, ClientWriteError, ClientWriteResponse,
-    InstallSnapshotError, InstallSnapshotRequest, InstallSnapshotResponse, RaftError, VoteRequest,
-    VoteResponse,
+    InstallSnapshotError, InstallSnapshotRequest, InstallSnapshotResponse, NodeId, RaftError,
+    VoteRequest, VoteResponse,
 };
 
 /// Limits and timeouts of the Raft transport.
@@ -55,6 +56,11 @@ pub enum RaftRequest {
     InstallSnapshot(InstallSnapshotRequest),
     /// A follower forwards a client's command to the node it believes is the leader.
     ClientWrite(MetadataCommand),
+    /// A new node asks to be added to the group (see [`crate::membership`]).
+    Join {
+        id: NodeId,
+        addr: String,
+    },
 }
 
 /// The answer to a [`RaftRequest`], in the matching variant.
@@ -64,6 +70,7 @@ pub enum RaftReply {
     Vote(Result<VoteResponse, RaftError>),
     InstallSnapshot(Result<InstallSnapshotResponse, RaftError<InstallSnapshotError>>),
     ClientWrite(Result<ClientWriteResponse, RaftError<ClientWriteError>>),
+    Join(JoinReply),
 }
 
 fn codec(max: usize) -> impl Options {

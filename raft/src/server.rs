@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::membership::{self, DEFAULT_MAX_VOTERS};
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
 use crate::typ::Raft;
 
@@ -25,16 +26,19 @@ pub async fn serve_raft(listener: TcpListener, raft: Raft) -> std::io::Result<()
         listener,
         raft,
         TransportConfig::default(),
+        DEFAULT_MAX_VOTERS,
         std::future::pending(),
     )
     .await
 }
 
 /// Serve Raft RPCs on `listener` until `shutdown` completes; then every connection is closed.
+/// Nodes that join through this server are promoted to voters up to `max_voters`.
 pub async fn serve_raft_with(
     listener: TcpListener,
     raft: Raft,
     config: TransportConfig,
+    max_voters: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let node_id = raft.metrics().borrow().id;
@@ -63,7 +67,7 @@ pub async fn serve_raft_with(
                 let span = tracing::info_span!("raft_conn", node = node_id, %peer);
                 conns.spawn(
                     async move {
-                        serve_connection(stream, raft, config).await;
+                        serve_connection(stream, raft, config, max_voters).await;
                         drop(permit);
                     }
                     .instrument(span),
@@ -81,12 +85,17 @@ pub async fn serve_raft_with(
     Ok(())
 }
 
-async fn serve_connection(mut stream: TcpStream, raft: Raft, config: TransportConfig) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    raft: Raft,
+    config: TransportConfig,
+    max_voters: usize,
+) {
     tracing::debug!("raft connection opened");
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
-    match connection_loop(&mut stream, &raft, &config).await {
+    match connection_loop(&mut stream, &raft, &config, max_voters).await {
         Ok(()) => tracing::debug!("raft connection closed by peer"),
         Err(Error::Io(e)) => tracing::debug!(error = %e, "raft connection i/o error"),
         Err(e) => tracing::warn!(error = %e, "closing raft connection"),
@@ -97,6 +106,7 @@ async fn connection_loop(
     stream: &mut TcpStream,
     raft: &Raft,
     config: &TransportConfig,
+    max_voters: usize,
 ) -> Result<(), Error> {
     let max = config.max_frame_bytes;
     loop {
@@ -113,13 +123,13 @@ async fn connection_loop(
             .await
             .map_err(|_| Error::Timeout(config.request_timeout))??;
         let req: RaftRequest = rpc::decode(&body, max)?;
-        let reply = dispatch(raft, req).await;
+        let reply = dispatch(raft, req, max_voters).await;
         let bytes = rpc::encode(&reply, max)?;
         rpc::write_frame(stream, &bytes).await?;
     }
 }
 
-async fn dispatch(raft: &Raft, req: RaftRequest) -> RaftReply {
+async fn dispatch(raft: &Raft, req: RaftRequest, max_voters: usize) -> RaftReply {
     match req {
         RaftRequest::AppendEntries(r) => RaftReply::AppendEntries(raft.append_entries(r).await),
         RaftRequest::Vote(r) => RaftReply::Vote(raft.vote(r).await),
@@ -129,5 +139,8 @@ async fn dispatch(raft: &Raft, req: RaftRequest) -> RaftReply {
         // Executed here and not forwarded again: if this node is not the leader either, the
         // ForwardToLeader error goes back to the caller, who retries with the leader it names.
         RaftRequest::ClientWrite(cmd) => RaftReply::ClientWrite(raft.client_write(cmd).await),
+        RaftRequest::Join { id, addr } => {
+            RaftReply::Join(membership::add_node(raft, id, addr, max_voters).await)
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! the state exactly as it was. Nothing here reads a clock or a random source: broker liveness
 //! is judged against the newest heartbeat time seen in the log, not against the local clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -58,8 +58,13 @@ pub struct TopicState {
 /// The whole metadata image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataState {
+    /// Set once, by the first `InitCluster`.
+    cluster_id: Option<String>,
     brokers: BTreeMap<u64, BrokerState>,
     topics: BTreeMap<String, TopicState>,
+    /// Ids of deleted topics, so every node knows which stored partitions to remove (and
+    /// never mistakes a partition it has not heard of yet for a deleted one).
+    deleted_topics: BTreeSet<[u8; 16]>,
     next_producer_id: i64,
     /// The newest heartbeat time in the log: the clock liveness is judged by.
     clock_ms: u64,
@@ -69,8 +74,10 @@ pub struct MetadataState {
 impl Default for MetadataState {
     fn default() -> Self {
         MetadataState {
+            cluster_id: None,
             brokers: BTreeMap::new(),
             topics: BTreeMap::new(),
+            deleted_topics: BTreeSet::new(),
             next_producer_id: 0,
             clock_ms: 0,
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
@@ -79,6 +86,16 @@ impl Default for MetadataState {
 }
 
 impl MetadataState {
+    /// The cluster id, once the cluster was initialized.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// How long a broker may go without a heartbeat before it is considered down.
+    pub fn session_timeout_ms(&self) -> u64 {
+        self.session_timeout_ms
+    }
+
     /// All registered brokers, by id.
     pub fn brokers(&self) -> &BTreeMap<u64, BrokerState> {
         &self.brokers
@@ -108,6 +125,11 @@ impl MetadataState {
         self.topics.get(name)
     }
 
+    /// Whether the topic with this id existed and was deleted.
+    pub fn is_deleted(&self, id: &[u8; 16]) -> bool {
+        self.deleted_topics.contains(id)
+    }
+
     pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&TopicState> {
         self.topics.values().find(|t| &t.id == id)
     }
@@ -130,6 +152,10 @@ impl MetadataState {
     /// Apply one command. On `Err` the state is unchanged.
     pub fn apply(&mut self, cmd: &MetadataCommand) -> CommandResult {
         match cmd {
+            MetadataCommand::InitCluster {
+                cluster_id,
+                session_timeout_ms,
+            } => self.init_cluster(cluster_id, *session_timeout_ms),
             MetadataCommand::RegisterBroker {
                 id,
                 host,
@@ -143,11 +169,14 @@ impl MetadataState {
                 id,
                 partitions,
                 configs,
-            } => self.create_topic(name, *id, *partitions, configs),
+                assignment,
+            } => self.create_topic(name, *id, *partitions, configs, assignment),
             MetadataCommand::DeleteTopic { name } => self.delete_topic(name),
-            MetadataCommand::CreatePartitions { name, count } => {
-                self.create_partitions(name, *count)
-            }
+            MetadataCommand::CreatePartitions {
+                name,
+                count,
+                assignment,
+            } => self.create_partitions(name, *count, assignment),
             MetadataCommand::AllocateProducerIds { count } => self.allocate_producer_ids(*count),
             MetadataCommand::ChangeOwner {
                 topic,
@@ -155,6 +184,21 @@ impl MetadataState {
                 owner,
             } => self.change_owner(topic, *partition, *owner),
         }
+    }
+
+    fn init_cluster(&mut self, cluster_id: &str, session_timeout_ms: u64) -> CommandResult {
+        if self.cluster_id.is_some() {
+            return Ok(CommandOutput::Done);
+        }
+        if cluster_id.is_empty() || session_timeout_ms == 0 {
+            return reject(
+                codes::INVALID_REQUEST,
+                "a cluster needs an id and a positive session timeout",
+            );
+        }
+        self.cluster_id = Some(cluster_id.to_owned());
+        self.session_timeout_ms = session_timeout_ms;
+        Ok(CommandOutput::Done)
     }
 
     fn register_broker(
@@ -210,6 +254,7 @@ impl MetadataState {
         id: [u8; 16],
         partitions: u32,
         configs: &BTreeMap<String, String>,
+        assignment: &[u64],
     ) -> CommandResult {
         validate_topic_name(name)?;
         if self.topics.contains_key(name) {
@@ -221,7 +266,7 @@ impl MetadataState {
         if id == [0; 16] {
             return reject(codes::INVALID_REQUEST, "topic id must not be zero");
         }
-        if self.topic_by_id(&id).is_some() {
+        if self.topic_by_id(&id).is_some() || self.deleted_topics.contains(&id) {
             return reject(
                 codes::TOPIC_ALREADY_EXISTS,
                 format!("topic id of {name} is already in use"),
@@ -233,7 +278,7 @@ impl MetadataState {
                 format!("partition count {partitions} must be in 1..={MAX_PARTITIONS}"),
             );
         }
-        let owners = self.place(&id, &[], partitions)?;
+        let owners = self.owners(&id, &[], partitions, assignment)?;
         self.topics.insert(
             name.to_owned(),
             TopicState {
@@ -248,12 +293,15 @@ impl MetadataState {
 
     fn delete_topic(&mut self, name: &str) -> CommandResult {
         match self.topics.remove(name) {
-            Some(_) => Ok(CommandOutput::Done),
+            Some(topic) => {
+                self.deleted_topics.insert(topic.id);
+                Ok(CommandOutput::Done)
+            }
             None => unknown_topic(name),
         }
     }
 
-    fn create_partitions(&mut self, name: &str, count: u32) -> CommandResult {
+    fn create_partitions(&mut self, name: &str, count: u32, assignment: &[u64]) -> CommandResult {
         let Some(topic) = self.topics.get(name) else {
             return unknown_topic(name);
         };
@@ -268,7 +316,7 @@ impl MetadataState {
             );
         }
         let existing: Vec<u64> = topic.partitions.iter().map(|p| p.owner).collect();
-        let owners = self.place(&topic.id, &existing, count - current)?;
+        let owners = self.owners(&topic.id, &existing, count - current, assignment)?;
         if let Some(topic) = self.topics.get_mut(name) {
             topic
                 .partitions
@@ -329,6 +377,32 @@ impl MetadataState {
         Ok(CommandOutput::OwnerChanged {
             leader_epoch: p.leader_epoch,
         })
+    }
+
+    /// The owners of `count` new partitions: the given assignment, checked, or placed.
+    fn owners(
+        &self,
+        topic_id: &[u8; 16],
+        existing: &[u64],
+        count: u32,
+        assignment: &[u64],
+    ) -> Result<Vec<u64>, Rejection> {
+        if assignment.is_empty() {
+            return self.place(topic_id, existing, count);
+        }
+        if assignment.len() != count as usize {
+            return Err(Rejection::new(
+                codes::INVALID_REPLICA_ASSIGNMENT,
+                format!("{} partitions assigned, {count} expected", assignment.len()),
+            ));
+        }
+        if let Some(unknown) = assignment.iter().find(|b| !self.brokers.contains_key(b)) {
+            return Err(Rejection::new(
+                codes::INVALID_REPLICA_ASSIGNMENT,
+                format!("broker {unknown} is not registered"),
+            ));
+        }
+        Ok(assignment.to_vec())
     }
 
     /// Choose owners for `count` new partitions of the topic with id `topic_id`, whose existing
@@ -434,6 +508,7 @@ mod tests {
             id: [id; 16],
             partitions,
             configs: BTreeMap::new(),
+            assignment: vec![],
         }
     }
 
@@ -464,6 +539,27 @@ mod tests {
 
     fn count(owners: &[u64], id: u64) -> usize {
         owners.iter().filter(|&&o| o == id).count()
+    }
+
+    #[test]
+    fn only_the_first_init_cluster_applies() {
+        let mut s = MetadataState::default();
+        assert_eq!(s.cluster_id(), None);
+        assert_rejected(
+            &mut s,
+            MetadataCommand::InitCluster {
+                cluster_id: String::new(),
+                session_timeout_ms: 5_000,
+            },
+            codes::INVALID_REQUEST,
+        );
+        let init = |id: &str, timeout| MetadataCommand::InitCluster {
+            cluster_id: id.into(),
+            session_timeout_ms: timeout,
+        };
+        assert_eq!(s.apply(&init("a", 5_000)), Ok(CommandOutput::Done));
+        assert_eq!(s.apply(&init("b", 7_000)), Ok(CommandOutput::Done));
+        assert_eq!((s.cluster_id(), s.session_timeout_ms()), (Some("a"), 5_000));
     }
 
     #[test]
@@ -597,6 +693,7 @@ mod tests {
                 id,
                 partitions: 1,
                 configs: BTreeMap::new(),
+                assignment: vec![],
             })
             .unwrap();
             firsts.push(owners(&s, &name)[0]);
@@ -636,6 +733,7 @@ mod tests {
             id: [1; 16],
             partitions: 1,
             configs: configs.clone(),
+            assignment: vec![],
         })
         .unwrap();
         assert_eq!(s.topic("t").unwrap().configs, configs);
@@ -677,13 +775,47 @@ mod tests {
         );
         assert!(s.topic("t").is_none());
         assert!(s.topic_by_id(&[1; 16]).is_none());
+        assert!(s.is_deleted(&[1; 16]) && !s.is_deleted(&[2; 16]));
         assert_rejected(
             &mut s,
             MetadataCommand::DeleteTopic { name: "t".into() },
             codes::UNKNOWN_TOPIC_OR_PARTITION,
         );
+        // A deleted topic's id is never reused.
+        assert_rejected(&mut s, create("t", 1, 1), codes::TOPIC_ALREADY_EXISTS);
         s.apply(&create("t", 2, 1)).unwrap();
         assert_eq!(s.topic("t").unwrap().id, [2; 16]);
+    }
+
+    #[test]
+    fn explicit_assignments_are_checked_and_kept() {
+        let mut s = with_brokers(&[1, 2]);
+        let assigned = |partitions, assignment: Vec<u64>| MetadataCommand::CreateTopic {
+            name: "a".into(),
+            id: [9; 16],
+            partitions,
+            configs: BTreeMap::new(),
+            assignment,
+        };
+        assert_rejected(
+            &mut s,
+            assigned(2, vec![1]),
+            codes::INVALID_REPLICA_ASSIGNMENT,
+        );
+        assert_rejected(
+            &mut s,
+            assigned(2, vec![1, 7]),
+            codes::INVALID_REPLICA_ASSIGNMENT,
+        );
+        s.apply(&assigned(3, vec![2, 2, 1])).unwrap();
+        assert_eq!(owners(&s, "a"), vec![2, 2, 1]);
+        s.apply(&MetadataCommand::CreatePartitions {
+            name: "a".into(),
+            count: 4,
+            assignment: vec![2],
+        })
+        .unwrap();
+        assert_eq!(owners(&s, "a"), vec![2, 2, 1, 2]);
     }
 
     #[test]
@@ -694,6 +826,7 @@ mod tests {
             .apply(&MetadataCommand::CreatePartitions {
                 name: "t".into(),
                 count: 12,
+                assignment: vec![],
             })
             .unwrap();
         let o = owners(&s, "t");
@@ -711,6 +844,7 @@ mod tests {
         s.apply(&MetadataCommand::CreatePartitions {
             name: "t".into(),
             count: 15,
+            assignment: vec![],
         })
         .unwrap();
         let o = owners(&s, "t");
@@ -724,6 +858,7 @@ mod tests {
         let grow = |name: &str, count| MetadataCommand::CreatePartitions {
             name: name.into(),
             count,
+            assignment: vec![],
         };
         assert_rejected(&mut s, grow("t", 3), codes::INVALID_PARTITIONS);
         assert_rejected(&mut s, grow("t", 2), codes::INVALID_PARTITIONS);

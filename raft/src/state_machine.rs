@@ -72,6 +72,11 @@ impl MetadataReader {
         self.shared.read(|d| f(&d.state))
     }
 
+    /// Like [`MetadataReader::read`], also passing the id of the last entry the image includes.
+    pub fn read_applied<R>(&self, f: impl FnOnce(Option<LogId>, &MetadataState) -> R) -> R {
+        self.shared.read(|d| f(d.last_applied, &d.state))
+    }
+
     /// A copy of the current image.
     pub fn state(&self) -> MetadataState {
         self.read(|s| s.clone())

@@ -25,9 +25,9 @@ pub async fn handle(
             topic.assignments.as_deref(),
         );
         let outcome = match outcome {
-            Ok(()) if request.validate_only => Ok(()),
-            Ok(()) => broker
-                .create_partitions(&topic.name, topic.count)
+            Ok(_) if request.validate_only => Ok(()),
+            Ok(assignment) => broker
+                .create_partitions(&topic.name, topic.count, assignment)
                 .await
                 .map(|t| tracing::info!(topic = %t.name, partitions = t.partitions, "added partitions"))
                 .map_err(|e| (meta_error(&e), e.to_string())),
@@ -50,7 +50,7 @@ fn check(
     assignments: Option<
         &[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment],
     >,
-) -> Result<(), (ResponseError, String)> {
+) -> Result<Vec<u64>, (ResponseError, String)> {
     let image = broker.image();
     let topic = image.topic(name).ok_or_else(|| {
         (
@@ -65,16 +65,25 @@ fn check(
         );
         return Err((ResponseError::InvalidPartitions, why));
     }
-    if let Some(assignments) = assignments {
-        let added = usize::try_from(count - topic.partitions).unwrap_or(0);
-        let valid = assignments.len() == added
-            && assignments.iter().all(|a| {
-                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id())
-            });
-        if !valid {
-            let why = format!("assignments must name {added} new partitions on existing brokers");
-            return Err((ResponseError::InvalidReplicaAssignment, why));
+    let Some(assignments) = assignments else {
+        return Ok(Vec::new());
+    };
+    // One replica per partition until replication is built: each new partition names its owner.
+    let added = usize::try_from(count - topic.partitions).unwrap_or(0);
+    let owners: Option<Vec<u64>> = assignments
+        .iter()
+        .map(|a| match a.broker_ids.as_slice() {
+            [only] if image.broker(only.0).is_some() => u64::try_from(only.0).ok(),
+            _ => None,
+        })
+        .collect();
+    match owners {
+        Some(owners) if owners.len() == added => Ok(owners),
+        _ => {
+            let why = format!(
+                "assignments must name {added} new partitions, each on one existing broker"
+            );
+            Err((ResponseError::InvalidReplicaAssignment, why))
         }
     }
-    Ok(())
 }

@@ -22,6 +22,8 @@ struct Plan {
     partitions: i32,
     replication_factor: i16,
     configs: BTreeMap<String, String>,
+    /// The owner of each partition when the request assigned them; empty for automatic.
+    assignment: Vec<u64>,
 }
 
 pub async fn handle(
@@ -63,7 +65,7 @@ pub async fn handle(
             result
         } else {
             match broker
-                .create_topic(&name, plan.partitions, plan.configs)
+                .create_topic(&name, plan.partitions, plan.configs, plan.assignment)
                 .await
             {
                 Ok(meta) => {
@@ -154,8 +156,9 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
             let why = "assignments must cover partitions 0..n exactly once".to_string();
             return Err((ResponseError::InvalidReplicaAssignment, why));
         }
+        let image = broker.image();
         for a in &topic.assignments {
-            if a.broker_ids.iter().any(|b| b.0 != broker.node_id()) || a.broker_ids.is_empty() {
+            if a.broker_ids.is_empty() || a.broker_ids.iter().any(|b| image.broker(b.0).is_none()) {
                 let why = format!(
                     "partition {} is assigned to brokers that do not exist",
                     a.partition_index
@@ -172,17 +175,30 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
             rf,
         )
     };
-    // One broker, and no replication yet: a topic can only have one replica per partition.
+    // No replication yet: a partition has exactly one replica, its owner.
     if replication_factor != 1 {
         let why = format!(
-            "replication factor {replication_factor} is larger than the 1 available broker"
+            "replication factor {replication_factor} is not available: brook keeps one replica \
+             per partition until replication is built"
         );
         return Err((ResponseError::InvalidReplicationFactor, why));
     }
+    let mut assigned: Vec<(i32, u64)> = topic
+        .assignments
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.partition_index,
+                u64::try_from(a.broker_ids.first()?.0).ok()?,
+            ))
+        })
+        .collect();
+    assigned.sort_unstable();
     Ok(Plan {
         partitions,
         replication_factor,
         configs,
+        assignment: assigned.into_iter().map(|(_, owner)| owner).collect(),
     })
 }
 

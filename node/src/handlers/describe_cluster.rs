@@ -14,7 +14,7 @@ const BROKERS: i8 = 1;
 
 pub fn handle(
     broker: &Arc<Broker>,
-    _version: i16,
+    version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     if request.endpoint_type != BROKERS {
@@ -22,16 +22,38 @@ pub fn handle(
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
             .with_endpoint_type(request.endpoint_type);
     }
-    let (host, port) = &broker.advertised;
+    let image = broker.image();
+    // Brokers that missed their heartbeats are listed as fenced from v2 (KIP-1073) and left
+    // out before, as Kafka does.
+    let mut brokers: Vec<DescribeClusterBroker> = image
+        .brokers()
+        .filter(|b| b.live || version >= 2)
+        .map(|b| {
+            let entry = DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port)
+                .with_rack(b.rack.clone().map(StrBytes::from_string));
+            if version >= 2 {
+                entry.with_is_fenced(!b.live)
+            } else {
+                entry
+            }
+        })
+        .collect();
+    if image.broker(broker.node_id()).is_none() {
+        let (host, port) = &broker.advertised;
+        brokers.push(
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(broker.node_id()))
+                .with_host(StrBytes::from_string(host.clone()))
+                .with_port(*port),
+        );
+    }
     DescribeClusterResponse::default()
         .with_endpoint_type(BROKERS)
-        .with_cluster_id(StrBytes::from_string(
-            broker.metadata.cluster_id().to_string(),
-        ))
-        .with_controller_id(BrokerId(broker.node_id()))
+        .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id()))
+        .with_controller_id(BrokerId(broker.metadata.controller_id()))
         .with_cluster_authorized_operations(i32::MIN)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(broker.node_id()))
-            .with_host(StrBytes::from_string(host.clone()))
-            .with_port(*port)])
+        .with_brokers(brokers)
 }

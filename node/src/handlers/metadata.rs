@@ -12,7 +12,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::errors::meta_error;
-use crate::metadata::{validate_topic_name, MetaError, TopicMeta};
+use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
 
 /// Reported when the client did not ask for authorized operations (Kafka's sentinel).
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
@@ -53,19 +53,15 @@ pub async fn handle(
             topics
         }
     };
-    let (host, port) = &broker.advertised;
     let mut response = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.node_id()))
-            .with_host(StrBytes::from_string(host.clone()))
-            .with_port(*port)])
+        .with_brokers(live_brokers(broker, version, &image))
         .with_topics(topics);
     // The controller exists from v1, the cluster id from v2.
     if version >= 1 {
-        response = response.with_controller_id(BrokerId(broker.node_id()));
+        response = response.with_controller_id(BrokerId(broker.metadata.controller_id()));
     }
     if version >= 2 {
-        let id = broker.metadata.cluster_id().to_string();
+        let id = broker.metadata.cluster_id();
         response = response.with_cluster_id(Some(StrBytes::from_string(id)));
     }
     response
@@ -95,7 +91,7 @@ async fn by_name(
     }
     let partitions = broker.config.num_partitions;
     match broker
-        .create_topic(name, partitions, Default::default())
+        .create_topic(name, partitions, Default::default(), Vec::new())
         .await
     {
         Ok(topic) => {
@@ -103,10 +99,12 @@ async fn by_name(
             describe(broker, version, &topic)
         }
         // Another request created it in the meantime.
-        Err(MetaError::TopicExists(_)) => match broker.image().topic(name) {
-            Some(topic) => describe(broker, version, topic),
-            None => error(ResponseError::LeaderNotAvailable),
-        },
+        Err(e) if e.kafka_code() == ResponseError::TopicAlreadyExists.code() => {
+            match broker.image().topic(name) {
+                Some(topic) => describe(broker, version, topic),
+                None => error(ResponseError::LeaderNotAvailable),
+            }
+        }
         Err(e) => {
             tracing::error!(topic = %name.0, error = %e, "auto-creating topic failed");
             error(meta_error(&e))
@@ -114,18 +112,65 @@ async fn by_name(
     }
 }
 
+/// The brokers clients may connect to: the live ones. This node is listed even before its
+/// registration is applied, since it is evidently up.
+fn live_brokers(
+    broker: &Broker,
+    version: i16,
+    image: &MetadataImage,
+) -> Vec<MetadataResponseBroker> {
+    let entry = |id: i32, host: &str, port: i32, rack: Option<&String>| {
+        let b = MetadataResponseBroker::default()
+            .with_node_id(BrokerId(id))
+            .with_host(StrBytes::from_string(host.to_owned()))
+            .with_port(port);
+        // Racks exist from v1.
+        match rack {
+            Some(rack) if version >= 1 => b.with_rack(Some(StrBytes::from_string(rack.clone()))),
+            _ => b,
+        }
+    };
+    let mut brokers: Vec<MetadataResponseBroker> = image
+        .brokers()
+        .filter(|b| b.live)
+        .map(|b| entry(b.id, &b.host, b.port, b.rack.as_ref()))
+        .collect();
+    if !image.is_live(broker.node_id()) {
+        let (host, port) = &broker.advertised;
+        let rack = broker.config.cluster.rack.as_ref();
+        brokers.push(entry(broker.node_id(), host, *port, rack));
+    }
+    brokers
+}
+
+/// A partition is led by its owner. Until replication exists the owner is its only replica,
+/// so a partition whose owner is down has no leader (LEADER_NOT_AVAILABLE, retriable).
 fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
-    let me = BrokerId(broker.node_id());
+    let image = broker.image();
     let partitions = (0..topic.partitions)
-        .map(|p| {
-            let partition = MetadataResponsePartition::default()
+        .zip(&topic.owners)
+        .map(|(p, owner)| {
+            let node = BrokerId(owner.node);
+            let live = owner.node == broker.node_id() || image.is_live(owner.node);
+            let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(p)
-                .with_leader_id(me)
-                .with_replica_nodes(vec![me])
-                .with_isr_nodes(vec![me]);
+                .with_replica_nodes(vec![node]);
+            partition = if live {
+                partition.with_leader_id(node).with_isr_nodes(vec![node])
+            } else {
+                let partition = partition
+                    .with_error_code(ResponseError::LeaderNotAvailable.code())
+                    .with_leader_id(BrokerId(-1));
+                // Offline replicas exist from v5.
+                if version >= 5 {
+                    partition.with_offline_replicas(vec![node])
+                } else {
+                    partition
+                }
+            };
             // Leader epochs exist from v7.
             if version >= 7 {
-                partition.with_leader_epoch(broker.leader_epoch(topic, p))
+                partition.with_leader_epoch(owner.leader_epoch)
             } else {
                 partition
             }

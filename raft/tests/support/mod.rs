@@ -119,5 +119,6 @@ pub fn create_topic(name: &str, id: u8, partitions: u32) -> brook_raft::Metadata
         id: [id; 16],
         partitions,
         configs: BTreeMap::new(),
+        assignment: vec![],
     }
 }
