@@ -3,11 +3,14 @@
 //! - [`config`] reads settings (defaults, TOML file, `BROOK_*` variables, flags) by Kafka's names;
 //!   [`topic_config`] resolves a topic's settings from its own configs and the broker defaults.
 //! - [`runtime`] starts a node: store, actors, metadata, listener; and stops it gracefully.
+//! - [`formation`] makes the node part of a cluster: its Raft member, forming or joining the
+//!   cluster, registration and heartbeats, and partition actors that follow the metadata.
 //! - [`server`] accepts connections; [`connection`] reads frames, dispatches them and writes
 //!   responses in order.
 //! - [`handlers`] has one file per Kafka API and the dispatch table that ApiVersions is derived
 //!   from; [`routing`] finds the partition actor a data request is for.
-//! - [`broker`] is the state handlers share; [`metadata`] the topics and ids, persisted durably.
+//! - [`broker`] is the state handlers share; [`metadata`] the node's view of the Raft-replicated
+//!   metadata (brokers, topics, owners) and writes through Raft.
 //! - [`errors`] turns domain failures into Kafka error codes.
 //! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands.
 
@@ -16,6 +19,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod errors;
+pub mod formation;
 pub mod handlers;
 pub mod metadata;
 pub mod routing;
