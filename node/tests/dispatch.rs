@@ -40,6 +40,7 @@ fn sample(key: ApiKey) -> RequestKind {
             RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(1))
         }
         ApiKey::FindCoordinator => RequestKind::FindCoordinator(FindCoordinatorRequest::default()),
+        ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(DescribeQuorumRequest::default()),
         other => panic!("no sample request for {other:?}: add one when adding an API"),
     }
 }
@@ -464,6 +465,37 @@ async fn every_accepted_version_answers_real_requests() {
             (0, 1),
             "DescribeCluster v{version}"
         );
+    }
+    for version in 0..=2 {
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(name("__cluster_metadata"))
+                .with_partitions(vec![
+                    describe_quorum_request::PartitionData::default(),
+                    describe_quorum_request::PartitionData::default().with_partition_index(1),
+                ]),
+        ]);
+        let ResponseKind::DescribeQuorum(r) = client
+            .call(
+                ApiKey::DescribeQuorum,
+                version,
+                RequestKind::DescribeQuorum(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not DescribeQuorum")
+        };
+        let p = &r.topics[0].partitions;
+        // A single node is its own leader and only voter.
+        assert_eq!(
+            (p[0].error_code, p[0].leader_id.0, p[0].current_voters.len()),
+            (0, 1, 1),
+            "DescribeQuorum v{version}"
+        );
+        assert!(p[0].leader_epoch >= 1 && p[0].high_watermark > 0);
+        assert_eq!(p[1].error_code, 3, "DescribeQuorum v{version} partition 1");
+        assert_eq!(r.nodes.len(), usize::from(version >= 2));
     }
     for version in 1..=6 {
         let topic = format!("made-v{}", version + 1);

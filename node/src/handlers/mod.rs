@@ -16,6 +16,7 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod init_producer_id;
@@ -50,6 +51,7 @@ pub const APIS: &[ApiRange] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::FindCoordinator, 0, 6),
+    api(ApiKey::DescribeQuorum, 0, 2),
 ];
 
 pub fn supported(key: ApiKey) -> Option<ApiRange> {
@@ -119,6 +121,10 @@ pub fn dispatch(broker: &Arc<Broker>, version: i16, body: RequestKind) -> Option
         .boxed(),
         RequestKind::DescribeCluster(r) => future::ready(Some(ResponseKind::DescribeCluster(
             describe_cluster::handle(&b, version, r),
+        )))
+        .boxed(),
+        RequestKind::DescribeQuorum(r) => future::ready(Some(ResponseKind::DescribeQuorum(
+            describe_quorum::handle(&b, version, r),
         )))
         .boxed(),
         _ => return None,
