@@ -377,7 +377,7 @@ impl ClusterConfig {
             bail!("broker.heartbeat.interval.ms must be below broker.session.timeout.ms");
         }
         let max_voters: usize = positive(get("brook.raft.max.voters"), "brook.raft.max.voters")?;
-        if max_voters % 2 == 0 {
+        if max_voters.is_multiple_of(2) {
             bail!("brook.raft.max.voters must be odd (3 or 5), got {max_voters}");
         }
         Ok(ClusterConfig {

@@ -31,7 +31,7 @@ pub enum JoinReply {
 /// How many voters a group of `members` nodes keeps: the largest odd number not above either.
 pub fn target_voters(members: usize, max_voters: usize) -> usize {
     let n = members.min(max_voters).max(1);
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         n - 1
     } else {
         n

@@ -191,3 +191,82 @@ async fn restarted_node_keeps_its_state() {
     .await;
     raft.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_nodes_become_learners_beyond_the_voter_limit() {
+    let nodes = start_cluster(3).await;
+    let follower = {
+        let leader = agreed_leader(&nodes).await;
+        nodes.iter().find(|n| n.id != leader).unwrap()
+    };
+    // Asked through a follower: the join is passed on to the leader.
+    let fourth = start_node(4, |_| {}).await;
+    let voter = fourth
+        .raft
+        .join(
+            std::slice::from_ref(&follower.addr),
+            &fourth.addr,
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert!(!voter, "a 4th node must not make the voter count even");
+    // Joining again is harmless and changes nothing.
+    let again = fourth
+        .raft
+        .join(
+            std::slice::from_ref(&follower.addr),
+            &fourth.addr,
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert!(!again);
+    eventually(
+        "every node sees 3 voters and 1 learner",
+        Duration::from_secs(10),
+        || {
+            nodes.iter().chain([&fourth]).all(|n| {
+                let m = n.raft.metrics().membership_config.membership().clone();
+                m.voter_ids().collect::<Vec<_>>() == vec![1, 2, 3]
+                    && m.learner_ids().collect::<Vec<_>>() == vec![4]
+            })
+        },
+    )
+    .await;
+    // The learner replicates the metadata.
+    follower.raft.write(register(1)).await.unwrap();
+    follower
+        .raft
+        .write(create_topic("after-join", 9, 4))
+        .await
+        .unwrap();
+    eventually(
+        "the learner sees the new topic",
+        Duration::from_secs(10),
+        || {
+            fourth
+                .raft
+                .reader()
+                .read(|s| s.topic("after-join").is_some())
+        },
+    )
+    .await;
+    // The same id at another address is refused rather than silently re-pointed.
+    let impostor = fourth
+        .raft
+        .join(
+            std::slice::from_ref(&follower.addr),
+            "127.0.0.1:1",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        matches!(impostor, Err(brook_raft::Error::Write(_))),
+        "{impostor:?}"
+    );
+    fourth.raft.shutdown().await.unwrap();
+    for n in nodes {
+        n.raft.shutdown().await.unwrap();
+    }
+}
