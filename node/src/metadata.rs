@@ -242,16 +242,10 @@ impl Metadata {
         configs: BTreeMap<String, String>,
         assignment: Vec<u64>,
     ) -> Result<Arc<TopicMeta>, MetaError> {
-        let partitions = u32::try_from(partitions).map_err(|_| {
-            MetaError::Rejected(brook_raft::Rejection::new(
-                brook_raft::codes::INVALID_PARTITIONS,
-                format!("partition count {partitions} must be positive"),
-            ))
-        })?;
         self.write(MetadataCommand::CreateTopic {
             name: name.to_owned(),
             id: Uuid::new_v4().into_bytes(),
-            partitions,
+            partitions: partition_count(partitions)?,
             configs,
             assignment,
         })
@@ -275,15 +269,9 @@ impl Metadata {
         count: i32,
         assignment: Vec<u64>,
     ) -> Result<Arc<TopicMeta>, MetaError> {
-        let count = u32::try_from(count).map_err(|_| {
-            MetaError::Rejected(brook_raft::Rejection::new(
-                brook_raft::codes::INVALID_PARTITIONS,
-                format!("partition count {count} must be positive"),
-            ))
-        })?;
         self.write(MetadataCommand::CreatePartitions {
             name: name.to_owned(),
-            count,
+            count: partition_count(count)?,
             assignment,
         })
         .await?;
@@ -320,6 +308,16 @@ impl Metadata {
         ids.next += 1;
         Ok(id)
     }
+}
+
+/// A partition count from a request; the state machine checks the upper bound.
+fn partition_count(count: i32) -> Result<u32, MetaError> {
+    u32::try_from(count).map_err(|_| {
+        MetaError::Rejected(brook_raft::Rejection::new(
+            brook_raft::codes::INVALID_PARTITIONS,
+            format!("partition count {count} must be positive"),
+        ))
+    })
 }
 
 fn unknown_topic(name: &str) -> MetaError {

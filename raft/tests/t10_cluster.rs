@@ -201,27 +201,15 @@ async fn joining_nodes_become_learners_beyond_the_voter_limit() {
     };
     // Asked through a follower: the join is passed on to the leader.
     let fourth = start_node(4, |_| {}).await;
-    let voter = fourth
-        .raft
-        .join(
-            std::slice::from_ref(&follower.addr),
-            &fourth.addr,
-            Duration::from_secs(20),
-        )
-        .await
-        .unwrap();
+    let join = |addr: String| {
+        let seeds = vec![follower.addr.clone()];
+        let raft = &fourth.raft;
+        async move { raft.join(&seeds, &addr, Duration::from_secs(20)).await }
+    };
+    let voter = join(fourth.addr.clone()).await.unwrap();
     assert!(!voter, "a 4th node must not make the voter count even");
     // Joining again is harmless and changes nothing.
-    let again = fourth
-        .raft
-        .join(
-            std::slice::from_ref(&follower.addr),
-            &fourth.addr,
-            Duration::from_secs(20),
-        )
-        .await
-        .unwrap();
-    assert!(!again);
+    assert!(!join(fourth.addr.clone()).await.unwrap());
     eventually(
         "every node sees 3 voters and 1 learner",
         Duration::from_secs(10),
@@ -253,14 +241,7 @@ async fn joining_nodes_become_learners_beyond_the_voter_limit() {
     )
     .await;
     // The same id at another address is refused rather than silently re-pointed.
-    let impostor = fourth
-        .raft
-        .join(
-            std::slice::from_ref(&follower.addr),
-            "127.0.0.1:1",
-            Duration::from_secs(20),
-        )
-        .await;
+    let impostor = join("127.0.0.1:1".to_string()).await;
     assert!(
         matches!(impostor, Err(brook_raft::Error::Write(_))),
         "{impostor:?}"
