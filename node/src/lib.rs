@@ -13,9 +13,12 @@
 //!   metadata (brokers, topics, owners) and writes through Raft.
 //! - [`errors`] turns domain failures into Kafka error codes.
 //! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands.
+//! - [`cluster`] runs a local cluster as child processes (`brook cluster up`) and reports a
+//!   cluster's Raft quorum and brokers (`brook cluster status`).
 
 pub mod admin;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod errors;

@@ -33,6 +33,11 @@ enum Command {
         )]
         bootstrap_server: String,
     },
+    /// Start a local cluster (`up`), or show the state of a running one (`status`).
+    Cluster {
+        #[command(subcommand)]
+        command: brook_node::cluster::ClusterCommand,
+    },
 }
 
 #[derive(Args)]
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
                 command,
                 bootstrap_server,
             } => run_topic(command, &bootstrap_server).await,
+            Command::Cluster { command } => brook_node::cluster::run(command).await,
         }
     });
     match result {
