@@ -10,6 +10,8 @@
 //! test's temporary directory; when a test fails its tail is printed (libtest only shows the
 //! output of failing tests) and the directory is kept for inspection.
 
+pub mod cluster;
+
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
