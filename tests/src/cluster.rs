@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 
 use ::anyhow::{anyhow, bail, ensure, Context as _, Result};
 use kafka_protocol::messages::{
-    create_topics_request::CreatableTopic, delete_topics_request::DeleteTopicState,
-    describe_quorum_request, metadata_request::MetadataRequestTopic, CreateTopicsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeQuorumRequest, MetadataRequest,
-    MetadataResponse,
+    create_topics_request::{CreatableReplicaAssignment, CreatableTopic},
+    delete_topics_request::DeleteTopicState,
+    describe_quorum_request,
+    metadata_request::MetadataRequestTopic,
+    BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeQuorumRequest, MetadataRequest, MetadataResponse,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -717,6 +719,38 @@ pub fn create_topics(
             )
         })
         .collect())
+}
+
+/// CreateTopics of one topic with a manual assignment: partition `i` owned by `owners[i]`.
+/// Returns `(error_code, error_message)`.
+pub fn create_topic_with_owners(
+    conn: &mut RawConn,
+    name: &str,
+    owners: &[i32],
+) -> Result<(i16, Option<String>)> {
+    let assignments = owners
+        .iter()
+        .enumerate()
+        .map(|(p, &owner)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(p as i32)
+                .with_broker_ids(vec![BrokerId(owner)])
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(assignments)]);
+    let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
+    let t = response
+        .topics
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("CreateTopics answered without a topic"))?;
+    Ok((t.error_code, t.error_message.map(|m| m.to_string())))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,19 +131,35 @@ fn latest_run_log(broker: &Broker) -> String {
 
 /// A node prints its ready line once the Raft leader has applied its registration; from then
 /// on the leader counts it as a live broker, lists it in Metadata and places new partitions on
-/// it. (Followers may apply the registration a moment later, so only the leader is asked.)
+/// it. Checked for a new cluster, and for a whole cluster started again after being down
+/// longer than the broker session timeout. (Followers may apply a registration a moment later,
+/// so only the leader is asked.)
 #[test]
 fn ready_nodes_are_live_brokers_at_once() -> Result<()> {
-    let c = Cluster::launch_with(3, |_| {});
-    let leader = c.raft_leader();
-    let brokers: Vec<i32> = c.metadata(leader, Some(&[]))?.brokers.into_keys().collect();
-    let topic = c.create_topic(leader, "at-once", 6)?;
-    assert!(
-        brokers == [1, 2, 3] && topic.owner_counts().len() == 3,
-        "right after every node printed its ready line, the Raft leader (node {leader}) lists \
-         brokers {brokers:?} and places a new 6-partition topic on {:?}",
-        topic.owners()
-    );
+    let mut c = Cluster::launch_with(3, fast_failure_detection);
+    let mut failures = Vec::new();
+    let mut check = |c: &Cluster, when: &str, topic: &str| -> Result<()> {
+        let leader = c.raft_leader();
+        let brokers: Vec<i32> = c.metadata(leader, Some(&[]))?.brokers.into_keys().collect();
+        let view = c.create_topic(leader, topic, 6)?;
+        if brokers != [1, 2, 3] || view.owner_counts().len() != 3 {
+            failures.push(format!(
+                "{when}, right after every node printed its ready line, the Raft leader \
+                 (node {leader}) lists brokers {brokers:?} and places a new 6-partition topic \
+                 on {:?}",
+                view.owners()
+            ));
+        }
+        Ok(())
+    };
+    check(&c, "a new cluster", "at-once")?;
+    let statuses = c.stop_all();
+    assert!(statuses.values().all(|s| s.success()), "{statuses:?}");
+    // The scenario is a downtime longer than the 3 s session timeout.
+    std::thread::sleep(Duration::from_millis(3500));
+    c.start_all();
+    check(&c, "after a whole-cluster restart", "after-restart")?;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }
 
@@ -502,6 +518,41 @@ async fn whole_cluster_restart_keeps_topics_owners_and_data() -> Result<()> {
     check_owners_answer(&mut all, TOPIC, &after, &ends)?;
     let read = consume_to_ends(&c.bootstrap(3), TOPIC, &ends)?;
     check_read_back(&messages, &delivered, &read)?;
+    // New writes continue each partition's log.
+    let more = keyed_messages(60, Some(&all_partitions));
+    let delivered = produce_all(&producer(c.node(2), &[]), TOPIC, &more).await?;
+    for d in &delivered {
+        assert!(
+            d.offset >= ends[&d.partition] && d.offset < ends[&d.partition] + 10,
+            "{d:?} after ends {ends:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Topics whose CreateTopics was acknowledged are in the Raft log of a quorum on disk: killing
+/// every node at once loses none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_topics_survive_kill9_of_every_node() -> Result<()> {
+    let mut c = Cluster::start(3);
+    let mut ids = BTreeMap::new();
+    for i in 0..20 {
+        let name = format!("durable-meta-{i}");
+        let via = 1 + i % 3;
+        let r = create_topics(&mut c.conn(via)?, &[&name], 2, 30_000)?;
+        assert!(r.iter().all(|(_, code, _)| *code == 0), "{name}: {r:?}");
+        ids.insert(name, None);
+    }
+    for id in c.ids() {
+        c.kill9(id);
+    }
+    c.start_all();
+    for (name, topic_id) in ids.iter_mut() {
+        let view = c.wait_for_topic(name, 2)?;
+        *topic_id = Some(view.id);
+    }
+    let distinct: BTreeSet<_> = ids.values().collect();
+    assert_eq!(distinct.len(), ids.len(), "topic ids are unique: {ids:?}");
     Ok(())
 }
 
@@ -681,7 +732,12 @@ async fn deleted_topic_data_is_removed_everywhere_and_recreate_is_empty() -> Res
         );
     }
 
-    let new = c.create_topic(3, TOPIC, PARTITIONS)?;
+    // Each new partition on the node that held the old partition's data, the case where
+    // leftovers would show.
+    let (code, message) = create_topic_with_owners(&mut c.conn(3)?, TOPIC, &old.owners())?;
+    assert_eq!(code, 0, "re-creating {TOPIC}: {message:?}");
+    let new = c.wait_for_topic(TOPIC, PARTITIONS)?;
+    assert_eq!(new.owners(), old.owners());
     assert_ne!(new.id, old.id, "a re-created topic gets a new id");
     let empty: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
     let mut all = conns(&c, &c.ids())?;
