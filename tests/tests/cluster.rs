@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Result};
 use brook_tests::cluster::*;
 use brook_tests::*;
+use kafka_protocol::records::Compression;
 
 /// Fast failure detection for the tests that take nodes down: a broker is down 3 s after its
 /// last heartbeat rather than 9 s.
@@ -84,36 +85,56 @@ fn check_read_back(
     Ok(())
 }
 
-/// ListOffsets (latest) of every partition, asked of every listed node: the owner answers
-/// with the expected end offset, every other node with NOT_LEADER_OR_FOLLOWER.
+/// Every partition's data lives on its owner and only there. Asked of every listed node:
+/// Produce (one record), Fetch and ListOffsets (latest) of every partition. The owner answers
+/// ListOffsets and Fetch with the expected end offset (so nothing landed there by mistake);
+/// every other node refuses all three with NOT_LEADER_OR_FOLLOWER. Returns the sum of the end
+/// offsets.
 fn check_owners_answer(
     conns: &mut BTreeMap<i32, RawConn>,
     topic: &str,
     view: &TopicView,
     ends: &BTreeMap<i32, i64>,
-) -> Result<()> {
+) -> Result<i64> {
+    let stray = record_batch(&[b"stray"], 2, NO_PRODUCER, -1, 0, Compression::None)?;
+    let mut total = 0;
     for p in &view.partitions {
+        let end = ends[&p.index];
         for (&id, conn) in conns.iter_mut() {
-            let (code, offset, _) = list_offset(conn, topic, p.index, -1)?;
             if id == p.owner {
-                ensure!(
-                    (code, offset) == (0, ends[&p.index]),
-                    "owner {id} of {topic}/{}: error {code}, end offset {offset}, expected {}",
-                    p.index,
-                    ends[&p.index]
-                );
-            } else {
-                ensure!(
-                    code == NOT_LEADER_OR_FOLLOWER,
-                    "node {id} (owner is {}) answered ListOffsets of {topic}/{} with error \
-                     {code}, offset {offset}",
-                    p.owner,
-                    p.index
-                );
+                continue;
             }
+            let produced = produce_raw(conn, topic, &[(p.index, stray.clone())])?;
+            let fetched = fetch_raw(conn, topic, p.index, 0, 0)?;
+            let (listed, offset, _) = list_offset(conn, topic, p.index, -1)?;
+            ensure!(
+                [produced[0].error_code, fetched.error_code, listed] == [NOT_LEADER_OR_FOLLOWER; 3],
+                "node {id} (owner is {}) answered for {topic}/{}: Produce error {} (base \
+                 offset {}), Fetch error {}, ListOffsets error {listed} (offset {offset})",
+                p.owner,
+                p.index,
+                produced[0].error_code,
+                produced[0].base_offset,
+                fetched.error_code
+            );
         }
+        let owner = conns
+            .get_mut(&p.owner)
+            .ok_or_else(|| anyhow!("no connection to owner {}", p.owner))?;
+        let (code, offset, _) = list_offset(owner, topic, p.index, -1)?;
+        let fetched = fetch_raw(owner, topic, p.index, 0, 0)?;
+        ensure!(
+            (code, offset, fetched.error_code, fetched.high_watermark) == (0, end, 0, end),
+            "owner {} of {topic}/{}: ListOffsets error {code} end offset {offset}, Fetch error \
+             {} high watermark {}; expected end offset {end}",
+            p.owner,
+            p.index,
+            fetched.error_code,
+            fetched.high_watermark
+        );
+        total += end;
     }
-    Ok(())
+    Ok(total)
 }
 
 fn conns(cluster: &Cluster, ids: &[i32]) -> Result<BTreeMap<i32, RawConn>> {
@@ -134,19 +155,46 @@ fn latest_run_log(broker: &Broker) -> String {
 /// it. Checked for a new cluster, and for a whole cluster started again after being down
 /// longer than the broker session timeout. (Followers may apply a registration a moment later,
 /// so only the leader is asked.)
+///
+/// A broker that drops out does so for a few milliseconds at most, so the leader's Metadata is
+/// polled without pause for a second from the ready lines on while a topic is created.
 #[test]
 fn ready_nodes_are_live_brokers_at_once() -> Result<()> {
+    const WATCH: Duration = Duration::from_secs(1);
     let mut c = Cluster::launch_with(3, fast_failure_detection);
     let mut failures = Vec::new();
     let mut check = |c: &Cluster, when: &str, topic: &str| -> Result<()> {
         let leader = c.raft_leader();
-        let brokers: Vec<i32> = c.metadata(leader, Some(&[]))?.brokers.into_keys().collect();
-        let view = c.create_topic(leader, topic, 6)?;
-        if brokers != [1, 2, 3] || view.owner_counts().len() != 3 {
+        let (incomplete, view) = std::thread::scope(|s| {
+            let watcher = s.spawn(|| -> Result<BTreeSet<Vec<i32>>> {
+                let mut conn = c.conn(leader)?;
+                let mut incomplete = BTreeSet::new();
+                let until = Instant::now() + WATCH;
+                while Instant::now() < until {
+                    let brokers: Vec<i32> = metadata(&mut conn, Some(&[]))?
+                        .brokers
+                        .into_keys()
+                        .collect();
+                    if brokers != [1, 2, 3] {
+                        incomplete.insert(brokers);
+                    }
+                }
+                Ok(incomplete)
+            });
+            let view = c.create_topic(leader, topic, 6);
+            (watcher.join().unwrap(), view)
+        });
+        let (incomplete, view) = (incomplete?, view?);
+        if !incomplete.is_empty() {
             failures.push(format!(
-                "{when}, right after every node printed its ready line, the Raft leader \
-                 (node {leader}) lists brokers {brokers:?} and places a new 6-partition topic \
-                 on {:?}",
+                "{when}: in the second after every node printed its ready line, the Raft \
+                 leader (node {leader}) listed only brokers {incomplete:?}"
+            ));
+        }
+        if view.owner_counts().len() != 3 {
+            failures.push(format!(
+                "{when}: right after every node printed its ready line, the Raft leader \
+                 (node {leader}) placed a new 6-partition topic on {:?}",
                 view.owners()
             ));
         }
@@ -232,28 +280,10 @@ async fn cluster_up_spreads_partitions_and_clients_reach_owners() -> Result<()> 
     check_read_back(&messages, &delivered, &read)?;
 
     // Each partition's data lives on its owner, and only there.
-    let mut total = 0;
-    for p in &view.partitions {
-        for i in 1..=3u16 {
-            let mut conn = RawConn::connect(up.addr(i))?;
-            let (code, offset, _) = list_offset(&mut conn, TOPIC, p.index, -1)?;
-            if i32::from(i) == p.owner {
-                assert_eq!(
-                    (code, offset),
-                    (0, ends[&p.index]),
-                    "owner {i} of partition {}",
-                    p.index
-                );
-                total += offset;
-            } else {
-                assert_eq!(
-                    code, NOT_LEADER_OR_FOLLOWER,
-                    "node {i} answered ListOffsets for partition {} owned by {}",
-                    p.index, p.owner
-                );
-            }
-        }
-    }
+    let mut conns = (1..=3u16)
+        .map(|i| Ok((i32::from(i), RawConn::connect(up.addr(i))?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let total = check_owners_answer(&mut conns, TOPIC, &view, &ends)?;
     assert_eq!(total, MESSAGES as i64);
 
     let status = up.terminate();
@@ -308,11 +338,22 @@ async fn leader_kill_elects_new_leader_and_node_catches_up_from_snapshot() -> Re
     let messages = keyed_messages(200, Some(&victims_partitions));
     let producer = producer(c.node(survivors[0]), &[]);
     produce_all(&producer, "before-kill", &messages).await?;
-    drop(producer);
     let log_end_at_kill = c.describe_quorum(victim)?.high_watermark;
 
     let killed_at = Instant::now();
     c.kill9(victim);
+    // The data path does not wait for Raft: partitions on the survivors keep taking writes
+    // while a new leader is elected.
+    let survivors_partitions: Vec<i32> =
+        (0..6).filter(|p| !victims_partitions.contains(p)).collect();
+    let during_election = {
+        let producer = producer.clone();
+        let messages = keyed_messages(400, Some(&survivors_partitions));
+        tokio::spawn(async move {
+            let delivered = produce_all(&producer, "before-kill", &messages).await;
+            (delivered, killed_at.elapsed())
+        })
+    };
 
     // Measured concurrently from the kill: the first survivor to name a new leader, and the
     // first CreateTopics through a survivor that succeeds.
@@ -368,6 +409,13 @@ async fn leader_kill_elects_new_leader_and_node_catches_up_from_snapshot() -> Re
     eprintln!("MEASURED leader kill -9 -> a survivor names new leader {new_leader}: {to_leader:?}");
     eprintln!("MEASURED leader kill -9 -> first successful CreateTopics through a survivor: {to_create:?}");
     assert!(survivors.contains(&new_leader));
+    let (delivered, took) = during_election.await?;
+    let delivered = delivered?;
+    eprintln!(
+        "MEASURED leader kill -9 -> 400 acks=all writes to the survivors' partitions done: {took:?}"
+    );
+    assert!(delivered.iter().all(|d| d.offset < 100));
+    drop(producer);
     for &id in &survivors {
         wait_for(
             &format!("node {id} to name {new_leader} controller"),
@@ -474,11 +522,7 @@ async fn leader_kill_elects_new_leader_and_node_catches_up_from_snapshot() -> Re
         );
     }
     let mut all = conns(&c, &c.ids())?;
-    let ends: BTreeMap<i32, i64> = before
-        .partitions
-        .iter()
-        .map(|p| (p.index, if p.owner == victim { 100 } else { 0 }))
-        .collect();
+    let ends: BTreeMap<i32, i64> = before.partitions.iter().map(|p| (p.index, 100)).collect();
     check_owners_answer(&mut all, "before-kill", &before, &ends)?;
     Ok(())
 }
@@ -766,6 +810,51 @@ async fn deleted_topic_data_is_removed_everywhere_and_recreate_is_empty() -> Res
         ends_from_deliveries(&delivered, PARTITIONS)?,
         (0..PARTITIONS).map(|p| (p, 10)).collect()
     );
+    Ok(())
+}
+
+/// A node that was down while its topic was deleted (and the deletion compacted into a
+/// snapshot) removes the old partition's data when it returns: the topic re-created with the
+/// same name and owner is empty there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_deleted_while_its_owner_is_down_is_empty_when_recreated() -> Result<()> {
+    const TOPIC: &str = "gone-while-down";
+    let mut c = Cluster::start_with(3, |o| {
+        fast_failure_detection(o);
+        o.set("brook.raft.snapshot.interval.entries", 20);
+    });
+    let old = c.create_topic(1, TOPIC, 3)?;
+    assert_eq!(old.owner_counts().len(), 3, "{old:?}");
+    let messages = keyed_messages(300, Some(&[0, 1, 2]));
+    produce_all(&producer(c.node(1), &[]), TOPIC, &messages).await?;
+    let away = old
+        .partitions
+        .iter()
+        .find(|p| p.owner != 1)
+        .copied()
+        .unwrap();
+
+    c.kill9(away.owner);
+    let survivors = c.up_ids();
+    let via = survivors[0];
+    c.delete_topic(via, TOPIC)?;
+    // Enough metadata writes that the deletion lies behind a snapshot.
+    let log_end = c.describe_quorum(via)?.high_watermark;
+    let mut i = 0;
+    while c.describe_quorum(via)?.high_watermark < log_end + 60 {
+        c.create_topic(via, &format!("filler-{i}"), 1)?;
+        i += 1;
+    }
+    let (code, message) = create_topic_with_owners(&mut c.conn(via)?, TOPIC, &old.owners())?;
+    assert_eq!(code, 0, "re-creating {TOPIC}: {message:?}");
+
+    c.restart(away.owner);
+    let new = c.wait_for_topic(TOPIC, 3)?;
+    assert_ne!(new.id, old.id);
+    assert_eq!(new.owners(), old.owners());
+    let empty: BTreeMap<i32, i64> = (0..3).map(|p| (p, 0)).collect();
+    let mut all = conns(&c, &c.ids())?;
+    check_owners_answer(&mut all, TOPIC, &new, &empty)?;
     Ok(())
 }
 
