@@ -125,6 +125,7 @@ pub async fn register(broker: &Broker, mut shutdown: watch::Receiver<bool>) -> a
         port,
         rack: broker.config.cluster.rack.clone(),
         epoch,
+        at_ms: now_ms(),
     };
     for cmd in [init, register] {
         loop {

@@ -379,6 +379,7 @@ mod tests {
                 port: 9000 + id as u16,
                 rack: None,
                 epoch: 1,
+                at_ms: 0,
             };
             state.apply(&cmd).unwrap();
         }

@@ -44,13 +44,15 @@ pub enum MetadataCommand {
         session_timeout_ms: u64,
     },
     /// A broker (re)joins the cluster. A higher `epoch` replaces an older registration; an equal
-    /// epoch is an idempotent retry; a lower one is rejected as stale.
+    /// epoch is an idempotent retry; a lower one is rejected as stale. It counts as a heartbeat
+    /// at `at_ms`, so a registered broker is live at once.
     RegisterBroker {
         id: u64,
         host: String,
         port: u16,
         rack: Option<String>,
         epoch: i64,
+        at_ms: u64,
     },
     /// A broker is alive at `at_ms` (its wall clock, milliseconds since the epoch).
     BrokerHeartbeat { id: u64, at_ms: u64 },

@@ -24,6 +24,7 @@ pub mod membership;
 pub mod network;
 pub mod rpc;
 pub mod server;
+mod slots;
 pub mod state;
 pub mod state_machine;
 pub mod store;

@@ -32,7 +32,7 @@ pub struct TransportConfig {
     pub request_timeout: Duration,
     /// A server connection with no request for this long is closed.
     pub idle_timeout: Duration,
-    /// Connections the server accepts at once; more wait in the listen backlog.
+    /// Connections the server keeps open at once; a new one beyond it closes the longest-idle.
     pub max_connections: usize,
 }
 

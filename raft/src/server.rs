@@ -7,17 +7,16 @@
 //! closes every connection too.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::error::Error;
 use crate::membership::{self, DEFAULT_MAX_VOTERS};
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
+use crate::slots::{SlotGuard, Slots};
 use crate::typ::Raft;
 
 /// Serve Raft RPCs on `listener` with the default limits, until the future is dropped.
@@ -42,21 +41,14 @@ pub async fn serve_raft_with(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let node_id = raft.metrics().borrow().id;
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let slots = Slots::new(config.max_connections);
     let mut conns = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -64,11 +56,14 @@ pub async fn serve_raft_with(
                 backoff = Duration::from_millis(10);
                 let raft = raft.clone();
                 let config = config.clone();
+                let slot = slots.admit();
                 let span = tracing::info_span!("raft_conn", node = node_id, %peer);
                 conns.spawn(
                     async move {
-                        serve_connection(stream, raft, config, max_voters).await;
-                        drop(permit);
+                        tokio::select! {
+                            _ = serve_connection(stream, raft, config, max_voters, &slot) => {}
+                            _ = slot.evicted() => {}
+                        }
                     }
                     .instrument(span),
                 );
@@ -90,12 +85,13 @@ async fn serve_connection(
     raft: Raft,
     config: TransportConfig,
     max_voters: usize,
+    slot: &SlotGuard,
 ) {
     tracing::debug!("raft connection opened");
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
-    match connection_loop(&mut stream, &raft, &config, max_voters).await {
+    match connection_loop(&mut stream, &raft, &config, max_voters, slot).await {
         Ok(()) => tracing::debug!("raft connection closed by peer"),
         Err(Error::Io(e)) => tracing::debug!(error = %e, "raft connection i/o error"),
         Err(e) => tracing::warn!(error = %e, "closing raft connection"),
@@ -107,6 +103,7 @@ async fn connection_loop(
     raft: &Raft,
     config: &TransportConfig,
     max_voters: usize,
+    slot: &SlotGuard,
 ) -> Result<(), Error> {
     let max = config.max_frame_bytes;
     loop {
@@ -122,6 +119,7 @@ async fn connection_loop(
         let body = tokio::time::timeout(config.request_timeout, rpc::read_frame_body(stream, len))
             .await
             .map_err(|_| Error::Timeout(config.request_timeout))??;
+        slot.touch();
         let req: RaftRequest = rpc::decode(&body, max)?;
         let reply = dispatch(raft, req, max_voters).await;
         let bytes = rpc::encode(&reply, max)?;

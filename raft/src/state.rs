@@ -162,7 +162,8 @@ impl MetadataState {
                 port,
                 rack,
                 epoch,
-            } => self.register_broker(*id, host, *port, rack, *epoch),
+                at_ms,
+            } => self.register_broker(*id, host, *port, rack, *epoch, *at_ms),
             MetadataCommand::BrokerHeartbeat { id, at_ms } => self.heartbeat(*id, *at_ms),
             MetadataCommand::CreateTopic {
                 name,
@@ -208,6 +209,7 @@ impl MetadataState {
         port: u16,
         rack: &Option<String>,
         epoch: i64,
+        at_ms: u64,
     ) -> CommandResult {
         if host.is_empty() || port == 0 {
             return reject(codes::INVALID_REQUEST, "broker needs a host and a port");
@@ -220,8 +222,11 @@ impl MetadataState {
                 );
             }
         }
-        // A (re)registration counts as a heartbeat at the log's current time.
-        let at = self.clock_ms;
+        // A (re)registration counts as a heartbeat. Liveness is judged against the newest
+        // heartbeat time in the log, so without this a broker registering before any
+        // heartbeat (or after a long outage) would look down until its first heartbeat.
+        let at = self.clock_ms.max(at_ms);
+        self.clock_ms = at;
         self.brokers.insert(
             id,
             BrokerState {
@@ -499,6 +504,7 @@ mod tests {
             port: 9092,
             rack: None,
             epoch: 1,
+            at_ms: 0,
         }
     }
 
@@ -574,6 +580,7 @@ mod tests {
             port: 9093,
             rack: Some("r1".into()),
             epoch: 2,
+            at_ms: 0,
         })
         .unwrap();
         let b = s.broker(1).unwrap();
@@ -586,6 +593,7 @@ mod tests {
             port: 9093,
             rack: Some("r1".into()),
             epoch: 2,
+            at_ms: 0,
         })
         .unwrap();
     }
@@ -599,6 +607,7 @@ mod tests {
             port: 1,
             rack: None,
             epoch: 5,
+            at_ms: 0,
         })
         .unwrap();
         let stale = MetadataCommand::RegisterBroker {
@@ -607,6 +616,7 @@ mod tests {
             port: 1,
             rack: None,
             epoch: 4,
+            at_ms: 0,
         };
         assert_rejected(&mut s, stale, codes::STALE_BROKER_EPOCH);
         let no_host = MetadataCommand::RegisterBroker {
@@ -615,6 +625,7 @@ mod tests {
             port: 1,
             rack: None,
             epoch: 0,
+            at_ms: 0,
         };
         assert_rejected(&mut s, no_host, codes::INVALID_REQUEST);
         let no_port = MetadataCommand::RegisterBroker {
@@ -623,6 +634,7 @@ mod tests {
             port: 0,
             rack: None,
             epoch: 0,
+            at_ms: 0,
         };
         assert_rejected(&mut s, no_port, codes::INVALID_REQUEST);
     }
@@ -647,10 +659,22 @@ mod tests {
             port: 1,
             rack: None,
             epoch: 2,
+            at_ms: 0,
         })
         .unwrap();
         assert!(s.is_live(3));
         assert_rejected(&mut s, hb(9, 1), codes::BROKER_ID_NOT_REGISTERED);
+        // A registration is a heartbeat at its own time: live at once, and the clock moves.
+        s.apply(&MetadataCommand::RegisterBroker {
+            id: 4,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            epoch: 1,
+            at_ms: 200_000,
+        })
+        .unwrap();
+        assert!(s.is_live(4) && !s.is_live(1));
     }
 
     #[test]

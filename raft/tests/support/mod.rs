@@ -110,6 +110,7 @@ pub fn register(id: NodeId) -> brook_raft::MetadataCommand {
         port: 9000 + id as u16,
         rack: None,
         epoch: 1,
+        at_ms: 0,
     }
 }
 
