@@ -16,7 +16,7 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -894,18 +894,8 @@ impl ClusterUp {
         for (k, v) in overrides {
             cmd.arg("-o").arg(format!("{k}={v}"));
         }
-        cmd.env_remove("BROOK_BIN")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log.try_clone()?));
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no stdout pipe"))?;
+        cmd.env_remove("BROOK_BIN").env("NO_COLOR", "1");
+        let (mut child, stdout) = crate::spawn_logged(&mut cmd, &log)?;
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
             let mut tx = Some(tx);

@@ -81,6 +81,22 @@ pub fn brook_bin() -> PathBuf {
         .unwrap_or_else(|| candidates[candidates.len() - 2].clone())
 }
 
+/// Spawn `cmd` with its stderr appended to `log` and its stdout piped to the caller (where
+/// brook prints its ready lines).
+pub fn spawn_logged(cmd: &mut Command, log: &File) -> Result<(Child, std::process::ChildStdout)> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log.try_clone()?));
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout pipe"))?;
+    Ok((child, stdout))
+}
+
 /// How to start a broker: `-o key=value` settings, environment variables, advertised listener.
 #[derive(Clone, Debug, Default)]
 pub struct BrokerOptions {
@@ -261,16 +277,7 @@ impl Broker {
         for (k, v) in &self.opts.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log.try_clone()?));
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let (mut child, stdout) = spawn_logged(&mut cmd, &log)?;
 
         // Read stdout on a thread: the first ready line is reported, everything goes to the log.
         let (tx, rx) = mpsc::channel::<Result<SocketAddr>>();
