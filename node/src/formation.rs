@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::metadata::MetadataImage;
 
 /// How long a joining node keeps asking the cluster to add it.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -127,13 +128,9 @@ pub async fn register(broker: &Broker, mut shutdown: watch::Receiver<bool>) -> a
         epoch,
         at_ms: now_ms(),
     };
+    // Only the first InitCluster applies, so every node sending one at start is harmless.
     for cmd in [init, register] {
         loop {
-            if broker.image().cluster_id().is_some()
-                && matches!(cmd, MetadataCommand::InitCluster { .. })
-            {
-                break;
-            }
             match broker.metadata.write(cmd.clone()).await {
                 Ok(_) => break,
                 Err(brook_raft::Error::Rejected(r)) => bail!("registration refused: {r}"),
@@ -176,13 +173,13 @@ pub async fn heartbeat_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
 /// Start and stop partition actors whenever the metadata changes.
 pub async fn follow_metadata(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut applied = broker.metadata.raft().reader().subscribe();
-    let mut last_topics = None;
+    let mut reconciled: Option<Arc<MetadataImage>> = None;
     loop {
         // Heartbeats change the image several times a second; only topic changes matter here.
-        let topics = broker.image().state().topics().clone();
-        if last_topics.as_ref() != Some(&topics) {
+        let image = broker.image();
+        if !reconciled.as_ref().is_some_and(|r| r.same_topics(&image)) {
             broker.reconcile_or_log().await;
-            last_topics = Some(topics);
+            reconciled = Some(image);
         }
         tokio::select! {
             changed = applied.changed() => if changed.is_err() { return },

@@ -5,7 +5,7 @@
 //! command to the Raft group (forwarded to the leader from a follower) and returns once this
 //! node's image shows the result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use brook_raft::{MetadataCommand, MetadataRaft, MetadataReader, MetadataState};
@@ -58,7 +58,8 @@ pub struct MetadataImage {
     topics: BTreeMap<String, Arc<TopicMeta>>,
     brokers: BTreeMap<i32, BrokerMeta>,
     cluster_id: Option<String>,
-    state: Arc<MetadataState>,
+    /// Ids of deleted topics, whose data every node removes.
+    deleted: BTreeSet<Uuid>,
 }
 
 impl MetadataImage {
@@ -103,7 +104,12 @@ impl MetadataImage {
             topics,
             brokers,
             cluster_id: state.cluster_id().map(str::to_owned),
-            state: Arc::new(state.clone()),
+            deleted: state
+                .deleted_topics()
+                .iter()
+                .copied()
+                .map(Uuid::from_bytes)
+                .collect(),
         }
     }
 
@@ -139,12 +145,13 @@ impl MetadataImage {
 
     /// Whether the topic with this id was deleted (its data may be removed everywhere).
     pub fn is_deleted(&self, id: Uuid) -> bool {
-        self.state.is_deleted(id.as_bytes())
+        self.deleted.contains(&id)
     }
 
-    /// The Raft state machine's image this was built from.
-    pub fn state(&self) -> &MetadataState {
-        &self.state
+    /// Whether both images hold the same topics (partition owners included) and deletions,
+    /// i.e. whether partition actors need reconciling between them.
+    pub fn same_topics(&self, other: &MetadataImage) -> bool {
+        self.topics == other.topics && self.deleted == other.deleted
     }
 }
 

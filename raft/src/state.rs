@@ -125,6 +125,11 @@ impl MetadataState {
         self.topics.get(name)
     }
 
+    /// Ids of every deleted topic.
+    pub fn deleted_topics(&self) -> &BTreeSet<[u8; 16]> {
+        &self.deleted_topics
+    }
+
     /// Whether the topic with this id existed and was deleted.
     pub fn is_deleted(&self, id: &[u8; 16]) -> bool {
         self.deleted_topics.contains(id)
