@@ -19,3 +19,6 @@ pub mod store;
 pub use actor::{CoordinatorConfig, GroupActor, GroupState};
 pub use registry::{ask, GroupRegistry};
 pub use store::{GroupStore, OffsetToCommit, StoreResult, StoredGroup, StoredMember};
+
+#[cfg(test)]
+mod tests;
