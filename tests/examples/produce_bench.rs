@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use brook_tests::percentile;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -57,11 +58,6 @@ fn start_brook(dir: &std::path::Path) -> anyhow::Result<(Brook, String)> {
         .ok_or_else(|| anyhow::anyhow!("no ready line: {line}"))?
         .to_string();
     Ok((Brook(child), address))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(index).copied().unwrap_or_default()
 }
 
 async fn produce(

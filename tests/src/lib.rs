@@ -445,6 +445,12 @@ pub fn wait_for<T>(
     }
 }
 
+/// The `p` quantile (0.0 to 1.0) of sorted latencies, for benchmarks.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
 /// A name no other call in this process returns.
 pub fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
