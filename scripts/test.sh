@@ -7,7 +7,8 @@
 # CMake build includes unconditionally, python3-venv), creates .venv with the Python clients,
 # then runs, stopping at the first failure:
 #   fmt check, clippy (-D warnings), release build, all Rust tests (unit tests and the
-#   cross-process tests in tests/), the Python client tests in tests/python.
+#   cross-process tests in tests/), the Python client tests in tests/python, the kafkajs test in
+#   tests/js (npm ci; nodejs and npm come from Debian when missing).
 #
 # Environment: BROOK_TEST_THREADS (default 2) sets libtest's --test-threads; CARGO_TARGET_DIR
 # is honoured.
@@ -140,6 +141,19 @@ cargo test --release --workspace --no-fail-fast -- --test-threads="$TEST_THREADS
 if [ -d tests/python ] && [ -x .venv/bin/python ] && [ -f tests/python/requirements.txt ]; then
     step "pytest tests/python (BROOK_BIN=$BROOK_BIN)"
     .venv/bin/python -m pytest -q tests/python
+fi
+
+# ---------------------------------------------------------------------------------------------
+if [ -f tests/js/package.json ]; then
+    step "kafkajs tests/js (npm ci, node groups.test.js; BROOK_BIN=$BROOK_BIN)"
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        echo "installing: nodejs npm"
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+    fi
+    node --version
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+    node tests/js/groups.test.js
 fi
 
 finish_step
