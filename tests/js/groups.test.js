@@ -16,6 +16,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+// Every message names its partition explicitly; the default-partitioner notice is noise.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const { Kafka, logLevel } = require('kafkajs');
 
 const REPO = path.resolve(__dirname, '..', '..');
