@@ -18,6 +18,8 @@ pub mod codes {
     pub const NONE: i16 = 0;
     /// The topic (or partition) does not exist.
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The command is too large for one log entry.
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
     /// A broker the command refers to is not live.
     pub const BROKER_NOT_AVAILABLE: i16 = 8;
     /// The broker that wrote a group change is no longer the group's coordinator.

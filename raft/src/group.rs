@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::command::{CommandOutput, MetadataCommand};
+use crate::command::{codes, CommandOutput, MetadataCommand, Rejection};
 use crate::error::{Error, Result};
 use crate::membership::{JoinReply, DEFAULT_MAX_VOTERS};
 use crate::network::{CallError, PeerClient, TcpNetworkFactory};
@@ -25,6 +25,11 @@ use crate::server::serve_raft_with;
 use crate::state_machine::MetadataReader;
 use crate::store::open_stores;
 use crate::typ::{ClientWriteResponse, Node, NodeId, Raft, RaftMetrics};
+
+/// Largest encoded command [`MetadataRaft::write`] accepts: well below the transport's frame
+/// cap, so any single entry can always be replicated (an entry too large to send would stall
+/// every follower behind it for good).
+pub const MAX_COMMAND_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How to start a node's part of the group.
 #[derive(Debug, Clone)]
@@ -194,6 +199,13 @@ impl MetadataRaft {
     /// unreachable, leader changed) are retried, so a command is never applied twice; an
     /// ambiguous failure (a timeout after sending) is returned as an error.
     pub async fn write(&self, cmd: MetadataCommand) -> Result<CommandOutput> {
+        let size = bincode::serialized_size(&cmd).unwrap_or(u64::MAX);
+        if size > MAX_COMMAND_BYTES {
+            return Err(Error::Rejected(Rejection::new(
+                codes::MESSAGE_TOO_LARGE,
+                format!("a {size}-byte metadata command exceeds {MAX_COMMAND_BYTES} bytes"),
+            )));
+        }
         let deadline = Instant::now() + self.write_timeout;
         let mut backoff = Duration::from_millis(20);
         loop {

@@ -40,7 +40,7 @@ pub use consumer_groups::{
     OffsetCommit,
 };
 pub use error::{Error, Result};
-pub use group::{GroupConfig, MetadataRaft};
+pub use group::{GroupConfig, MetadataRaft, MAX_COMMAND_BYTES};
 pub use log_store::LogStore;
 pub use membership::JoinReply;
 pub use network::TcpNetworkFactory;

@@ -8,6 +8,7 @@ a new generation and carries on from the committed offsets.
 
 from __future__ import annotations
 
+import faulthandler
 import queue
 import threading
 import time
@@ -33,6 +34,9 @@ def wait_until(what: str, check, timeout: float = TIMEOUT, interval: float = 0.1
         except Exception as e:  # noqa: BLE001 - reported on timeout
             last = f"{type(e).__name__}: {e}"
         if time.monotonic() > deadline:
+            # Which thread is stuck where (a kafka-python consumer thread that stopped polling
+            # shows up here).
+            faulthandler.dump_traceback(all_threads=True)
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
 
@@ -137,10 +141,16 @@ def test_kafka_python_group_commits_and_rebalances_when_a_member_leaves(broker):
         consumed: list = []
         lock = threading.Lock()
         members = [KPMember(n, broker.bootstrap, group, topic, consumed, lock) for n in ("m1", "m2")]
-        for m in members:
-            m.start()
         m1, m2 = members
         try:
+            # One at a time: m1 alone first (generation 1), then m2 joins (a rebalance).
+            # Starting both at once sometimes leaves a kafka-python 3.0.12 consumer stuck in
+            # ensure_coordinator_ready with no request outstanding to the broker after its first
+            # SyncGroup (a client-side hang: the broker answered every request; the stuck member
+            # stops heartbeating and is expelled).
+            m1.start()
+            wait_until("m1 alone to own every partition", lambda: m1.assignment() == set(parts))
+            m2.start()
             def check_settled():
                 a1, a2 = m1.assignment(), m2.assignment()
                 if not (a1 and a2 and not (a1 & a2) and (a1 | a2) == set(parts)):

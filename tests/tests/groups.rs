@@ -470,3 +470,51 @@ fn coordinator_failover_keeps_every_acknowledged_commit() -> Result<()> {
     eprintln!("committed offsets per node: {seen:?}");
     Ok(())
 }
+
+/// A commit too large for one metadata log entry is refused with INVALID_COMMIT_OFFSET_SIZE
+/// (as Kafka refuses one too large for `__consumer_offsets`), and nothing else is disturbed:
+/// the Raft group keeps replicating and the next commit goes through.
+#[test]
+fn an_oversized_commit_is_refused_and_the_node_keeps_serving() -> Result<()> {
+    let broker = Broker::start_with(|o| {
+        o.set("offset.metadata.max.bytes", 8192);
+    });
+    let topic = unique_name("gbig");
+    let group = unique_name("gbig-group");
+    let mut conn = RawConn::connect(broker.addr())?;
+    for (t, code, message) in create_topics(&mut conn, &[&topic], 1, 10_000)? {
+        ensure!(code == NONE, "CreateTopics {t}: {code} {message:?}");
+    }
+    let metadata = "m".repeat(8000);
+    let partitions = (0..1000)
+        .map(|i| {
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(i)
+                .with_committed_metadata(Some(text(&metadata)))
+        })
+        .collect();
+    let request = OffsetCommitRequest::default()
+        .with_group_id(group_id(&group))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(&topic))
+            .with_partitions(partitions)]);
+    let response = conn.call(8, &request)?;
+    let codes: Vec<i16> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
+    ensure!(
+        codes.len() == 1000 && codes.iter().all(|&c| c == INVALID_COMMIT_OFFSET_SIZE),
+        "an 8 MB commit: {:?}",
+        &codes[..codes.len().min(5)]
+    );
+    let codes = commit(&mut conn, 9, &group, -1, "", &topic, &[(0, 42)])?;
+    ensure!(codes == [NONE], "a normal commit afterwards: {codes:?}");
+    let (error, offsets) = fetch(&mut conn, 9, &group, &topic, &[0])?;
+    ensure!(error == NONE && offsets == [(0, 42)], "{error} {offsets:?}");
+    Ok(())
+}

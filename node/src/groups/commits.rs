@@ -11,10 +11,13 @@ use brook_raft::{CommandOutput, GroupCommit, MetadataCommand, OffsetCommit};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::groups::store::store_error;
-use crate::metadata::Metadata;
+use crate::metadata::{MetaError, Metadata};
 
 /// Commits waiting for an entry; beyond this, committers wait for room (back-pressure).
 const QUEUE_DEPTH: usize = 4096;
+/// Commits stop joining an entry once it is this large (encoded, roughly): entries stay small
+/// next to the metadata log's limit, so a batch never fails for being a batch.
+const ENTRY_BYTES: usize = 1024 * 1024;
 
 struct PendingCommit {
     commit: GroupCommit,
@@ -64,13 +67,27 @@ async fn write_batches(
     max_offsets: usize,
     mut rx: mpsc::Receiver<PendingCommit>,
 ) {
-    while let Some(first) = rx.recv().await {
+    let mut carried: Option<PendingCommit> = None;
+    loop {
+        let first = match carried.take() {
+            Some(c) => c,
+            None => match rx.recv().await {
+                Some(c) => c,
+                None => return,
+            },
+        };
         let mut offsets = first.commit.offsets.len();
+        let mut bytes = encoded_size(&first.commit);
         let mut batch = vec![first];
-        while offsets < max_offsets {
+        while offsets < max_offsets && bytes < ENTRY_BYTES {
             match rx.try_recv() {
+                Ok(next) if bytes + encoded_size(&next.commit) > ENTRY_BYTES => {
+                    carried = Some(next);
+                    break;
+                }
                 Ok(next) => {
                     offsets += next.commit.offsets.len();
+                    bytes += encoded_size(&next.commit);
                     batch.push(next);
                 }
                 Err(_) => break,
@@ -93,6 +110,11 @@ async fn write_batches(
                 tracing::error!(?other, "unexpected answer to an offset commit entry");
                 vec![Err(codes::UNKNOWN_SERVER_ERROR); count]
             }
+            // Only a single commit can be too large: batches stop well below the limit.
+            Err(MetaError::Rejected(r)) if r.code == codes::MESSAGE_TOO_LARGE => {
+                tracing::warn!(error = %r, "offset commit too large for one entry");
+                vec![Err(codes::INVALID_COMMIT_OFFSET_SIZE); count]
+            }
             Err(e) => vec![Err(store_error(&e)); count],
         };
         tracing::debug!(commits = count, offsets, "offset commits written");
@@ -100,4 +122,14 @@ async fn write_batches(
             let _ = reply.send(result);
         }
     }
+}
+
+/// About what a commit takes in the log: its strings plus the fixed fields.
+fn encoded_size(commit: &GroupCommit) -> usize {
+    commit.group.len()
+        + commit
+            .offsets
+            .iter()
+            .map(|o| o.topic.len() + o.metadata.len() + 40)
+            .sum::<usize>()
 }

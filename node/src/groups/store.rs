@@ -43,6 +43,10 @@ impl RaftGroupStore {
 /// which the client treats as a coordinator to look up again.
 pub fn store_error(e: &MetaError) -> i16 {
     match e {
+        MetaError::Rejected(r) if r.code == codes::MESSAGE_TOO_LARGE => {
+            tracing::warn!(error = %r, "group write too large for the metadata log");
+            codes::UNKNOWN_SERVER_ERROR
+        }
         MetaError::Rejected(r) => r.code,
         other => {
             tracing::warn!(error = %other, "group write through Raft failed");
