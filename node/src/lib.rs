@@ -12,7 +12,8 @@
 //! - [`broker`] is the state handlers share; [`metadata`] the node's view of the Raft-replicated
 //!   metadata (brokers, topics, owners) and writes through Raft.
 //! - [`errors`] turns domain failures into Kafka error codes.
-//! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands.
+//! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands;
+//!   [`group_admin`] runs `brook group ...` (list, describe, delete, reset-offsets) with it.
 //! - [`cluster`] runs a local cluster as child processes (`brook cluster up`) and reports a
 //!   cluster's Raft quorum and brokers (`brook cluster status`).
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod connection;
 pub mod errors;
 pub mod formation;
+pub mod group_admin;
 pub mod handlers;
 pub mod metadata;
 pub mod routing;
