@@ -1,15 +1,14 @@
 //! The cluster as `brook group` sees it: Metadata from the bootstrap node, one connection per
-//! broker, group coordinators found with FindCoordinator (retried while they move or load), and
-//! log offsets from each partition's leader.
+//! broker, group coordinators found with FindCoordinator (retried while they move or load); the
+//! log offsets are in [`super::offsets`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, RequestKind,
-    ResponseKind, TopicName,
+    ApiKey, ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -22,13 +21,6 @@ pub const ATTEMPTS: u32 = 6;
 const BACKOFF: Duration = Duration::from_millis(200);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// ListOffsets timestamps for the earliest and the latest offset.
-pub const EARLIEST: i64 = -2;
-pub const LATEST: i64 = -1;
-
-/// A topic and partition.
-pub type Tp = (String, i32);
 
 /// A broker from Metadata or a coordinator from FindCoordinator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +49,7 @@ pub fn is_coordinator_error(code: i16) -> bool {
         || code == ResponseError::NotCoordinator.code()
 }
 
-fn is_retriable(code: i16) -> bool {
+pub fn is_retriable(code: i16) -> bool {
     ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable())
 }
 
@@ -76,6 +68,9 @@ pub struct Cluster {
     /// Topic -> partition -> leader id (-1: no leader now).
     pub topics: BTreeMap<String, BTreeMap<i32, i32>>,
     connections: HashMap<String, AdminClient>,
+    /// The bootstrap node's ApiVersions answer: api key -> (min, max). Nodes of a cluster run
+    /// the same binary, so one answer stands for all.
+    versions: HashMap<i16, (i16, i16)>,
 }
 
 impl Cluster {
@@ -85,9 +80,56 @@ impl Cluster {
             brokers: BTreeMap::new(),
             topics: BTreeMap::new(),
             connections: HashMap::new(),
+            versions: HashMap::new(),
         };
+        cluster.read_versions().await?;
         cluster.refresh_metadata().await?;
         Ok(cluster)
+    }
+
+    async fn read_versions(&mut self) -> anyhow::Result<()> {
+        let bootstrap = self.bootstrap.clone();
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("brook"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let response = match self
+            .call(
+                &bootstrap,
+                ApiKey::ApiVersions,
+                3,
+                RequestKind::ApiVersions(request),
+            )
+            .await?
+        {
+            ResponseKind::ApiVersions(r) => r,
+            other => bail!("unexpected answer to ApiVersions: {other:?}"),
+        };
+        if response.error_code != 0 {
+            bail!(
+                "ApiVersions at {bootstrap}: {}",
+                error_name(response.error_code)
+            );
+        }
+        self.versions = response
+            .api_keys
+            .into_iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(())
+    }
+
+    /// Refuses a request the brokers do not support, with a clear message, before sending it.
+    pub fn check_supported(&self, key: ApiKey, version: i16) -> anyhow::Result<()> {
+        if key == ApiKey::ApiVersions || self.versions.is_empty() {
+            return Ok(());
+        }
+        match self.versions.get(&(key as i16)) {
+            Some((min, max)) if (*min..=*max).contains(&version) => Ok(()),
+            Some((min, max)) => bail!(
+                "the brokers support {key:?} v{min}-v{max}, not v{version}, which this command needs"
+            ),
+            None => bail!("the brokers do not support {key:?}, which this command needs"),
+        }
     }
 
     /// Sends one request to `addr` (connecting first if need be). A failed or timed-out call
@@ -99,6 +141,7 @@ impl Cluster {
         version: i16,
         body: RequestKind,
     ) -> anyhow::Result<ResponseKind> {
+        self.check_supported(key, version)?;
         if !self.connections.contains_key(addr) {
             let client = tokio::time::timeout(CONNECT_TIMEOUT, AdminClient::connect(addr))
                 .await
@@ -175,6 +218,7 @@ impl Cluster {
         &mut self,
         groups: &[String],
     ) -> anyhow::Result<BTreeMap<String, Result<Node, i16>>> {
+        self.check_supported(ApiKey::FindCoordinator, 4)?;
         let mut found = BTreeMap::new();
         let mut pending: Vec<String> = groups.to_vec();
         pending.sort();
@@ -258,6 +302,7 @@ impl Cluster {
         request: impl Fn() -> RequestKind,
         error_of: impl Fn(&ResponseKind) -> i16,
     ) -> anyhow::Result<(Node, ResponseKind)> {
+        self.check_supported(key, version)?;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -288,132 +333,5 @@ impl Cluster {
             }
         }
         bail!("{key:?} for group '{group}' failed after {ATTEMPTS} attempts: {last}")
-    }
-
-    /// ListOffsets (v7) at `timestamp` for each partition, sent to its leader. Retriable errors
-    /// (leader moved or down) refresh Metadata and retry; the result holds the offset or the
-    /// last error code of each partition.
-    pub async fn list_offsets(
-        &mut self,
-        partitions: &[Tp],
-        timestamp: i64,
-    ) -> anyhow::Result<BTreeMap<Tp, Result<i64, i16>>> {
-        let mut result: BTreeMap<Tp, Result<i64, i16>> = BTreeMap::new();
-        let mut pending: Vec<Tp> = partitions.to_vec();
-        for attempt in 0..ATTEMPTS {
-            if pending.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                backoff(attempt).await;
-                self.refresh_metadata().await?;
-            }
-            let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
-            let mut retry = Vec::new();
-            for (topic, partition) in &pending {
-                let leader = self
-                    .topics
-                    .get(topic)
-                    .and_then(|ps| ps.get(partition))
-                    .copied();
-                match leader {
-                    None => {
-                        result.insert(
-                            (topic.clone(), *partition),
-                            Err(ResponseError::UnknownTopicOrPartition.code()),
-                        );
-                    }
-                    Some(leader) if !self.brokers.contains_key(&leader) => {
-                        result.insert(
-                            (topic.clone(), *partition),
-                            Err(ResponseError::LeaderNotAvailable.code()),
-                        );
-                        retry.push((topic.clone(), *partition));
-                    }
-                    Some(leader) => by_leader
-                        .entry(leader)
-                        .or_default()
-                        .entry(topic.clone())
-                        .or_default()
-                        .push(*partition),
-                }
-            }
-            for (leader, topics) in by_leader {
-                let Some(node) = self.brokers.get(&leader).cloned() else {
-                    continue;
-                };
-                let asked: Vec<Tp> = topics
-                    .iter()
-                    .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
-                    .collect();
-                let request = ListOffsetsRequest::default()
-                    .with_replica_id(BrokerId(-1))
-                    .with_isolation_level(0)
-                    .with_topics(
-                        topics
-                            .into_iter()
-                            .map(|(t, ps)| {
-                                ListOffsetsTopic::default()
-                                    .with_name(topic_name(&t))
-                                    .with_partitions(
-                                        ps.into_iter()
-                                            .map(|p| {
-                                                ListOffsetsPartition::default()
-                                                    .with_partition_index(p)
-                                                    .with_timestamp(timestamp)
-                                            })
-                                            .collect(),
-                                    )
-                            })
-                            .collect(),
-                    );
-                let response = match self
-                    .call(
-                        &node.addr(),
-                        ApiKey::ListOffsets,
-                        7,
-                        RequestKind::ListOffsets(request),
-                    )
-                    .await
-                {
-                    Ok(ResponseKind::ListOffsets(r)) => r,
-                    Ok(other) => bail!("unexpected answer to ListOffsets: {other:?}"),
-                    Err(e) => {
-                        tracing::debug!("ListOffsets to {node} failed: {e:#}");
-                        for tp in asked {
-                            result.insert(tp.clone(), Err(ResponseError::NetworkException.code()));
-                            retry.push(tp);
-                        }
-                        continue;
-                    }
-                };
-                let mut answered = Vec::new();
-                for t in response.topics {
-                    let topic = t.name.0.to_string();
-                    for p in t.partitions {
-                        let tp = (topic.clone(), p.partition_index);
-                        if !asked.contains(&tp) {
-                            continue;
-                        }
-                        answered.push(tp.clone());
-                        if p.error_code == 0 {
-                            result.insert(tp, Ok(p.offset));
-                        } else {
-                            if is_retriable(p.error_code) {
-                                retry.push(tp.clone());
-                            }
-                            result.insert(tp, Err(p.error_code));
-                        }
-                    }
-                }
-                for tp in asked {
-                    if !answered.contains(&tp) {
-                        result.insert(tp.clone(), Err(ResponseError::UnknownServerError.code()));
-                    }
-                }
-            }
-            pending = retry;
-        }
-        Ok(result)
     }
 }

@@ -11,7 +11,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::client::{Cluster, Node, Tp, LATEST};
+use super::client::{Cluster, Node};
+use super::offsets::{Tp, LATEST};
 use super::plan::{decode_assignment, error_name, format_assignment, lag, or_dash, render_table};
 
 /// One member of a group.

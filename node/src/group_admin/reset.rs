@@ -10,8 +10,9 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::{ApiKey, GroupId, OffsetCommitRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use super::client::{topic_name, Cluster, Tp, EARLIEST, LATEST};
+use super::client::{topic_name, Cluster};
 use super::describe::{describe_group, fetch_offsets};
+use super::offsets::{Tp, EARLIEST, LATEST};
 use super::plan::{
     error_name, plan_offset, render_table, PartitionState, ResetStrategy, TopicSpec,
 };
