@@ -9,13 +9,15 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::groups::Coordinator;
 use crate::metadata::{MetaError, Metadata, MetadataImage, TopicMeta};
 use crate::topic_config::TopicConfig;
 
 pub struct Broker {
     pub config: BrokerConfig,
-    pub metadata: Metadata,
+    pub metadata: Arc<Metadata>,
     pub partitions: PartitionRegistry,
+    pub groups: Coordinator,
     pub store: Store,
     /// The host and port clients are told to connect to.
     pub advertised: (String, i32),
@@ -28,8 +30,9 @@ pub struct Broker {
 impl Broker {
     pub fn new(
         config: BrokerConfig,
-        metadata: Metadata,
+        metadata: Arc<Metadata>,
         partitions: PartitionRegistry,
+        groups: Coordinator,
         store: Store,
         advertised: (String, i32),
         shutdown: watch::Receiver<bool>,
@@ -38,6 +41,7 @@ impl Broker {
             config,
             metadata,
             partitions,
+            groups,
             store,
             advertised,
             shutdown,

@@ -212,6 +212,48 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Int,
         doc: "A broker without a heartbeat for this long is down (fixed when the cluster forms).",
     },
+    Setting {
+        name: "group.min.session.timeout.ms",
+        default: "6000",
+        kind: Kind::Int,
+        doc: "Smallest session.timeout.ms a consumer may ask for.",
+    },
+    Setting {
+        name: "group.max.session.timeout.ms",
+        default: "1800000",
+        kind: Kind::Int,
+        doc: "Largest session.timeout.ms a consumer may ask for.",
+    },
+    Setting {
+        name: "group.initial.rebalance.delay.ms",
+        default: "3000",
+        kind: Kind::Int,
+        doc: "How long the first rebalance of an empty group waits for more members.",
+    },
+    Setting {
+        name: "offsets.retention.minutes",
+        default: "10080",
+        kind: Kind::Int,
+        doc: "Committed offsets of a group are dropped this long after it became empty.",
+    },
+    Setting {
+        name: "offsets.retention.check.interval.ms",
+        default: "600000",
+        kind: Kind::Long,
+        doc: "How often expired offsets are dropped.",
+    },
+    Setting {
+        name: "offset.metadata.max.bytes",
+        default: "4096",
+        kind: Kind::Int,
+        doc: "Largest metadata string of a committed offset.",
+    },
+    Setting {
+        name: "brook.offsets.commit.batch.max",
+        default: "10000",
+        kind: Kind::Int,
+        doc: "Most partition offsets one Raft entry carries; commits arriving together share an entry.",
+    },
 ];
 
 /// The settings in force, as strings by name (for DescribeConfigs) and typed (for the code).
@@ -231,6 +273,17 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     pub arbiters: usize,
     pub cluster: ClusterConfig,
+    pub groups: GroupConfig,
+}
+
+/// The group coordinator's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupConfig {
+    pub coordinator: brook_actors::group::CoordinatorConfig,
+    pub offsets_retention_ms: u64,
+    pub retention_check_interval_ms: u64,
+    pub offset_metadata_max_bytes: usize,
+    pub commit_batch_max: usize,
 }
 
 /// How this node takes part in the cluster and its metadata Raft group.
@@ -337,6 +390,7 @@ impl BrokerConfig {
             )?,
             arbiters: if arbiters == 0 { cores } else { arbiters },
             cluster: ClusterConfig::from_values(&get)?,
+            groups: GroupConfig::from_values(&get)?,
             values,
         };
         // Topic defaults are validated the way topic configs are, so a bad default fails at start.
@@ -348,6 +402,49 @@ impl BrokerConfig {
     /// A setting's value as text ("" when unset).
     pub fn value(&self, name: &str) -> &str {
         self.values.get(name).map_or("", |(v, _)| v.as_str())
+    }
+}
+
+impl GroupConfig {
+    fn from_values<'a>(get: &impl Fn(&str) -> &'a str) -> anyhow::Result<Self> {
+        let min_session_timeout_ms: i32 = positive(
+            get("group.min.session.timeout.ms"),
+            "group.min.session.timeout.ms",
+        )?;
+        let max_session_timeout_ms: i32 = positive(
+            get("group.max.session.timeout.ms"),
+            "group.max.session.timeout.ms",
+        )?;
+        if min_session_timeout_ms > max_session_timeout_ms {
+            bail!("group.min.session.timeout.ms must not exceed group.max.session.timeout.ms");
+        }
+        let retention_minutes: u64 = positive(
+            get("offsets.retention.minutes"),
+            "offsets.retention.minutes",
+        )?;
+        Ok(GroupConfig {
+            coordinator: brook_actors::group::CoordinatorConfig {
+                min_session_timeout_ms,
+                max_session_timeout_ms,
+                initial_rebalance_delay_ms: parse(
+                    get("group.initial.rebalance.delay.ms"),
+                    "group.initial.rebalance.delay.ms",
+                )?,
+            },
+            offsets_retention_ms: retention_minutes.saturating_mul(60_000),
+            retention_check_interval_ms: positive(
+                get("offsets.retention.check.interval.ms"),
+                "offsets.retention.check.interval.ms",
+            )?,
+            offset_metadata_max_bytes: parse(
+                get("offset.metadata.max.bytes"),
+                "offset.metadata.max.bytes",
+            )?,
+            commit_batch_max: positive(
+                get("brook.offsets.commit.batch.max"),
+                "brook.offsets.commit.batch.max",
+            )?,
+        })
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn serve(
     let span = tracing::info_span!("conn", node = broker.node_id(), id, %peer);
     async move {
         tracing::info!("connection opened");
-        match run(&broker, socket, shutdown).await {
+        match run(&broker, socket, peer, shutdown).await {
             Ok(()) => tracing::info!("connection closed"),
             Err(reason) => tracing::warn!(%reason, "connection closed by broker"),
         }
@@ -56,6 +56,7 @@ pub async fn serve(
 async fn run(
     broker: &Arc<Broker>,
     mut socket: TcpStream,
+    peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let _ = socket.set_nodelay(true);
@@ -67,7 +68,7 @@ async fn run(
     loop {
         while inflight.len() < max_inflight {
             match brook_wire::frame::take_frame(&mut buf, max_frame).map_err(|e| e.to_string())? {
-                Some(frame) => inflight.push_back(accept(broker, frame)?),
+                Some(frame) => inflight.push_back(accept(broker, peer, frame)?),
                 None => break,
             }
         }
@@ -99,7 +100,11 @@ async fn run(
 }
 
 /// Decodes one frame and starts its handler. An error closes the connection.
-fn accept(broker: &Arc<Broker>, frame: Bytes) -> Result<BoxFuture<'static, Answer>, String> {
+fn accept(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    frame: Bytes,
+) -> Result<BoxFuture<'static, Answer>, String> {
     let HeaderPeek {
         api_key,
         api_version: version,
@@ -130,7 +135,11 @@ fn accept(broker: &Arc<Broker>, frame: Bytes) -> Result<BoxFuture<'static, Answe
     let request =
         decode_body(key, version, body).map_err(|e| format!("{key:?} v{version}: {e}"))?;
     tracing::debug!(api = ?key, version, correlation_id, client = ?header.client_id.as_deref(), "request");
-    let reply = handlers::dispatch(broker, version, request)
+    let client = handlers::RequestContext {
+        client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
+        client_host: format!("/{}", peer.ip()),
+    };
+    let reply = handlers::dispatch(broker, client, version, request)
         .ok_or_else(|| format!("API {key:?} has no handler"))?;
     Ok(reply
         .map(move |body| Answer {

@@ -11,6 +11,8 @@
 //!   from; [`routing`] finds the partition actor a data request is for.
 //! - [`broker`] is the state handlers share; [`metadata`] the node's view of the Raft-replicated
 //!   metadata (brokers, topics, owners) and writes through Raft.
+//! - [`groups`] is the node's side of the group coordinator: placement, the group actors it
+//!   runs, and their state and committed offsets on Raft (batched commits).
 //! - [`errors`] turns domain failures into Kafka error codes.
 //! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands;
 //!   [`group_admin`] runs `brook group ...` (list, describe, delete, reset-offsets) with it.
@@ -25,6 +27,7 @@ pub mod connection;
 pub mod errors;
 pub mod formation;
 pub mod group_admin;
+pub mod groups;
 pub mod handlers;
 pub mod metadata;
 pub mod routing;

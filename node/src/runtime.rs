@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use brook_actors::group::GroupRegistry;
 use brook_actors::{ActorSystem, PartitionRegistry};
 use brook_storage::Store;
 use tokio::net::TcpListener;
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::formation;
+use crate::groups::{self, CommitQueue, Coordinator, RaftGroupStore};
 use crate::metadata::Metadata;
 use crate::server;
 
@@ -44,7 +46,17 @@ impl Node {
         let partitions = PartitionRegistry::new(store.clone(), actors.arbiters().to_vec());
         let (raft, raft_addr) = formation::start_raft(&config).await?;
         formation::form(&raft, &config, &raft_addr).await?;
-        let metadata = Metadata::new(raft);
+        let metadata = Arc::new(Metadata::new(raft));
+        let node_id = u64::try_from(config.node_id).unwrap_or_default();
+        let commits = CommitQueue::start(metadata.clone(), node_id, config.groups.commit_batch_max);
+        let groups = Coordinator {
+            registry: GroupRegistry::new(
+                Arc::new(RaftGroupStore::new(metadata.clone(), node_id, commits)),
+                actors.arbiters().to_vec(),
+                config.groups.coordinator,
+            ),
+            config: config.groups,
+        };
         let listener = TcpListener::bind(config.listener)
             .await
             .with_context(|| format!("binding {}", config.listener))?;
@@ -62,6 +74,7 @@ impl Node {
             config,
             metadata,
             partitions,
+            groups,
             store,
             advertised,
             watcher.clone(),
@@ -70,6 +83,8 @@ impl Node {
         let mut background = vec![
             tokio::spawn(retention_loop(broker.clone(), watcher.clone())),
             tokio::spawn(formation::follow_metadata(broker.clone(), watcher.clone())),
+            tokio::spawn(groups::follow_coordination(broker.clone(), watcher.clone())),
+            tokio::spawn(groups::expire_offsets(broker.clone(), watcher.clone())),
         ];
         let node = Node {
             local_addr,

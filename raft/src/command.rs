@@ -9,13 +9,19 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consumer_groups::{GroupCommit, GroupRecord};
+
 /// Kafka error codes a rejected command can carry (the `ErrorCode` numbers of the Kafka
 /// protocol, so `node` can put them straight into a response).
 pub mod codes {
+    /// No error.
+    pub const NONE: i16 = 0;
     /// The topic (or partition) does not exist.
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     /// A broker the command refers to is not live.
     pub const BROKER_NOT_AVAILABLE: i16 = 8;
+    /// The broker that wrote a group change is no longer the group's coordinator.
+    pub const NOT_COORDINATOR: i16 = 16;
     /// The topic name is not a legal Kafka topic name.
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     /// A topic with that name (or that topic id) already exists.
@@ -26,8 +32,14 @@ pub mod codes {
     pub const INVALID_REPLICATION_FACTOR: i16 = 38;
     /// The replica assignment names a broker that is not registered.
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    /// A group record older than the one already stored.
+    pub const ILLEGAL_GENERATION: i16 = 22;
     /// The request is malformed in a way no other code describes.
     pub const INVALID_REQUEST: i16 = 42;
+    /// The group still has members.
+    pub const NON_EMPTY_GROUP: i16 = 68;
+    /// The group does not exist.
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
     /// A broker registered with an epoch older than the one already known.
     pub const STALE_BROKER_EPOCH: i16 = 77;
     /// A heartbeat came from a broker id that never registered.
@@ -81,6 +93,32 @@ pub enum MetadataCommand {
         partition: u32,
         owner: u64,
     },
+    /// Record a consumer group's completed generation (written by its `coordinator`).
+    StoreGroup {
+        coordinator: u64,
+        group: String,
+        record: GroupRecord,
+    },
+    /// Store committed offsets of any number of groups at once; each group's commit applies
+    /// only if `coordinator` still coordinates it.
+    CommitOffsets {
+        coordinator: u64,
+        at_ms: u64,
+        commits: Vec<GroupCommit>,
+    },
+    /// Delete empty groups with their offsets.
+    DeleteGroups {
+        coordinator: u64,
+        groups: Vec<String>,
+    },
+    /// Forget some committed offsets of one group.
+    DeleteOffsets {
+        coordinator: u64,
+        group: String,
+        partitions: Vec<(String, i32)>,
+    },
+    /// Expire committed offsets older than `retention_ms` at `at_ms` (KIP-211 rules).
+    ExpireOffsets { at_ms: u64, retention_ms: u64 },
 }
 
 /// What a successfully applied entry produced.
@@ -97,6 +135,8 @@ pub enum CommandOutput {
     ProducerIds { start: i64, count: u32 },
     /// The partition is owned by the new owner with this leader epoch.
     OwnerChanged { leader_epoch: i32 },
+    /// One Kafka error code per commit or group of the command, in order.
+    GroupResults { codes: Vec<i16> },
 }
 
 /// Why a command was not applied: a Kafka error code plus a message for humans.

@@ -1,10 +1,13 @@
 //! brook's metadata Raft group: one openraft group per cluster replicates the cluster metadata
-//! (brokers, topics and their partition owners, producer id blocks) to every node.
+//! (brokers, topics and their partition owners, producer id blocks, consumer groups and
+//! committed offsets) to every node.
 //!
 //! - [`typ`]: the openraft type configuration (node ids are broker ids, nodes are Raft
 //!   addresses) and short names for openraft's types.
 //! - [`command`]: [`MetadataCommand`], the log's entries, and what applying one returns.
 //! - [`state`]: [`MetadataState`], the deterministic image the commands are applied to.
+//! - [`consumer_groups`]: consumer groups' recorded generations and committed offsets (Kafka's
+//!   `__consumer_offsets`), and which broker coordinates each group.
 //! - [`log_store`], [`state_machine`], [`store`]: the sled-backed Raft log and state machine
 //!   (with bincode snapshots), both in one sled database per node.
 //! - [`rpc`], [`network`], [`server`]: the node-to-node transport, length-prefixed bincode
@@ -17,6 +20,7 @@
 //! plain numbers.
 
 pub mod command;
+pub mod consumer_groups;
 pub mod error;
 pub mod group;
 pub mod log_store;
@@ -31,6 +35,10 @@ pub mod store;
 pub mod typ;
 
 pub use command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
+pub use consumer_groups::{
+    CommittedOffset, ConsumerGroups, GroupCommit, GroupRecord, GroupState, MemberRecord,
+    OffsetCommit,
+};
 pub use error::{Error, Result};
 pub use group::{GroupConfig, MetadataRaft};
 pub use log_store::LogStore;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
+use crate::consumer_groups::{self, ConsumerGroups, GroupCommit, GroupRecord};
 
 /// Kafka's `broker.session.timeout.ms` default: a broker whose last heartbeat is older than
 /// this (relative to the newest heartbeat in the log) is not live.
@@ -69,6 +70,7 @@ pub struct MetadataState {
     /// The newest heartbeat time in the log: the clock liveness is judged by.
     clock_ms: u64,
     session_timeout_ms: u64,
+    groups: ConsumerGroups,
 }
 
 impl Default for MetadataState {
@@ -81,6 +83,7 @@ impl Default for MetadataState {
             next_producer_id: 0,
             clock_ms: 0,
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
+            groups: ConsumerGroups::default(),
         }
     }
 }
@@ -150,6 +153,16 @@ impl MetadataState {
         self.next_producer_id
     }
 
+    /// Consumer groups and their committed offsets.
+    pub fn groups(&self) -> &ConsumerGroups {
+        &self.groups
+    }
+
+    /// The live broker that coordinates `group`, if any broker is live.
+    pub fn group_coordinator(&self, group: &str) -> Option<u64> {
+        consumer_groups::coordinator_of(group, self.live_brokers().map(|b| b.id))
+    }
+
     fn live(&self, b: &BrokerState) -> bool {
         self.clock_ms.saturating_sub(b.last_heartbeat_ms) <= self.session_timeout_ms
     }
@@ -189,6 +202,32 @@ impl MetadataState {
                 partition,
                 owner,
             } => self.change_owner(topic, *partition, *owner),
+            MetadataCommand::StoreGroup {
+                coordinator,
+                group,
+                record,
+            } => self.store_group(*coordinator, group, record),
+            MetadataCommand::CommitOffsets {
+                coordinator,
+                at_ms,
+                commits,
+            } => Ok(self.commit_offsets(*coordinator, *at_ms, commits)),
+            MetadataCommand::DeleteGroups {
+                coordinator,
+                groups,
+            } => Ok(self.delete_groups(*coordinator, groups)),
+            MetadataCommand::DeleteOffsets {
+                coordinator,
+                group,
+                partitions,
+            } => self.delete_offsets(*coordinator, group, partitions),
+            MetadataCommand::ExpireOffsets {
+                at_ms,
+                retention_ms,
+            } => {
+                self.groups.expire(*at_ms, *retention_ms);
+                Ok(CommandOutput::Done)
+            }
         }
     }
 
@@ -457,6 +496,88 @@ impl MetadataState {
             next = (best + 1) % n;
         }
         Ok(owners)
+    }
+}
+
+impl MetadataState {
+    /// Whether a group change written by `coordinator` may apply: it must still be the
+    /// group's coordinator at this point of the log.
+    fn coordinates(&self, coordinator: u64, group: &str) -> bool {
+        self.group_coordinator(group) == Some(coordinator)
+    }
+
+    fn not_coordinator(coordinator: u64, group: &str) -> Rejection {
+        Rejection::new(
+            codes::NOT_COORDINATOR,
+            format!("broker {coordinator} no longer coordinates group {group}"),
+        )
+    }
+
+    fn store_group(
+        &mut self,
+        coordinator: u64,
+        group: &str,
+        record: &GroupRecord,
+    ) -> CommandResult {
+        if !self.coordinates(coordinator, group) {
+            return Err(Self::not_coordinator(coordinator, group));
+        }
+        match self.groups.store(group, record) {
+            Ok(()) => Ok(CommandOutput::Done),
+            Err(code) => reject(
+                code,
+                format!("group {group}: generation {} is stale", record.generation),
+            ),
+        }
+    }
+
+    fn commit_offsets(
+        &mut self,
+        coordinator: u64,
+        at_ms: u64,
+        commits: &[GroupCommit],
+    ) -> CommandOutput {
+        let codes = commits
+            .iter()
+            .map(|c| {
+                if self.coordinates(coordinator, &c.group) {
+                    self.groups.commit(c, at_ms);
+                    codes::NONE
+                } else {
+                    codes::NOT_COORDINATOR
+                }
+            })
+            .collect();
+        CommandOutput::GroupResults { codes }
+    }
+
+    fn delete_groups(&mut self, coordinator: u64, groups: &[String]) -> CommandOutput {
+        let codes = groups
+            .iter()
+            .map(|g| {
+                if self.coordinates(coordinator, g) {
+                    self.groups.delete(g)
+                } else {
+                    codes::NOT_COORDINATOR
+                }
+            })
+            .collect();
+        CommandOutput::GroupResults { codes }
+    }
+
+    fn delete_offsets(
+        &mut self,
+        coordinator: u64,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> CommandResult {
+        if !self.coordinates(coordinator, group) {
+            return Err(Self::not_coordinator(coordinator, group));
+        }
+        match self.groups.delete_offsets(group, partitions) {
+            codes::NONE => Ok(CommandOutput::Done),
+            code => reject(code, format!("group {group} does not exist")),
+        }
     }
 }
 
@@ -986,6 +1107,78 @@ mod tests {
         })
         .unwrap();
         assert_rejected(&mut s, change("t", 0, 2), codes::BROKER_NOT_AVAILABLE);
+    }
+
+    #[test]
+    fn group_writes_apply_only_from_the_coordinator() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        let coordinator = s.group_coordinator("g").unwrap();
+        let other = [1, 2, 3].into_iter().find(|&b| b != coordinator).unwrap();
+        let commit = |by| MetadataCommand::CommitOffsets {
+            coordinator: by,
+            at_ms: 7,
+            commits: vec![GroupCommit {
+                group: "g".into(),
+                offsets: vec![crate::consumer_groups::OffsetCommit {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: 42,
+                    leader_epoch: 3,
+                    metadata: "m".into(),
+                }],
+            }],
+        };
+        assert_eq!(
+            s.apply(&commit(other)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NOT_COORDINATOR]
+            }
+        );
+        assert!(s.groups().get("g").is_none());
+        assert_eq!(
+            s.apply(&commit(coordinator)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NONE]
+            }
+        );
+        let stored = &s.groups().get("g").unwrap().offsets[&("t".to_string(), 0)];
+        assert_eq!(
+            (stored.offset, stored.leader_epoch, stored.commit_ms),
+            (42, 3, 7)
+        );
+        let store = |by| MetadataCommand::StoreGroup {
+            coordinator: by,
+            group: "g".into(),
+            record: GroupRecord {
+                generation: 1,
+                ..Default::default()
+            },
+        };
+        assert_rejected(&mut s, store(other), codes::NOT_COORDINATOR);
+        s.apply(&store(coordinator)).unwrap();
+
+        // The coordinator stops heartbeating: once it is down, another broker takes over and
+        // the old one's writes are refused.
+        for at in [5_000, 10_000] {
+            for b in [1, 2, 3].into_iter().filter(|&b| b != coordinator) {
+                s.apply(&MetadataCommand::BrokerHeartbeat { id: b, at_ms: at })
+                    .unwrap();
+            }
+        }
+        let next = s.group_coordinator("g").unwrap();
+        assert_ne!(next, coordinator);
+        assert_eq!(
+            s.apply(&commit(coordinator)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NOT_COORDINATOR]
+            }
+        );
+        assert_eq!(
+            s.apply(&commit(next)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NONE]
+            }
+        );
     }
 
     #[test]

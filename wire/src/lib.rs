@@ -4,9 +4,11 @@
 //! - [`request`]: peeks at and decodes request headers and bodies.
 //! - [`response`]: encodes responses (and, for clients, requests) into frames; decodes responses.
 //! - [`batch`]: inspects, validates and patches v2 record batches in place.
+//! - [`consumer_protocol`]: reads the topics out of a consumer group member's subscription.
 //! - [`Error`]: the one error type every function here returns.
 
 pub mod batch;
+pub mod consumer_protocol;
 pub mod error;
 pub mod frame;
 pub mod request;

@@ -1,6 +1,7 @@
-//! FindCoordinator: the node that coordinates a consumer group. On a single node that is this
-//! node. Transaction coordinators do not exist in brook (no transactions), so transactional keys
-//! get the same definite refusal InitProducerId gives them.
+//! FindCoordinator: the node that coordinates a consumer group, chosen from the metadata among
+//! live brokers (the same answer on every node). v4+ (KIP-699) asks for several groups at once.
+//! Transaction coordinators do not exist in brook (no transactions), so transactional keys get
+//! the same definite refusal InitProducerId gives them.
 //!
 //! librdkafka also reads this API's presence as "broker >= 0.8.2": without it, it never uses LZ4.
 
@@ -21,13 +22,13 @@ pub fn handle(
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let answer = coordinator(broker, request.key_type);
     if version >= 4 {
         // v4+ (KIP-699) batches keys; each gets its own answer.
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let answer = coordinator(broker, request.key_type, &key);
                 let c = Coordinator::default().with_key(key);
                 match &answer {
                     Ok((id, host, port)) => c
@@ -45,7 +46,7 @@ pub fn handle(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let response = match answer {
+    let response = match coordinator(broker, request.key_type, &request.key) {
         Ok((id, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(id)
             .with_host(host)
@@ -72,14 +73,23 @@ pub fn handle(
 
 type Found = Result<(BrokerId, StrBytes, i32), (ResponseError, &'static str)>;
 
-fn coordinator(broker: &Broker, key_type: i8) -> Found {
+fn coordinator(broker: &Broker, key_type: i8, key: &str) -> Found {
     match key_type {
         GROUP => {
-            let (host, port) = &broker.advertised;
-            Ok((
-                BrokerId(broker.node_id()),
-                StrBytes::from_string(host.clone()),
-                *port,
+            let image = broker.image();
+            let found = image
+                .group_coordinator(key)
+                .and_then(|id| image.broker(id))
+                .map(|b| {
+                    (
+                        BrokerId(b.id),
+                        StrBytes::from_string(b.host.clone()),
+                        b.port,
+                    )
+                });
+            found.ok_or((
+                ResponseError::CoordinatorNotAvailable,
+                "no live broker to coordinate the group",
             ))
         }
         TRANSACTION => Err((

@@ -13,16 +13,34 @@ use crate::broker::Broker;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
+
+/// Who sent a request: JoinGroup records it for DescribeGroups.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub client_id: String,
+    /// The client's address as Kafka shows it (`/127.0.0.1`).
+    pub client_host: String,
+}
 
 /// An API brook serves and the versions it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +70,18 @@ pub const APIS: &[ApiRange] = &[
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::FindCoordinator, 0, 6),
     api(ApiKey::DescribeQuorum, 0, 2),
+    // The group APIs at the versions Kafka 4 accepts (KIP-896 dropped JoinGroup v0-1 and
+    // OffsetCommit v0-1, OffsetFetch v0).
+    api(ApiKey::JoinGroup, 2, 9),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::DescribeGroups, 0, 6),
+    api(ApiKey::ListGroups, 0, 5),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn supported(key: ApiKey) -> Option<ApiRange> {
@@ -64,7 +94,12 @@ pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
 /// Routes a request to its handler. Produce does its routing synchronously, before the returned
 /// future is first polled, so a connection's produce requests reach each partition in order.
 /// Returns None for an API missing from the table (the connection closes).
-pub fn dispatch(broker: &Arc<Broker>, version: i16, body: RequestKind) -> Option<Reply> {
+pub fn dispatch(
+    broker: &Arc<Broker>,
+    client: RequestContext,
+    version: i16,
+    body: RequestKind,
+) -> Option<Reply> {
     let b = broker.clone();
     let reply = match body {
         RequestKind::Produce(r) => produce::handle(broker, version, r),
@@ -126,6 +161,66 @@ pub fn dispatch(broker: &Arc<Broker>, version: i16, body: RequestKind) -> Option
         RequestKind::DescribeQuorum(r) => future::ready(Some(ResponseKind::DescribeQuorum(
             describe_quorum::handle(&b, version, r),
         )))
+        .boxed(),
+        RequestKind::JoinGroup(r) => async move {
+            Some(ResponseKind::JoinGroup(
+                join_group::handle(&b, &client, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::SyncGroup(r) => async move {
+            Some(ResponseKind::SyncGroup(
+                sync_group::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::Heartbeat(r) => async move {
+            Some(ResponseKind::Heartbeat(
+                heartbeat::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::LeaveGroup(r) => async move {
+            Some(ResponseKind::LeaveGroup(
+                leave_group::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::OffsetCommit(r) => async move {
+            Some(ResponseKind::OffsetCommit(
+                offset_commit::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::OffsetFetch(r) => async move {
+            Some(ResponseKind::OffsetFetch(
+                offset_fetch::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::DescribeGroups(r) => async move {
+            Some(ResponseKind::DescribeGroups(
+                describe_groups::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::ListGroups(r) => async move {
+            Some(ResponseKind::ListGroups(
+                list_groups::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::DeleteGroups(r) => async move {
+            Some(ResponseKind::DeleteGroups(
+                delete_groups::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::OffsetDelete(r) => async move {
+            Some(ResponseKind::OffsetDelete(
+                offset_delete::handle(&b, version, r).await,
+            ))
+        }
         .boxed(),
         _ => return None,
     };

@@ -1,0 +1,33 @@
+//! DeleteGroups: remove empty groups and their committed offsets.
+
+use std::sync::Arc;
+
+use brook_actors::group::messages::DeleteGroup;
+use brook_actors::group::{ask, codes};
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    r: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(r.groups_names.len());
+    for id in r.groups_names {
+        let error = match broker.group_actor(&id) {
+            Ok(addr) => ask(&addr, |reply| DeleteGroup { reply })
+                .await
+                .unwrap_or(codes::COORDINATOR_NOT_AVAILABLE),
+            Err(error) => error,
+        };
+        tracing::info!(group = %id.as_str(), error, "delete group");
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(error),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

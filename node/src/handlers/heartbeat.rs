@@ -1,0 +1,32 @@
+//! Heartbeat: keeps a member's session alive, and tells it when to rejoin
+//! (REBALANCE_IN_PROGRESS).
+
+use std::sync::Arc;
+
+use brook_actors::group::messages::Heartbeat;
+use brook_actors::group::{ask, codes};
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::broker::Broker;
+
+pub async fn handle(broker: &Arc<Broker>, _version: i16, r: HeartbeatRequest) -> HeartbeatResponse {
+    let error = if r.group_id.is_empty() {
+        codes::INVALID_GROUP_ID
+    } else {
+        match broker.group_actor(&r.group_id) {
+            Ok(addr) => {
+                let heartbeat = |reply| Heartbeat {
+                    member_id: r.member_id.to_string(),
+                    instance_id: r.group_instance_id.as_ref().map(|s| s.to_string()),
+                    generation: r.generation_id,
+                    reply,
+                };
+                ask(&addr, heartbeat)
+                    .await
+                    .unwrap_or(codes::COORDINATOR_NOT_AVAILABLE)
+            }
+            Err(error) => error,
+        }
+    };
+    HeartbeatResponse::default().with_error_code(error)
+}

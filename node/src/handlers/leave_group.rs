@@ -1,0 +1,73 @@
+//! LeaveGroup: members leave at once instead of waiting for their session to expire, which
+//! starts a rebalance for the rest. v3+ names several members (and static members by
+//! `group.instance.id`).
+
+use std::sync::Arc;
+
+use brook_actors::group::messages::{LeaveGroup, LeaveResult, LeavingMember};
+use brook_actors::group::{ask, codes};
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    r: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let members: Vec<LeavingMember> = if version >= 3 {
+        r.members
+            .iter()
+            .map(|m| LeavingMember {
+                member_id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+            })
+            .collect()
+    } else {
+        vec![LeavingMember {
+            member_id: r.member_id.to_string(),
+            instance_id: None,
+        }]
+    };
+    let result = leave(broker, &r.group_id, members.clone()).await;
+    if version < 3 {
+        // One member: its own error is the answer.
+        let error = match result.error {
+            codes::NONE => result.members.first().copied().unwrap_or(codes::NONE),
+            error => error,
+        };
+        return LeaveGroupResponse::default().with_error_code(error);
+    }
+    if result.error != codes::NONE {
+        return LeaveGroupResponse::default().with_error_code(result.error);
+    }
+    let answers = members
+        .into_iter()
+        .zip(result.members)
+        .map(|(m, error)| {
+            MemberResponse::default()
+                .with_member_id(StrBytes::from_string(m.member_id))
+                .with_group_instance_id(m.instance_id.map(StrBytes::from_string))
+                .with_error_code(error)
+        })
+        .collect();
+    LeaveGroupResponse::default().with_members(answers)
+}
+
+async fn leave(broker: &Broker, group: &str, members: Vec<LeavingMember>) -> LeaveResult {
+    let failed = |error| LeaveResult {
+        error,
+        members: Vec::new(),
+    };
+    if group.is_empty() {
+        return failed(codes::INVALID_GROUP_ID);
+    }
+    match broker.group_actor(group) {
+        Ok(addr) => ask(&addr, |reply| LeaveGroup { members, reply })
+            .await
+            .unwrap_or_else(|| failed(codes::COORDINATOR_NOT_AVAILABLE)),
+        Err(error) => failed(error),
+    }
+}
