@@ -2,10 +2,12 @@
 //! librdkafka consumer group: the CLI's output, its exit codes, and its effect on the committed
 //! offsets (read back with OffsetFetch through rdkafka).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Result};
+use brook_tests::cluster::Cluster;
 use brook_tests::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -20,10 +22,15 @@ struct Run {
 
 /// Runs `brook group <args>` against `broker`.
 fn group(broker: &Broker, args: &[&str]) -> Result<Run> {
+    group_at(&broker.bootstrap(), args)
+}
+
+/// Runs `brook group <args>` with `bootstrap` as its bootstrap server.
+fn group_at(bootstrap: &str, args: &[&str]) -> Result<Run> {
     let out = Command::new(brook_bin())
         .arg("group")
         .arg("--bootstrap-server")
-        .arg(broker.bootstrap())
+        .arg(bootstrap)
         .args(args)
         .env("BROOK_LOG", "warn")
         .output()?;
@@ -243,5 +250,99 @@ async fn group_admin_commands() -> Result<()> {
     let run = group(&broker, &["describe", &group_id])?;
     ensure!(!run.ok && run.stderr.contains("does not exist"));
     ensure!(committed(&broker, &group_id, &topic)? == [-1, -1]);
+    Ok(())
+}
+
+/// Three nodes, twelve groups spread over coordinators by the metadata: `list` at one node
+/// merges every broker's answer (each lists only the groups it coordinates), and reset-offsets,
+/// describe --all-groups and delete through any node reach each group's coordinator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_admin_across_coordinators() -> Result<()> {
+    const GROUPS: usize = 12;
+    let c = Cluster::start(3);
+    let topic = unique_name("spread-topic");
+    c.create_topic(1, &topic, 3)?;
+    let messages: Vec<Msg> = (0..3)
+        .flat_map(|p| (0..PER_PARTITION).map(move |i| Msg::value(format!("m{i}")).partition(p)))
+        .collect();
+    produce_all(&producer(c.node(1), &[]), &topic, &messages).await?;
+
+    // Groups made by committing offsets, each through a different node.
+    let prefix = unique_name("spread-group");
+    let groups: Vec<String> = (0..GROUPS).map(|i| format!("{prefix}-{i}")).collect();
+    for (i, g) in groups.iter().enumerate() {
+        let via = c.bootstrap(1 + (i % 3) as i32);
+        let offset = (i as i64 % PER_PARTITION).to_string();
+        let run = group_at(
+            &via,
+            &[
+                "reset-offsets",
+                g,
+                "--topic",
+                &topic,
+                "--to-offset",
+                &offset,
+                "--execute",
+            ],
+        )?;
+        ensure!(run.ok, "reset of {g} through {via}");
+    }
+
+    let run = group_at(&c.bootstrap(2), &["list"])?;
+    ensure!(run.ok, "list failed");
+    let mut coordinators = BTreeSet::new();
+    let mut listed = BTreeMap::new();
+    for line in run.stdout.lines().skip(1) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        ensure!(cells.len() >= 4, "short line {line:?}");
+        if groups.iter().any(|g| g == cells[0]) {
+            ensure!(
+                listed
+                    .insert(cells[0].to_string(), cells[1].to_string())
+                    .is_none(),
+                "{} listed twice",
+                cells[0]
+            );
+            coordinators.insert(cells[3].to_string());
+        }
+    }
+    ensure!(listed.len() == GROUPS, "listed {listed:?}");
+    ensure!(listed.values().all(|s| s == "Empty"), "states {listed:?}");
+    ensure!(
+        coordinators.len() > 1,
+        "one coordinator for all groups: {coordinators:?}"
+    );
+
+    let run = group_at(&c.bootstrap(3), &["describe", "--all-groups"])?;
+    ensure!(run.ok, "describe --all-groups failed");
+    // Each group committed i % 10 on every partition: rows of (current offset, lag) by group.
+    let mut rows: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut current = String::new();
+    for line in run.stdout.lines() {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        if cells.len() == 2 && cells[0] == "GROUP" {
+            current = cells[1].to_string();
+        } else if cells.len() >= 5 && cells[0] == topic {
+            let row = (cells[2].to_string(), cells[4].to_string());
+            rows.entry(current.clone()).or_default().push(row);
+        }
+    }
+    for (i, g) in groups.iter().enumerate() {
+        let offset = i as i64 % PER_PARTITION;
+        let want = (offset.to_string(), (PER_PARTITION - offset).to_string());
+        ensure!(
+            rows.get(g) == Some(&vec![want; 3]),
+            "{g}: {:?}",
+            rows.get(g)
+        );
+    }
+
+    let mut args = vec!["delete"];
+    args.extend(groups.iter().map(String::as_str));
+    let run = group_at(&c.bootstrap(1), &args)?;
+    ensure!(run.ok, "delete failed");
+    ensure!(run.stdout.matches("succeeded").count() == GROUPS);
+    let run = group_at(&c.bootstrap(1), &["list"])?;
+    ensure!(run.ok && !groups.iter().any(|g| run.stdout.contains(g.as_str())));
     Ok(())
 }
