@@ -11,6 +11,29 @@ use super::plan::error_name;
 
 /// DeleteGroups at each group's coordinator; prints one line per group and fails if any failed.
 pub async fn delete(cluster: &mut Cluster, groups: &[String]) -> anyhow::Result<()> {
+    let results = delete_groups(cluster, groups).await?;
+    let mut failed = 0;
+    for (group, result) in &results {
+        match result {
+            Ok(()) => println!("Deletion of group '{group}': succeeded"),
+            Err(e) => {
+                failed += 1;
+                println!("Deletion of group '{group}': failed: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} group deletion(s) failed", results.len());
+    }
+    Ok(())
+}
+
+/// The outcome for each group: deleted, or Kafka's name for the error (or why no answer came).
+/// Groups whose coordinator moved are looked up again and retried.
+pub async fn delete_groups(
+    cluster: &mut Cluster,
+    groups: &[String],
+) -> anyhow::Result<BTreeMap<String, Result<(), String>>> {
     cluster.check_supported(ApiKey::DeleteGroups, 2)?;
     let mut results: BTreeMap<String, Result<(), String>> = BTreeMap::new();
     let mut pending: Vec<String> = groups.to_vec();
@@ -82,18 +105,5 @@ pub async fn delete(cluster: &mut Cluster, groups: &[String]) -> anyhow::Result<
         }
         pending = retry;
     }
-    let mut failed = 0;
-    for (group, result) in &results {
-        match result {
-            Ok(()) => println!("Deletion of group '{group}': succeeded"),
-            Err(e) => {
-                failed += 1;
-                println!("Deletion of group '{group}': failed: {e}");
-            }
-        }
-    }
-    if failed > 0 {
-        bail!("{failed} of {} group deletion(s) failed", results.len());
-    }
-    Ok(())
+    Ok(results)
 }

@@ -12,6 +12,8 @@
 pub mod client;
 pub mod delete;
 pub mod describe;
+#[cfg(test)]
+mod fake_broker;
 pub mod list;
 pub mod offsets;
 pub mod plan;
