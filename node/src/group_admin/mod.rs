@@ -36,6 +36,7 @@ pub enum GroupCommand {
     },
     /// Show groups' state, members, committed offsets and lag.
     Describe {
+        /// The groups to describe.
         groups: Vec<String>,
         /// Describe every group of the cluster.
         #[arg(long, conflicts_with = "groups")]
@@ -43,6 +44,7 @@ pub enum GroupCommand {
     },
     /// Delete groups (they must have no members).
     Delete {
+        /// The groups to delete.
         #[arg(required = true)]
         groups: Vec<String>,
     },
@@ -53,6 +55,7 @@ pub enum GroupCommand {
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("scope").required(true).args(["topics", "all_topics"])))]
 pub struct ResetArgs {
+    /// The group whose offsets to reset.
     pub group: String,
     /// A topic, or some of its partitions: T or T:0,1,2 (repeatable).
     #[arg(long = "topic", value_name = "TOPIC[:P,P...]", value_parser = parse_topic_spec)]
