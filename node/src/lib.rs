@@ -14,7 +14,8 @@
 //! - [`groups`] is the node's side of the group coordinator: placement, the group actors it
 //!   runs, and their state and committed offsets on Raft (batched commits).
 //! - [`errors`] turns domain failures into Kafka error codes.
-//! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands.
+//! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands;
+//!   [`group_admin`] runs `brook group ...` (list, describe, delete, reset-offsets) with it.
 //! - [`cluster`] runs a local cluster as child processes (`brook cluster up`) and reports a
 //!   cluster's Raft quorum and brokers (`brook cluster status`).
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod connection;
 pub mod errors;
 pub mod formation;
+pub mod group_admin;
 pub mod groups;
 pub mod handlers;
 pub mod metadata;

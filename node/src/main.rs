@@ -33,6 +33,19 @@ enum Command {
         )]
         bootstrap_server: String,
     },
+    /// List, describe or delete consumer groups, or reset their offsets.
+    Group {
+        #[command(subcommand)]
+        command: brook_node::group_admin::GroupCommand,
+        /// Any node of the cluster.
+        #[arg(
+            long,
+            global = true,
+            default_value = "127.0.0.1:9092",
+            env = "BROOK_BOOTSTRAP_SERVER"
+        )]
+        bootstrap_server: String,
+    },
     /// Start a local cluster (`up`), or show the state of a running one (`status`).
     Cluster {
         #[command(subcommand)]
@@ -124,6 +137,10 @@ fn main() -> ExitCode {
                 command,
                 bootstrap_server,
             } => run_topic(command, &bootstrap_server).await,
+            Command::Group {
+                command,
+                bootstrap_server,
+            } => brook_node::group_admin::run(command, &bootstrap_server).await,
             Command::Cluster { command } => brook_node::cluster::run(command).await,
         }
     });
