@@ -11,6 +11,7 @@
 //! - librdkafka consumers: two in a group, then a third joins; the time from the third
 //!   subscribing until every member holds its new assignment, at librdkafka's default heartbeat
 //!   interval (3 s) and at 500 ms.
+//!
 //! Figures only: nothing here asserts a speed.
 
 use std::sync::mpsc;
