@@ -54,8 +54,8 @@ class KPMember(threading.Thread):
         self.stop_flag = threading.Event()
         self.error: BaseException | None = None
         self.commit_errors: list[str] = []
+        self.topic = topic
         self.consumer = KafkaConsumer(
-            topic,
             bootstrap_servers=bootstrap,
             group_id=group,
             client_id=f"kp-{name}",
@@ -69,6 +69,15 @@ class KPMember(threading.Thread):
     def run(self) -> None:
         c = self.consumer
         try:
+            # Know the topic's partitions before joining. Otherwise, with no initial rebalance
+            # delay, the leader may assign before its first Metadata answer arrives: generation 1
+            # gets an empty assignment and the leader rejoins once metadata shows the
+            # partitions, and kafka-python 3.0.12 then sometimes busy-loops after that second
+            # SyncGroup answer without ever applying it or heartbeating again (a client-side
+            # hang: the broker had answered every request; the member is expelled after its
+            # session timeout).
+            assert c.partitions_for_topic(self.topic), f"no partitions known for {self.topic}"
+            c.subscribe([self.topic])
             while not self.stop_flag.is_set():
                 batches = c.poll(timeout_ms=100)
                 got = [r for rs in batches.values() for r in rs]
@@ -143,14 +152,8 @@ def test_kafka_python_group_commits_and_rebalances_when_a_member_leaves(broker):
         members = [KPMember(n, broker.bootstrap, group, topic, consumed, lock) for n in ("m1", "m2")]
         m1, m2 = members
         try:
-            # One at a time: m1 alone first (generation 1), then m2 joins (a rebalance).
-            # Starting both at once sometimes leaves a kafka-python 3.0.12 consumer stuck in
-            # ensure_coordinator_ready with no request outstanding to the broker after its first
-            # SyncGroup (a client-side hang: the broker answered every request; the stuck member
-            # stops heartbeating and is expelled).
-            m1.start()
-            wait_until("m1 alone to own every partition", lambda: m1.assignment() == set(parts))
-            m2.start()
+            for m in members:
+                m.start()
             def check_settled():
                 a1, a2 = m1.assignment(), m2.assignment()
                 if not (a1 and a2 and not (a1 & a2) and (a1 | a2) == set(parts)):
