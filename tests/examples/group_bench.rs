@@ -174,32 +174,25 @@ fn rebalance_bench(cluster: &Cluster, topic: &str, heartbeat_ms: u64) -> Result<
         }
         Ok(())
     };
-    for i in 0..2 {
+    let mut joined = Instant::now();
+    for i in 0..3 {
+        if i == 2 {
+            wait_until(&mut held, 2, Duration::from_secs(60))?;
+            joined = Instant::now();
+        }
         let (stop, stopped) = mpsc::channel();
         stops.push(stop);
+        let events = events.clone();
         threads.push(member(
             &bootstrap,
             &group,
             topic,
             heartbeat_ms,
             i,
-            events.clone(),
+            events,
             stopped,
         )?);
     }
-    wait_until(&mut held, 2, Duration::from_secs(60))?;
-    let joined = Instant::now();
-    let (stop, stopped) = mpsc::channel();
-    stops.push(stop);
-    threads.push(member(
-        &bootstrap,
-        &group,
-        topic,
-        heartbeat_ms,
-        2,
-        events,
-        stopped,
-    )?);
     wait_until(&mut held, 3, Duration::from_secs(60))?;
     println!(
         "rebalance when a 3rd member joins (librdkafka, eager range, heartbeat.interval.ms={heartbeat_ms}): {:>6.0} ms, partitions per member {held:?}",

@@ -211,3 +211,23 @@ class Deadline:
 
     def __bool__(self) -> bool:
         return self.left() > 0
+
+
+def wait_until(what: str, check, timeout: float, interval: float = 0.1, on_timeout=None):
+    """Calls `check` until it returns something truthy; fails with `what` and the last value
+    (or exception) after `timeout` seconds, after calling `on_timeout` (for diagnostics)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            last = result
+        except Exception as e:  # noqa: BLE001 - reported on timeout
+            last = f"{type(e).__name__}: {e}"
+        if time.monotonic() > deadline:
+            if on_timeout is not None:
+                on_timeout()
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)

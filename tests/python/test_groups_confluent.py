@@ -30,6 +30,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import brookutil
 from brookcluster import BrookCluster, cluster, offset_fetch_from  # noqa: F401 - fixture
 
 TIMEOUT = 45.0
@@ -40,23 +41,7 @@ SESSION_TIMEOUT_MS = 6000
 
 
 def wait_until(what: str, check, timeout: float = TIMEOUT, interval: float = 0.1):
-    """Calls `check` until it returns something truthy; fails with `what` and the last value
-    (or exception) after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except Exception as e:  # noqa: BLE001 - reported on timeout
-            last = f"{type(e).__name__}: {e}"
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
-
-
+    return brookutil.wait_until(what, check, timeout, interval)
 def create_topic(c: BrookCluster, name: str, partitions: int | None = None,
                  assignment: list[list[int]] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": c.bootstrap})

@@ -17,28 +17,19 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
+import brookutil
+
 TIMEOUT = 45.0
 
 pytestmark = pytest.mark.brook_opts(**{"group.initial.rebalance.delay.ms": "0"})
 
 
 def wait_until(what: str, check, timeout: float = TIMEOUT, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except Exception as e:  # noqa: BLE001 - reported on timeout
-            last = f"{type(e).__name__}: {e}"
-        if time.monotonic() > deadline:
-            # Which thread is stuck where (a kafka-python consumer thread that stopped polling
-            # shows up here).
-            faulthandler.dump_traceback(all_threads=True)
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
+    # On a timeout, show which thread is stuck where (a kafka-python consumer thread that
+    # stopped polling shows up here).
+    return brookutil.wait_until(
+        what, check, timeout, interval, on_timeout=lambda: faulthandler.dump_traceback(all_threads=True)
+    )
 
 
 class KPMember(threading.Thread):
