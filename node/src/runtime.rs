@@ -51,10 +51,15 @@ impl Node {
         let commits = CommitQueue::start(metadata.clone(), node_id, config.groups.commit_batch_max);
         let groups = Coordinator {
             registry: GroupRegistry::new(
-                Arc::new(RaftGroupStore::new(metadata.clone(), node_id, commits)),
+                Arc::new(RaftGroupStore::new(
+                    metadata.clone(),
+                    node_id,
+                    commits.clone(),
+                )),
                 actors.arbiters().to_vec(),
                 config.groups.coordinator,
             ),
+            commits,
             config: config.groups,
         };
         let listener = TcpListener::bind(config.listener)

@@ -95,27 +95,33 @@ pub enum MetadataCommand {
         partition: u32,
         owner: u64,
     },
-    /// Record a consumer group's completed generation (written by its `coordinator`).
+    /// Record a consumer group's completed generation. Like every group write, it names the
+    /// `coordinator` that made it and the placement epoch `since` which that coordinator
+    /// loaded the group at; it applies only if the coordinator held the group throughout.
     StoreGroup {
         coordinator: u64,
+        since: u64,
         group: String,
         record: GroupRecord,
     },
-    /// Store committed offsets of any number of groups at once; each group's commit applies
-    /// only if `coordinator` still coordinates it.
+    /// Store committed offsets of any number of groups at once; each group's commit is
+    /// checked on its own (see `StoreGroup`). A commit without offsets changes nothing: it
+    /// is a read barrier.
     CommitOffsets {
         coordinator: u64,
         at_ms: u64,
         commits: Vec<GroupCommit>,
     },
-    /// Delete empty groups with their offsets.
-    DeleteGroups {
+    /// Delete an empty group with its offsets.
+    DeleteGroup {
         coordinator: u64,
-        groups: Vec<String>,
+        since: u64,
+        group: String,
     },
     /// Forget some committed offsets of one group.
     DeleteOffsets {
         coordinator: u64,
+        since: u64,
         group: String,
         partitions: Vec<(String, i32)>,
     },

@@ -64,10 +64,12 @@ pub struct OffsetCommit {
     pub metadata: String,
 }
 
-/// The commits of one OffsetCommit request (or several of the same group, batched).
+/// The commits of one OffsetCommit request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupCommit {
     pub group: String,
+    /// The placement epoch at which the committing coordinator loaded the group.
+    pub since: u64,
     pub offsets: Vec<OffsetCommit>,
 }
 
@@ -145,6 +147,9 @@ impl ConsumerGroups {
     /// Store the offsets of one commit, creating the group (Empty, generation 0) for a
     /// standalone commit.
     pub fn commit(&mut self, commit: &GroupCommit, at_ms: u64) {
+        if commit.offsets.is_empty() {
+            return;
+        }
         let entry = self.groups.entry(commit.group.clone()).or_default();
         for o in &commit.offsets {
             entry.offsets.insert(
@@ -218,6 +223,7 @@ mod tests {
     fn commit(group: &str, topic: &str, partition: i32, offset: i64) -> GroupCommit {
         GroupCommit {
             group: group.into(),
+            since: 0,
             offsets: vec![OffsetCommit {
                 topic: topic.into(),
                 partition,

@@ -5,7 +5,7 @@
 //! the state exactly as it was. Nothing here reads a clock or a random source: broker liveness
 //! is judged against the newest heartbeat time seen in the log, not against the local clock.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,9 @@ pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 9_000;
 pub const MAX_PARTITIONS: u32 = 100_000;
 /// Largest block of producer ids one command may reserve.
 pub const MAX_PRODUCER_ID_BLOCK: u32 = 1_000_000;
+/// Placement epochs remembered; a coordinator that loaded a group before the oldest of them
+/// must reload it before it may write again.
+const PLACEMENT_HISTORY: usize = 64;
 /// Kafka's limit on topic name length.
 const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -71,6 +74,13 @@ pub struct MetadataState {
     clock_ms: u64,
     session_timeout_ms: u64,
     groups: ConsumerGroups,
+    /// Bumped whenever the set of live brokers changes, which is what moves groups between
+    /// coordinators.
+    placement_epoch: u64,
+    /// The live brokers of the latest placement epochs (oldest first, the current one last),
+    /// so a group write can be checked against every placement since its coordinator loaded
+    /// the group.
+    placements: VecDeque<(u64, Vec<u64>)>,
 }
 
 impl Default for MetadataState {
@@ -84,6 +94,8 @@ impl Default for MetadataState {
             clock_ms: 0,
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             groups: ConsumerGroups::default(),
+            placement_epoch: 0,
+            placements: VecDeque::new(),
         }
     }
 }
@@ -163,12 +175,68 @@ impl MetadataState {
         consumer_groups::coordinator_of(group, self.live_brokers().map(|b| b.id))
     }
 
+    /// The current placement epoch (see [`MetadataState::coordinates_since`]).
+    pub fn placement_epoch(&self) -> u64 {
+        self.placement_epoch
+    }
+
+    /// Whether `broker` has coordinated `group` without a break since placement epoch
+    /// `since`: it coordinates it now and under every placement from `since` on. A coordinator
+    /// that was paused or cut off while the group went elsewhere (and perhaps came back) fails
+    /// this even if it never saw the move, so its writes are refused and it reloads the group.
+    pub fn coordinates_since(&self, group: &str, broker: u64, since: u64) -> bool {
+        if self.group_coordinator(group) != Some(broker) || since > self.placement_epoch {
+            return false;
+        }
+        let remembered = self
+            .placements
+            .front()
+            .map_or(self.placement_epoch + 1, |(epoch, _)| *epoch);
+        if since < remembered {
+            return false;
+        }
+        self.placements
+            .iter()
+            .filter(|(epoch, _)| *epoch >= since)
+            .all(|(_, live)| {
+                consumer_groups::coordinator_of(group, live.iter().copied()) == Some(broker)
+            })
+    }
+
+    /// Record a new placement epoch if the live brokers changed.
+    fn note_placement(&mut self) {
+        let live: Vec<u64> = self.live_brokers().map(|b| b.id).collect();
+        if self.placements.back().map(|(_, l)| l) == Some(&live) {
+            return;
+        }
+        self.placement_epoch += 1;
+        self.placements.push_back((self.placement_epoch, live));
+        while self.placements.len() > PLACEMENT_HISTORY {
+            self.placements.pop_front();
+        }
+    }
+
     fn live(&self, b: &BrokerState) -> bool {
         self.clock_ms.saturating_sub(b.last_heartbeat_ms) <= self.session_timeout_ms
     }
 
     /// Apply one command. On `Err` the state is unchanged.
     pub fn apply(&mut self, cmd: &MetadataCommand) -> CommandResult {
+        let result = self.apply_command(cmd);
+        if result.is_ok()
+            && matches!(
+                cmd,
+                MetadataCommand::InitCluster { .. }
+                    | MetadataCommand::RegisterBroker { .. }
+                    | MetadataCommand::BrokerHeartbeat { .. }
+            )
+        {
+            self.note_placement();
+        }
+        result
+    }
+
+    fn apply_command(&mut self, cmd: &MetadataCommand) -> CommandResult {
         match cmd {
             MetadataCommand::InitCluster {
                 cluster_id,
@@ -204,23 +272,26 @@ impl MetadataState {
             } => self.change_owner(topic, *partition, *owner),
             MetadataCommand::StoreGroup {
                 coordinator,
+                since,
                 group,
                 record,
-            } => self.store_group(*coordinator, group, record),
+            } => self.store_group(*coordinator, *since, group, record),
             MetadataCommand::CommitOffsets {
                 coordinator,
                 at_ms,
                 commits,
             } => Ok(self.commit_offsets(*coordinator, *at_ms, commits)),
-            MetadataCommand::DeleteGroups {
+            MetadataCommand::DeleteGroup {
                 coordinator,
-                groups,
-            } => Ok(self.delete_groups(*coordinator, groups)),
+                since,
+                group,
+            } => self.delete_group(*coordinator, *since, group),
             MetadataCommand::DeleteOffsets {
                 coordinator,
+                since,
                 group,
                 partitions,
-            } => self.delete_offsets(*coordinator, group, partitions),
+            } => self.delete_offsets(*coordinator, *since, group, partitions),
             MetadataCommand::ExpireOffsets {
                 at_ms,
                 retention_ms,
@@ -500,12 +571,6 @@ impl MetadataState {
 }
 
 impl MetadataState {
-    /// Whether a group change written by `coordinator` may apply: it must still be the
-    /// group's coordinator at this point of the log.
-    fn coordinates(&self, coordinator: u64, group: &str) -> bool {
-        self.group_coordinator(group) == Some(coordinator)
-    }
-
     fn not_coordinator(coordinator: u64, group: &str) -> Rejection {
         Rejection::new(
             codes::NOT_COORDINATOR,
@@ -516,10 +581,11 @@ impl MetadataState {
     fn store_group(
         &mut self,
         coordinator: u64,
+        since: u64,
         group: &str,
         record: &GroupRecord,
     ) -> CommandResult {
-        if !self.coordinates(coordinator, group) {
+        if !self.coordinates_since(group, coordinator, since) {
             return Err(Self::not_coordinator(coordinator, group));
         }
         match self.groups.store(group, record) {
@@ -540,7 +606,7 @@ impl MetadataState {
         let codes = commits
             .iter()
             .map(|c| {
-                if self.coordinates(coordinator, &c.group) {
+                if self.coordinates_since(&c.group, coordinator, c.since) {
                     self.groups.commit(c, at_ms);
                     codes::NONE
                 } else {
@@ -551,27 +617,24 @@ impl MetadataState {
         CommandOutput::GroupResults { codes }
     }
 
-    fn delete_groups(&mut self, coordinator: u64, groups: &[String]) -> CommandOutput {
-        let codes = groups
-            .iter()
-            .map(|g| {
-                if self.coordinates(coordinator, g) {
-                    self.groups.delete(g)
-                } else {
-                    codes::NOT_COORDINATOR
-                }
-            })
-            .collect();
-        CommandOutput::GroupResults { codes }
+    fn delete_group(&mut self, coordinator: u64, since: u64, group: &str) -> CommandResult {
+        if !self.coordinates_since(group, coordinator, since) {
+            return Err(Self::not_coordinator(coordinator, group));
+        }
+        match self.groups.delete(group) {
+            codes::NONE => Ok(CommandOutput::Done),
+            code => reject(code, format!("group {group} cannot be deleted")),
+        }
     }
 
     fn delete_offsets(
         &mut self,
         coordinator: u64,
+        since: u64,
         group: &str,
         partitions: &[(String, i32)],
     ) -> CommandResult {
-        if !self.coordinates(coordinator, group) {
+        if !self.coordinates_since(group, coordinator, since) {
             return Err(Self::not_coordinator(coordinator, group));
         }
         match self.groups.delete_offsets(group, partitions) {
@@ -1114,11 +1177,13 @@ mod tests {
         let mut s = with_brokers(&[1, 2, 3]);
         let coordinator = s.group_coordinator("g").unwrap();
         let other = [1, 2, 3].into_iter().find(|&b| b != coordinator).unwrap();
-        let commit = |by| MetadataCommand::CommitOffsets {
+        let loaded = s.placement_epoch();
+        let commit_since = |by, since| MetadataCommand::CommitOffsets {
             coordinator: by,
             at_ms: 7,
             commits: vec![GroupCommit {
                 group: "g".into(),
+                since,
                 offsets: vec![crate::consumer_groups::OffsetCommit {
                     topic: "t".into(),
                     partition: 0,
@@ -1128,6 +1193,7 @@ mod tests {
                 }],
             }],
         };
+        let commit = |by| commit_since(by, loaded);
         assert_eq!(
             s.apply(&commit(other)).unwrap(),
             CommandOutput::GroupResults {
@@ -1148,6 +1214,7 @@ mod tests {
         );
         let store = |by| MetadataCommand::StoreGroup {
             coordinator: by,
+            since: loaded,
             group: "g".into(),
             record: GroupRecord {
                 generation: 1,
@@ -1173,12 +1240,57 @@ mod tests {
                 codes: vec![codes::NOT_COORDINATOR]
             }
         );
+        let taken_over = s.placement_epoch();
+        assert!(taken_over > loaded);
         assert_eq!(
             s.apply(&commit(next)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NOT_COORDINATOR]
+            },
+            "the new coordinator must load the group at the new placement first"
+        );
+        assert_eq!(
+            s.apply(&commit_since(next, taken_over)).unwrap(),
             CommandOutput::GroupResults {
                 codes: vec![codes::NONE]
             }
         );
+
+        // The old coordinator comes back and coordinates the group again. Having missed the
+        // move (it was paused, say), it still holds the group as loaded at `loaded`: refused,
+        // although it is the coordinator now. Reloaded at the current placement, it may write.
+        s.apply(&MetadataCommand::BrokerHeartbeat {
+            id: coordinator,
+            at_ms: 10_000,
+        })
+        .unwrap();
+        assert_eq!(s.group_coordinator("g"), Some(coordinator));
+        assert_eq!(
+            s.apply(&commit_since(coordinator, loaded)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NOT_COORDINATOR]
+            }
+        );
+        let back = s.placement_epoch();
+        assert_eq!(
+            s.apply(&commit_since(coordinator, back)).unwrap(),
+            CommandOutput::GroupResults {
+                codes: vec![codes::NONE]
+            }
+        );
+        // A barrier (a commit without offsets) changes nothing, even for an unknown group.
+        let barrier = MetadataCommand::CommitOffsets {
+            coordinator: 99,
+            at_ms: 8,
+            commits: vec![GroupCommit {
+                group: "unknown".into(),
+                since: 0,
+                offsets: vec![],
+            }],
+        };
+        let before = s.clone();
+        s.apply(&barrier).unwrap();
+        assert_eq!(s, before);
     }
 
     #[test]

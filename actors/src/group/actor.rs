@@ -91,6 +91,8 @@ pub struct GroupActor {
     /// Members of a completed join that have not sent SyncGroup yet.
     pending_sync: HashSet<String>,
     state_since_ms: u64,
+    /// The placement epoch the group was loaded at (see [`GroupStore::coordinates`]).
+    epoch: u64,
     join_timer: Option<SpawnHandle>,
     initial_delay: Option<InitialDelay>,
     sync_timer: Option<SpawnHandle>,
@@ -123,10 +125,23 @@ impl GroupActor {
             pending: HashMap::new(),
             pending_sync: HashSet::new(),
             state_since_ms: now_ms(),
+            epoch: 0,
             join_timer: None,
             initial_delay: None,
             sync_timer: None,
         }
+    }
+
+    /// Whether this node still coordinates the group as it loaded it. A node that was paused
+    /// or cut off while the group moved away (and perhaps back) holds stale members and
+    /// generations: it unloads instead of answering from them, and the client finds the
+    /// coordinator again.
+    fn lost_coordination(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.state == GroupState::Dead || self.store.coordinates(&self.id, self.epoch) {
+            return false;
+        }
+        self.unload(ctx);
+        true
     }
 
     fn set_state(&mut self, state: GroupState) {
@@ -639,7 +654,7 @@ impl GroupActor {
             let is_leader = self.leader.as_deref() == Some(new.as_str());
             let mut result = self.join_result(&new, is_leader.then(|| self.joined_members()));
             result.skip_assignment = is_leader;
-            let store = self.store.store(&self.id, self.record());
+            let store = self.store.store(&self.id, self.epoch, self.record());
             ctx.spawn(store.into_actor(self).map(move |stored, _act, _ctx| {
                 let result = match stored {
                     Ok(()) => result,
@@ -656,7 +671,7 @@ impl GroupActor {
     /// depends on the write but later loads).
     fn persist_quietly(&mut self, ctx: &mut Context<Self>) {
         let group = self.id.clone();
-        let store = self.store.store(&self.id, self.record());
+        let store = self.store.store(&self.id, self.epoch, self.record());
         ctx.spawn(store.into_actor(self).map(move |stored, _, _| {
             if let Err(error) = stored {
                 tracing::warn!(group = %group, error, "could not record the group");
@@ -707,8 +722,12 @@ impl Actor for GroupActor {
         ctx.set_mailbox_capacity(1024);
         let load = self.store.load(&self.id);
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
-            Ok(Some(stored)) => act.restore(stored, ctx),
-            Ok(None) => {}
+            Ok(loaded) => {
+                act.epoch = loaded.epoch;
+                if let Some(stored) = loaded.stored {
+                    act.restore(stored, ctx);
+                }
+            }
             Err(error) => {
                 tracing::warn!(group = %act.id, error, "could not load the group");
                 act.state = GroupState::Dead;
@@ -722,7 +741,9 @@ impl Handler<JoinGroup> for GroupActor {
     type Result = ();
 
     fn handle(&mut self, join: JoinGroup, ctx: &mut Self::Context) {
-        let error = if self.state == GroupState::Dead {
+        let error = if self.lost_coordination(ctx) {
+            Some(codes::NOT_COORDINATOR)
+        } else if self.state == GroupState::Dead {
             Some(codes::COORDINATOR_NOT_AVAILABLE)
         } else if join.session_timeout_ms < self.config.min_session_timeout_ms
             || join.session_timeout_ms > self.config.max_session_timeout_ms
@@ -753,7 +774,9 @@ impl Handler<SyncGroup> for GroupActor {
         let id = sync.member_id.clone();
         let mismatch =
             |ours: &Option<String>, theirs: &Option<String>| theirs.is_some() && theirs != ours;
-        let error = if self.state == GroupState::Dead {
+        let error = if self.lost_coordination(ctx) {
+            Some(codes::NOT_COORDINATOR)
+        } else if self.state == GroupState::Dead {
             Some(codes::COORDINATOR_NOT_AVAILABLE)
         } else if let Some(error) = self.check_member(&id, sync.instance_id.as_deref()) {
             Some(error)
@@ -806,7 +829,7 @@ impl Handler<SyncGroup> for GroupActor {
         }
         record.state_since_ms = now_ms();
         let generation = self.generation;
-        let store = self.store.store(&self.id, record);
+        let store = self.store.store(&self.id, self.epoch, record);
         ctx.spawn(store.into_actor(self).map(move |stored, act, ctx| {
             act.on_assignment_stored(generation, assignments, stored, ctx)
         }));
@@ -817,7 +840,9 @@ impl Handler<Heartbeat> for GroupActor {
     type Result = ();
 
     fn handle(&mut self, hb: Heartbeat, ctx: &mut Self::Context) {
-        let error = if self.state == GroupState::Dead {
+        let error = if self.lost_coordination(ctx) {
+            codes::NOT_COORDINATOR
+        } else if self.state == GroupState::Dead {
             codes::COORDINATOR_NOT_AVAILABLE
         } else if let Some(error) = self.check_member(&hb.member_id, hb.instance_id.as_deref()) {
             error
@@ -839,10 +864,17 @@ impl Handler<LeaveGroup> for GroupActor {
     type Result = ();
 
     fn handle(&mut self, leave: LeaveGroup, ctx: &mut Self::Context) {
-        if self.state == GroupState::Dead {
+        let error = if self.lost_coordination(ctx) {
+            Some(codes::NOT_COORDINATOR)
+        } else if self.state == GroupState::Dead {
+            Some(codes::COORDINATOR_NOT_AVAILABLE)
+        } else {
+            None
+        };
+        if let Some(error) = error {
             let _ = leave.reply.send(LeaveResult {
-                error: codes::COORDINATOR_NOT_AVAILABLE,
-                members: vec![codes::COORDINATOR_NOT_AVAILABLE; leave.members.len()],
+                error,
+                members: vec![error; leave.members.len()],
             });
             return;
         }
@@ -897,7 +929,9 @@ impl Handler<CommitOffsets> for GroupActor {
             && commit.member_id.is_empty()
             && commit.instance_id.is_none()
             && self.members.is_empty();
-        let error = if self.state == GroupState::Dead {
+        let error = if self.lost_coordination(ctx) {
+            Some(codes::NOT_COORDINATOR)
+        } else if self.state == GroupState::Dead {
             Some(codes::COORDINATOR_NOT_AVAILABLE)
         } else if standalone {
             None
@@ -924,7 +958,7 @@ impl Handler<CommitOffsets> for GroupActor {
         self.exists = true;
         // The answer does not depend on the actor once the write is on its way, so it is sent
         // from a plain task: it arrives even if the group is unloaded meanwhile.
-        let stored = self.store.commit(&self.id, commit.offsets);
+        let stored = self.store.commit(&self.id, self.epoch, commit.offsets);
         let reply = commit.reply;
         actix::spawn(async move {
             let _ = reply.send(stored.await.err().unwrap_or(codes::NONE));
@@ -932,23 +966,17 @@ impl Handler<CommitOffsets> for GroupActor {
     }
 }
 
-impl Handler<AwaitLoaded> for GroupActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AwaitLoaded, _ctx: &mut Self::Context) {
-        let error = if self.state == GroupState::Dead {
-            codes::COORDINATOR_NOT_AVAILABLE
-        } else {
-            codes::NONE
-        };
-        let _ = msg.reply.send(error);
-    }
-}
-
 impl Handler<DescribeGroup> for GroupActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DescribeGroup, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: DescribeGroup, ctx: &mut Self::Context) {
+        if self.lost_coordination(ctx) {
+            let _ = msg.reply.send(GroupDescription {
+                error: codes::NOT_COORDINATOR,
+                ..Default::default()
+            });
+            return;
+        }
         let protocol = self.protocol.as_deref();
         let description = GroupDescription {
             error: codes::NONE,
@@ -977,7 +1005,9 @@ impl Handler<DeleteGroup> for GroupActor {
     type Result = ();
 
     fn handle(&mut self, msg: DeleteGroup, ctx: &mut Self::Context) {
+        let lost = self.lost_coordination(ctx);
         let error = match self.state {
+            _ if lost => Some(codes::NOT_COORDINATOR),
             GroupState::Dead => Some(codes::GROUP_ID_NOT_FOUND),
             GroupState::Empty if !self.exists => Some(codes::GROUP_ID_NOT_FOUND),
             GroupState::Empty => None,
@@ -987,7 +1017,7 @@ impl Handler<DeleteGroup> for GroupActor {
             let _ = msg.reply.send(error);
             return;
         }
-        let deleted = self.store.delete(&self.id);
+        let deleted = self.store.delete(&self.id, self.epoch);
         // Nothing else is served until the delete is decided.
         ctx.wait(deleted.into_actor(self).map(move |deleted, act, ctx| {
             let error = deleted.err().unwrap_or(codes::NONE);
@@ -1004,13 +1034,19 @@ impl Handler<DeleteGroup> for GroupActor {
 impl Handler<DeleteOffsets> for GroupActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DeleteOffsets, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: DeleteOffsets, ctx: &mut Self::Context) {
         let count = msg.partitions.len();
+        if self.lost_coordination(ctx) {
+            let _ = msg.reply.send((codes::NOT_COORDINATOR, vec![]));
+            return;
+        }
         if self.state == GroupState::Dead || !self.exists {
             let _ = msg.reply.send((codes::GROUP_ID_NOT_FOUND, vec![]));
             return;
         }
-        let deleted = self.store.delete_offsets(&self.id, msg.partitions);
+        let deleted = self
+            .store
+            .delete_offsets(&self.id, self.epoch, msg.partitions);
         let reply = msg.reply;
         actix::spawn(async move {
             let answer = match deleted.await {
@@ -1026,6 +1062,13 @@ impl Handler<Unload> for GroupActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Unload, ctx: &mut Self::Context) {
+        self.unload(ctx);
+    }
+}
+
+impl GroupActor {
+    /// Stop serving the group: what is pending gets NOT_COORDINATOR.
+    fn unload(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(group = %self.id, "no longer the coordinator: unloading the group");
         for m in self.members.values_mut() {
             if let Some(reply) = m.awaiting_join.take() {

@@ -145,15 +145,6 @@ pub struct CommitOffsets {
     pub reply: oneshot::Sender<i16>,
 }
 
-/// Wait until the group's recorded state is loaded here; answered with an error code. The node
-/// asks before reading committed offsets, so it never answers from state older than the
-/// previous coordinator's last commit.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AwaitLoaded {
-    pub reply: oneshot::Sender<i16>,
-}
-
 /// DescribeGroups for one group.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -18,7 +18,7 @@ pub mod store;
 
 pub use actor::{CoordinatorConfig, GroupActor, GroupState};
 pub use registry::{ask, GroupRegistry};
-pub use store::{GroupStore, OffsetToCommit, StoreResult, StoredGroup, StoredMember};
+pub use store::{GroupStore, LoadedGroup, OffsetToCommit, StoreResult, StoredGroup, StoredMember};
 
 #[cfg(test)]
 mod tests;

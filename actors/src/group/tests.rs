@@ -3,7 +3,7 @@
 //! short real timers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use tokio::sync::{oneshot, Semaphore};
 use crate::group::codes;
 use crate::group::messages::*;
 use crate::group::{
-    ask, CoordinatorConfig, GroupActor, GroupStore, OffsetToCommit, StoreResult, StoredGroup,
-    StoredMember,
+    ask, CoordinatorConfig, GroupActor, GroupStore, LoadedGroup, OffsetToCommit, StoreResult,
+    StoredGroup, StoredMember,
 };
 
 const GROUP: &str = "g";
@@ -36,6 +36,8 @@ struct MemStore {
     hold_stores: Mutex<Option<Arc<Semaphore>>>,
     /// `load` fails with this code when set.
     fail_load: Mutex<Option<i16>>,
+    /// The placement epoch loads report; `coordinates` is true only for it.
+    epoch: AtomicU64,
     loads: AtomicUsize,
     stores: AtomicUsize,
     commits: AtomicUsize,
@@ -91,16 +93,28 @@ impl MemStore {
 }
 
 impl GroupStore for MemStore {
-    fn load(&self, group: &str) -> BoxFuture<'static, StoreResult<Option<StoredGroup>>> {
+    fn load(&self, group: &str) -> BoxFuture<'static, StoreResult<LoadedGroup>> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         let result = match *self.fail_load.lock().unwrap() {
             Some(error) => Err(error),
-            None => Ok(self.group(group)),
+            None => Ok(LoadedGroup {
+                stored: self.group(group),
+                epoch: self.epoch.load(Ordering::SeqCst),
+            }),
         };
         future::ready(result).boxed()
     }
 
-    fn store(&self, group: &str, record: StoredGroup) -> BoxFuture<'static, StoreResult<()>> {
+    fn coordinates(&self, _group: &str, epoch: u64) -> bool {
+        epoch == self.epoch.load(Ordering::SeqCst)
+    }
+
+    fn store(
+        &self,
+        group: &str,
+        _epoch: u64,
+        record: StoredGroup,
+    ) -> BoxFuture<'static, StoreResult<()>> {
         self.stores.fetch_add(1, Ordering::SeqCst);
         let result = match self.write_error() {
             Some(error) => Err(error),
@@ -122,6 +136,7 @@ impl GroupStore for MemStore {
     fn commit(
         &self,
         group: &str,
+        _epoch: u64,
         offsets: Vec<OffsetToCommit>,
     ) -> BoxFuture<'static, StoreResult<()>> {
         self.commits.fetch_add(1, Ordering::SeqCst);
@@ -139,7 +154,7 @@ impl GroupStore for MemStore {
         future::ready(result).boxed()
     }
 
-    fn delete(&self, group: &str) -> BoxFuture<'static, StoreResult<()>> {
+    fn delete(&self, group: &str, _epoch: u64) -> BoxFuture<'static, StoreResult<()>> {
         self.deletes.fetch_add(1, Ordering::SeqCst);
         let result = match self.write_error() {
             Some(error) => Err(error),
@@ -155,6 +170,7 @@ impl GroupStore for MemStore {
     fn delete_offsets(
         &self,
         group: &str,
+        _epoch: u64,
         partitions: Vec<(String, i32)>,
     ) -> BoxFuture<'static, StoreResult<()>> {
         let result = match self.write_error() {
@@ -1495,10 +1511,7 @@ fn stored_group(session_timeout_ms: i32) -> StoredGroup {
 async fn a_restored_generation_carries_on_without_a_rebalance() {
     let store = MemStore::holding(GROUP, stored_group(10_000));
     let addr = start(&store);
-    assert_eq!(
-        call(&addr, |reply| AwaitLoaded { reply }).await,
-        Some(codes::NONE)
-    );
+    assert!(describe(&addr).await.exists);
     assert_eq!(MemStore::count(&store.loads), 1);
     assert_eq!(heartbeat(&addr, "m1", 7).await, codes::NONE);
     assert_eq!(heartbeat(&addr, "m2", 7).await, codes::NONE);
@@ -1566,7 +1579,6 @@ async fn a_group_whose_state_cannot_be_loaded_stops() {
     let store = MemStore::new();
     *store.fail_load.lock().unwrap() = Some(codes::COORDINATOR_LOAD_IN_PROGRESS);
     let addr = start(&store);
-    assert_eq!(call(&addr, |reply| AwaitLoaded { reply }).await, None);
     let rx = Join::new("a").send(&addr);
     assert!(tokio::time::timeout(Duration::from_secs(3), rx)
         .await
@@ -1685,4 +1697,21 @@ async fn unload_answers_a_pending_sync_with_not_coordinator() {
     assert!(outstanding(&mut rx));
     addr.do_send(Unload);
     assert_eq!(recv(rx).await.error, codes::NOT_COORDINATOR);
+}
+
+#[actix::test]
+async fn a_coordinator_that_lost_the_group_meanwhile_unloads_instead_of_answering() {
+    let store = MemStore::holding(GROUP, stored_group(10_000));
+    let addr = start(&store);
+    assert_eq!(heartbeat(&addr, "m1", 7).await, codes::NONE);
+    // The placement moved on (this node was paused while the group went elsewhere): the
+    // members and generation it holds are stale.
+    store.epoch.store(5, Ordering::SeqCst);
+    assert_eq!(heartbeat(&addr, "m1", 7).await, codes::NOT_COORDINATOR);
+    // The actor stopped; a new one loads at the current epoch and serves again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!addr.connected());
+    let addr = start(&store);
+    assert_eq!(heartbeat(&addr, "m1", 7).await, codes::NONE);
+    assert_eq!(MemStore::count(&store.loads), 2);
 }

@@ -24,7 +24,9 @@ struct PendingCommit {
     reply: oneshot::Sender<StoreResult<()>>,
 }
 
-/// The sending side: cheap to clone.
+/// The sending side: cheap to clone. A commit without offsets is a read barrier: once it
+/// is answered, this node's copy of the metadata holds every commit acknowledged before it
+/// (by any node), whoever coordinates the group.
 #[derive(Clone)]
 pub struct CommitQueue {
     tx: mpsc::Sender<PendingCommit>,
@@ -38,17 +40,23 @@ impl CommitQueue {
         CommitQueue { tx }
     }
 
-    /// Commit `offsets` for `group`; answered once the entry holding them is applied.
+    /// Commit `offsets` for `group`, as its coordinator since placement epoch `since`;
+    /// answered once the entry holding them is applied.
     pub fn commit(
         &self,
         group: String,
+        since: u64,
         offsets: Vec<OffsetCommit>,
     ) -> impl std::future::Future<Output = StoreResult<()>> + Send + 'static {
         let tx = self.tx.clone();
         async move {
             let (reply, answer) = oneshot::channel();
             let pending = PendingCommit {
-                commit: GroupCommit { group, offsets },
+                commit: GroupCommit {
+                    group,
+                    since,
+                    offsets,
+                },
                 reply,
             };
             tx.send(pending)

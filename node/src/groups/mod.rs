@@ -29,6 +29,7 @@ use crate::metadata::MetadataImage;
 /// The groups this node coordinates.
 pub struct Coordinator {
     pub registry: GroupRegistry,
+    pub commits: CommitQueue,
     pub config: GroupConfig,
 }
 
@@ -45,6 +46,22 @@ impl Broker {
                 .ok_or(codes::COORDINATOR_NOT_AVAILABLE),
             Some(_) => Err(codes::NOT_COORDINATOR),
             None => Err(codes::COORDINATOR_NOT_AVAILABLE),
+        }
+    }
+
+    /// Wait until this node's copy of the metadata holds every commit of `group` that was
+    /// acknowledged before the call, by any coordinator: an empty commit goes through the Raft
+    /// log (sharing an entry with other commits). Reads after it are linearizable.
+    pub async fn offsets_barrier(&self, group: &str) -> Result<(), i16> {
+        match self
+            .groups
+            .commits
+            .commit(group.to_owned(), 0, Vec::new())
+            .await
+        {
+            // Refused because this node does not coordinate the group: still a barrier.
+            Ok(()) | Err(codes::NOT_COORDINATOR) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_actors::group::{
-    codes, GroupStore, OffsetToCommit, StoreResult, StoredGroup, StoredMember,
+    codes, GroupStore, LoadedGroup, OffsetToCommit, StoreResult, StoredGroup, StoredMember,
 };
 use brook_raft::{CommandOutput, GroupRecord, MemberRecord, MetadataCommand, OffsetCommit};
 use bytes::Bytes;
@@ -58,8 +58,9 @@ pub fn store_error(e: &MetaError) -> i16 {
 impl GroupStore for RaftGroupStore {
     /// A heartbeat of this broker goes through Raft first, and the load waits until the local
     /// image shows it: by then every entry committed before the load began (such as the last
-    /// commits of the previous coordinator) is applied here too.
-    fn load(&self, group: &str) -> BoxFuture<'static, StoreResult<Option<StoredGroup>>> {
+    /// commits of the previous coordinator) is applied here too. The group is loaded at the
+    /// placement epoch of that image, if this node coordinates it there.
+    fn load(&self, group: &str) -> BoxFuture<'static, StoreResult<LoadedGroup>> {
         let metadata = self.metadata.clone();
         let (me, group) = (self.node_id, group.to_owned());
         async move {
@@ -86,14 +87,34 @@ impl GroupStore for RaftGroupStore {
             if !caught_up {
                 return Err(codes::COORDINATOR_LOAD_IN_PROGRESS);
             }
-            Ok(reader.read(|s| s.groups().get(&group).map(|g| from_record(&g.record))))
+            reader.read(|s| {
+                let epoch = s.placement_epoch();
+                if !s.coordinates_since(&group, me, epoch) {
+                    return Err(codes::NOT_COORDINATOR);
+                }
+                let stored = s.groups().get(&group).map(|g| from_record(&g.record));
+                Ok(LoadedGroup { stored, epoch })
+            })
         }
         .boxed()
     }
 
-    fn store(&self, group: &str, record: StoredGroup) -> BoxFuture<'static, StoreResult<()>> {
+    fn coordinates(&self, group: &str, epoch: u64) -> bool {
+        self.metadata
+            .raft()
+            .reader()
+            .read(|s| s.coordinates_since(group, self.node_id, epoch))
+    }
+
+    fn store(
+        &self,
+        group: &str,
+        epoch: u64,
+        record: StoredGroup,
+    ) -> BoxFuture<'static, StoreResult<()>> {
         let cmd = MetadataCommand::StoreGroup {
             coordinator: self.node_id,
+            since: epoch,
             group: group.to_owned(),
             record: to_record(record),
         };
@@ -103,6 +124,7 @@ impl GroupStore for RaftGroupStore {
     fn commit(
         &self,
         group: &str,
+        epoch: u64,
         offsets: Vec<OffsetToCommit>,
     ) -> BoxFuture<'static, StoreResult<()>> {
         let offsets = offsets
@@ -115,33 +137,29 @@ impl GroupStore for RaftGroupStore {
                 metadata: o.metadata,
             })
             .collect();
-        self.commits.commit(group.to_owned(), offsets).boxed()
+        self.commits
+            .commit(group.to_owned(), epoch, offsets)
+            .boxed()
     }
 
-    fn delete(&self, group: &str) -> BoxFuture<'static, StoreResult<()>> {
-        let cmd = MetadataCommand::DeleteGroups {
+    fn delete(&self, group: &str, epoch: u64) -> BoxFuture<'static, StoreResult<()>> {
+        let cmd = MetadataCommand::DeleteGroup {
             coordinator: self.node_id,
-            groups: vec![group.to_owned()],
+            since: epoch,
+            group: group.to_owned(),
         };
-        self.write(cmd)
-            .map(|r| match r? {
-                CommandOutput::GroupResults { codes } => match codes.first() {
-                    Some(&codes::NONE) => Ok(()),
-                    Some(&code) => Err(code),
-                    None => Err(codes::UNKNOWN_SERVER_ERROR),
-                },
-                _ => Err(codes::UNKNOWN_SERVER_ERROR),
-            })
-            .boxed()
+        self.write(cmd).map(|r| r.map(|_| ())).boxed()
     }
 
     fn delete_offsets(
         &self,
         group: &str,
+        epoch: u64,
         partitions: Vec<(String, i32)>,
     ) -> BoxFuture<'static, StoreResult<()>> {
         let cmd = MetadataCommand::DeleteOffsets {
             coordinator: self.node_id,
+            since: epoch,
             group: group.to_owned(),
             partitions,
         };

@@ -1,14 +1,14 @@
 //! OffsetFetch: a group's committed offsets (v8+ asks for several groups at once).
 //!
-//! The coordinator first makes sure the group's recorded state is loaded, so it never answers
-//! from before the previous coordinator's last commit. Other nodes answer from their own copy
-//! of the Raft state (Kafka would say NOT_COORDINATOR); it may trail the coordinator's by the
-//! replication delay.
+//! Every answer follows a read barrier through the Raft log (an empty commit), so it holds
+//! every commit acknowledged before the request, even on a node that was paused or cut off
+//! and still believes it coordinates the group. Any node answers this way (Kafka answers only
+//! on the coordinator); a node cut off from the Raft majority answers
+//! COORDINATOR_NOT_AVAILABLE rather than something stale.
 
 use std::sync::Arc;
 
-use brook_actors::group::messages::AwaitLoaded;
-use brook_actors::group::{ask, codes};
+use brook_actors::group::codes;
 use brook_raft::CommittedOffset;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -105,15 +105,8 @@ async fn fetch(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (i16, ByTopic) {
-    match broker.group_actor(group) {
-        Ok(addr) => match ask(&addr, |reply| AwaitLoaded { reply }).await {
-            Some(codes::NONE) => {}
-            Some(error) => return (error, Vec::new()),
-            None => return (codes::COORDINATOR_LOAD_IN_PROGRESS, Vec::new()),
-        },
-        // Another node coordinates the group: answer from this node's copy.
-        Err(codes::NOT_COORDINATOR) => {}
-        Err(error) => return (error, Vec::new()),
+    if let Err(error) = broker.offsets_barrier(group).await {
+        return (error, Vec::new());
     }
     let Some(wanted) = wanted else {
         return (codes::NONE, by_topic(broker.committed_offsets(group, None)));
