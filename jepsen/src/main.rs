@@ -1,0 +1,67 @@
+//! The `brook-jepsen` command line; see JEPSEN.md for what each subcommand does.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use brook_jepsen::analyze::analyze;
+use brook_jepsen::checker::CheckOptions;
+use brook_jepsen::{EXIT_BAD_ARGS, EXIT_HARNESS_ERROR};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "brook-jepsen", about = "Chaos tests for brook, after Jepsen")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Re-runs the checkers on DIR/history.jsonl; writes DIR/results.json and DIR/timeline.svg.
+    Check {
+        dir: PathBuf,
+        /// The workload, when DIR has no test.json saying it.
+        #[arg(long)]
+        workload: Option<String>,
+        /// Treat producers as idempotent (duplicates are bugs), overriding test.json.
+        #[arg(long)]
+        idempotent: bool,
+    },
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit(EXIT_BAD_ARGS)
+            } else {
+                exit(0)
+            };
+        }
+    };
+    match cli.command {
+        Command::Check {
+            dir,
+            workload,
+            idempotent,
+        } => {
+            let opts = idempotent.then_some(CheckOptions { idempotent });
+            match analyze(&dir, workload.as_deref(), opts) {
+                Ok(report) => {
+                    println!("{}", report.summary());
+                    exit(report.valid.exit_code())
+                }
+                Err(e) => {
+                    eprintln!("brook-jepsen: {e:#}");
+                    exit(EXIT_HARNESS_ERROR)
+                }
+            }
+        }
+    }
+}
