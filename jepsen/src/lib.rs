@@ -9,13 +9,24 @@
 //!   (queue, list-append, group-offsets, metadata), sharing the `results.json` report;
 //! - [`timeline`]: `timeline.svg`, latencies over time with fault windows shaded;
 //! - [`logscan`]: panics in node logs make a run invalid;
-//! - [`analyze`]: history + logs -> `results.json`, `timeline.svg` (what `check` runs).
+//! - [`analyze`]: history + logs -> `results.json`, `timeline.svg` (what `check` runs);
+//! - [`runner`]: `run`, one test from cluster start to verdict, over [`store`] (the run
+//!   directory), [`recorder`] (the history as it happens), [`local`] (nodes as processes),
+//!   [`nemesis`] (the fault schedule), [`client`] (rdkafka clients and error classification)
+//!   and [`workloads`] (what the workers do).
 
 pub mod analyze;
 pub mod checker;
+pub mod client;
 pub mod history;
+pub mod local;
 pub mod logscan;
+pub mod nemesis;
+pub mod recorder;
+pub mod runner;
+pub mod store;
 pub mod timeline;
+pub mod workloads;
 
 /// Exit codes besides the verdict's 0 (valid), 1 (invalid) and 2 (unknown).
 pub const EXIT_BAD_ARGS: i32 = 254;

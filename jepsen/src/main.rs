@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use brook_jepsen::analyze::analyze;
 use brook_jepsen::checker::CheckOptions;
+use brook_jepsen::runner::{self, RunOpts};
 use brook_jepsen::{EXIT_BAD_ARGS, EXIT_HARNESS_ERROR};
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs a test: a cluster, a workload, a nemesis; prints the verdict.
+    Run {
+        #[command(flatten)]
+        opts: RunOpts,
+    },
     /// Re-runs the checkers on DIR/history.jsonl; writes DIR/results.json and DIR/timeline.svg.
     Check {
         dir: PathBuf,
@@ -46,6 +52,19 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Run { opts } => {
+            if let Err(e) = runner::validate(&opts) {
+                eprintln!("brook-jepsen: {e:#}");
+                return exit(EXIT_BAD_ARGS);
+            }
+            match runner::run(&opts) {
+                Ok(v) => exit(v.exit_code()),
+                Err(e) => {
+                    eprintln!("brook-jepsen: {e:#}");
+                    exit(EXIT_HARNESS_ERROR)
+                }
+            }
+        }
         Command::Check {
             dir,
             workload,
