@@ -11,17 +11,18 @@
 //! - [`logscan`]: panics in node logs make a run invalid;
 //! - [`analyze`]: history + logs -> `results.json`, `timeline.svg` (what `check` runs);
 //! - [`runner`]: `run`, one test from cluster start to verdict, over [`store`] (the run
-//!   directory), [`recorder`] (the history as it happens), [`local`] (nodes as processes),
+//!   directory), [`recorder`] (the history as it happens), [`cluster`] (nodes as processes), [`netns`] (namespaces, partitions),
 //!   [`nemesis`] (the fault schedule), [`client`] (rdkafka clients and error classification)
 //!   and [`workloads`] (what the workers do).
 
 pub mod analyze;
 pub mod checker;
 pub mod client;
+pub mod cluster;
 pub mod history;
-pub mod local;
 pub mod logscan;
 pub mod nemesis;
+pub mod netns;
 pub mod recorder;
 pub mod runner;
 pub mod store;

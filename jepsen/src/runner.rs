@@ -17,8 +17,9 @@ use serde_json::json;
 
 use crate::analyze::analyze;
 use crate::checker::{CheckOptions, Validity};
-use crate::local::{LocalCluster, PIDS};
-use crate::nemesis::{self, sleep_unless, Schedule};
+use crate::cluster::{Cluster, Net, PIDS};
+use crate::nemesis::{self, sleep_unless, Probe, Schedule};
+use crate::netns;
 use crate::recorder::Recorder;
 use crate::store::RunDir;
 use crate::workloads::{self, queue::Queue, Ctx, Workload};
@@ -27,7 +28,8 @@ use crate::EXIT_HARNESS_ERROR;
 /// Options of `run` (and of each run of `test-all`).
 #[derive(Args, Clone, Debug, serde::Serialize)]
 pub struct RunOpts {
-    /// Run nodes as plain processes on 127.0.77.x (no root; only process faults).
+    /// Run nodes as plain processes on 127.0.77.x (no root; only process faults). Without it
+    /// each node gets its own network namespace (needs root).
     #[arg(long)]
     pub local: bool,
     #[arg(long, default_value_t = 3)]
@@ -114,6 +116,9 @@ fn install_signal_handler() {
                     }
                     eprintln!("brook-jepsen: interrupted; killing the nodes");
                     PIDS.kill_all();
+                    if netns::ACTIVE.load(Ordering::SeqCst) {
+                        netns::cleanup();
+                    }
                     std::process::exit(EXIT_HARNESS_ERROR);
                 });
             });
@@ -148,8 +153,8 @@ fn git_sha() -> Option<String> {
 
 /// Checks options that would otherwise fail half-way through a run.
 pub fn validate(opts: &RunOpts) -> Result<()> {
-    if !opts.local {
-        bail!("only --local mode exists so far (network namespaces come next)");
+    if !opts.local && !nix::unistd::Uid::effective().is_root() {
+        bail!("network namespaces need root: run as root or pass --local");
     }
     if opts.nodes == 0 || opts.concurrency == 0 || opts.keys == 0 || opts.rate <= 0.0 {
         bail!("--nodes, --concurrency, --keys and --rate must be positive");
@@ -197,15 +202,26 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
     ));
 
     let settings = opts.broker_opts.clone();
-    let mut cluster = LocalCluster::new(
+    let ids: Vec<u32> = (1..=opts.nodes).collect();
+    // Declared before the cluster so it is dropped after it: nodes die, then their namespaces.
+    let _net_guard = if opts.local {
+        None
+    } else {
+        let guard = netns::Guard;
+        netns::setup(&ids).context("setting up network namespaces")?;
+        Some(guard)
+    };
+    let net = if opts.local { Net::Local } else { Net::Netns };
+    let mut cluster = Cluster::new(
         &opts.brook_bin,
         opts.nodes,
         &run_dir.path.join("nodes"),
         settings,
+        net,
     )?;
     cluster.start_all().context("starting the cluster")?;
     let bootstrap = cluster.bootstrap();
-    let node_addrs = cluster
+    let node_addrs: Vec<(u32, String)> = cluster
         .nodes
         .iter()
         .map(|n| (n.id, n.kafka_addr()))
@@ -214,7 +230,7 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
     let recorder = Recorder::create(&run_dir.path.join("history.jsonl"))?;
     let ctx = Ctx {
         bootstrap,
-        node_addrs,
+        node_addrs: node_addrs.clone(),
         recorder: &recorder,
         run: &run_dir,
         safe: opts.safe,
@@ -233,6 +249,11 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         interval: Duration::from_secs(opts.nemesis_interval.max(1)),
         warmup: Duration::from_secs(opts.nemesis_interval.clamp(1, 5)),
         seed,
+        probe: Probe {
+            brook_bin: opts.brook_bin.clone(),
+            node_addrs,
+            topics: workload.topics(),
+        },
     };
     std::thread::scope(|s| {
         for w in 0..opts.concurrency {

@@ -1,7 +1,6 @@
-//! `--local` mode: brook nodes as plain child processes on loopback addresses 127.0.77.<id>
-//! (one address per node, so every node keeps the usual ports and no two runs of the same
-//! cluster can collide on an ephemeral port). Only process faults exist here: kill, pause,
-//! restart.
+//! brook nodes as child processes, each on its own address with the usual ports: in `--local`
+//! mode plain processes on loopback addresses 127.0.77.<id> (only process faults there), else
+//! each inside its network namespace `jn<id>` on 10.77.0.<10+id> (see [`crate::netns`]).
 //!
 //! Every child's pid is kept in [`Pids`] so that any exit path, including Ctrl-C handled on
 //! another thread, can SIGKILL exactly the processes this harness started.
@@ -18,6 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use crate::netns;
 
 pub const KAFKA_PORT: u16 = 9092;
 pub const RAFT_PORT: u16 = 19092;
@@ -82,21 +83,40 @@ impl Node {
     }
 }
 
-pub struct LocalCluster {
+/// Where the nodes live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// Loopback addresses in the harness's own namespace.
+    Local,
+    /// One network namespace per node (set up by [`crate::netns::setup`]).
+    Netns,
+}
+
+pub struct Cluster {
     bin: PathBuf,
+    net: Net,
     pub nodes: Vec<Node>,
     /// Extra `-o key=value` settings for every node.
     settings: Vec<String>,
 }
 
-/// The loopback address of node `id`.
-pub fn host(id: u32) -> String {
-    format!("127.0.77.{id}")
+/// The address of node `id`.
+pub fn host(net: Net, id: u32) -> String {
+    match net {
+        Net::Local => format!("127.0.77.{id}"),
+        Net::Netns => netns::node_ip(id),
+    }
 }
 
-impl LocalCluster {
+impl Cluster {
     /// Plans `n` nodes with data and logs under `nodes_dir/n<id>/`.
-    pub fn new(bin: &Path, n: u32, nodes_dir: &Path, settings: Vec<String>) -> Result<Self> {
+    pub fn new(
+        bin: &Path,
+        n: u32,
+        nodes_dir: &Path,
+        settings: Vec<String>,
+        net: Net,
+    ) -> Result<Self> {
         if !bin.is_file() {
             bail!(
                 "no brook binary at {} (build it with `cargo build --release -p brook-node`, or pass --brook-bin / BROOK_BIN)",
@@ -109,15 +129,16 @@ impl LocalCluster {
             fs::create_dir_all(&dir)?;
             nodes.push(Node {
                 id,
-                host: host(id),
+                host: host(net, id),
                 log: dir.join("broker.log"),
                 dir,
                 child: None,
                 paused: false,
             });
         }
-        Ok(LocalCluster {
+        Ok(Cluster {
             bin: bin.to_path_buf(),
+            net,
             nodes,
             settings,
         })
@@ -148,7 +169,8 @@ impl LocalCluster {
 
     /// Starts every node and waits for all ready lines.
     pub fn start_all(&mut self) -> Result<()> {
-        for n in &self.nodes {
+        // In namespaces the addresses are fresh; on the loopback an old node may still be up.
+        for n in self.nodes.iter().filter(|_| self.net == Net::Local) {
             for port in [KAFKA_PORT, RAFT_PORT] {
                 if TcpListener::bind((n.host.as_str(), port)).is_err() {
                     bail!(
@@ -175,6 +197,7 @@ impl LocalCluster {
         let bin = self.bin.clone();
         let peers = self.peers();
         let settings = self.settings.clone();
+        let net = self.net;
         let node = self.node(id)?;
         if node.child.is_some() {
             return Ok(0);
@@ -184,7 +207,16 @@ impl LocalCluster {
             .append(true)
             .open(&node.log)?;
         let offset = log.metadata()?.len();
-        let mut cmd = Command::new(&bin);
+        // `ip netns exec` execs the binary in place, so the pid is brook's own and signals
+        // reach it directly.
+        let mut cmd = match net {
+            Net::Local => Command::new(&bin),
+            Net::Netns => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &netns::ns(id)]).arg(&bin);
+                c
+            }
+        };
         cmd.arg("node")
             .args(["--node-id", &id.to_string()])
             .args(["--listeners", &format!("PLAINTEXT://{}", node.kafka_addr())])
@@ -328,7 +360,7 @@ impl LocalCluster {
     }
 }
 
-impl Drop for LocalCluster {
+impl Drop for Cluster {
     fn drop(&mut self) {
         for n in &mut self.nodes {
             if let Some(mut child) = n.child.take() {

@@ -1,6 +1,7 @@
-//! A short `--local` run against real brook processes: a 3-node cluster, the queue workload and
-//! process faults. Every acknowledged write must be read back, and the run directory must hold
-//! everything JEPSEN.md lists.
+//! Short runs against real brook processes: a 3-node cluster and the queue workload, with
+//! process faults in `--local` mode and, as root, with partitions and packet loss between
+//! network namespaces. Every acknowledged write must be read back, and the run directory must
+//! hold everything JEPSEN.md lists.
 //!
 //! Needs the `brook` binary: `BROOK_BIN`, else `<workspace>/target/release/brook`, else
 //! `$CARGO_TARGET_DIR/release/brook`. Without one the test says so and passes, so the checker
@@ -25,26 +26,25 @@ fn brook_bin() -> Option<PathBuf> {
     candidates.into_iter().find(|c| c.is_file())
 }
 
-#[test]
-fn queue_under_process_faults_is_valid() {
+/// Runs `brook-jepsen run` with `args` in a fresh store; returns the run directory, or None
+/// when there is no brook binary to run.
+fn run(name: &str, args: &[&str]) -> Option<(PathBuf, PathBuf)> {
     let Some(bin) = brook_bin() else {
-        eprintln!("no brook binary (set BROOK_BIN): skipping the local smoke run");
-        return;
+        eprintln!("no brook binary (set BROOK_BIN): skipping {name}");
+        return None;
     };
-    let store = std::env::temp_dir().join(format!("brook-jepsen-smoke-{}", std::process::id()));
+    let store = std::env::temp_dir().join(format!("brook-jepsen-{name}-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_brook-jepsen"))
+        .args(["run", "--nodes", "3", "--workload", "queue", "--safe"])
+        .args(args)
         .args([
-            "run",
-            "--local",
-            "--nodes",
+            "--recovery-time",
             "3",
-            "--workload",
-            "queue",
-            "--safe",
+            "--final-time-limit",
+            "60",
+            "--rate",
+            "60",
         ])
-        .args(["--time-limit", "30", "--nemesis", "kill,pause,restart"])
-        .args(["--nemesis-interval", "4", "--recovery-time", "3"])
-        .args(["--final-time-limit", "60", "--rate", "60"])
         .arg("--brook-bin")
         .arg(&bin)
         .arg("--store")
@@ -58,7 +58,10 @@ fn queue_under_process_faults_is_valid() {
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    let run = store.join("queue/latest");
+    Some((store.join("queue/latest"), store))
+}
+
+fn assert_valid_run(run: &Path) {
     for f in [
         "test.json",
         "history.jsonl",
@@ -82,6 +85,53 @@ fn queue_under_process_faults_is_valid() {
     assert!(
         !run.join("nodes/n1/data").exists(),
         "data directories are removed after the run"
+    );
+}
+
+#[test]
+fn queue_under_process_faults_is_valid() {
+    let Some((run_dir, store)) = run(
+        "local",
+        &[
+            "--local",
+            "--time-limit",
+            "30",
+            "--nemesis",
+            "kill,pause,restart",
+            "--nemesis-interval",
+            "4",
+        ],
+    ) else {
+        return;
+    };
+    assert_valid_run(&run_dir);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn queue_under_partitions_is_valid() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("not root: skipping the network-namespace run");
+        return;
+    }
+    let Some((run_dir, store)) = run(
+        "netns",
+        &[
+            "--time-limit",
+            "30",
+            "--nemesis",
+            "partition,packet-loss,kill",
+            "--nemesis-interval",
+            "4",
+        ],
+    ) else {
+        return;
+    };
+    assert_valid_run(&run_dir);
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&namespaces.stdout).contains("jn1"),
+        "namespaces are removed after the run"
     );
     let _ = std::fs::remove_dir_all(&store);
 }
