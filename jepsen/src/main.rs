@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use brook_jepsen::analyze::analyze;
-use brook_jepsen::checker::CheckOptions;
+use brook_jepsen::checker::{CheckOptions, Validity};
 use brook_jepsen::runner::{self, RunOpts};
 use brook_jepsen::{EXIT_BAD_ARGS, EXIT_HARNESS_ERROR};
 use clap::{Parser, Subcommand};
@@ -22,6 +22,18 @@ enum Command {
     Run {
         #[command(flatten)]
         opts: RunOpts,
+    },
+    /// Runs the matrix of workloads x nemeses, one test each, and prints a table.
+    TestAll {
+        #[command(flatten)]
+        opts: RunOpts,
+        /// Comma-separated workloads.
+        #[arg(long, default_value = "queue,group-offsets,metadata,list-append")]
+        workloads: String,
+        /// Comma-separated nemeses (each entry may itself be `a+b` for a mix); `partition` is
+        /// skipped in --local mode.
+        #[arg(long, default_value = "none,kill,pause,partition,all")]
+        nemeses: String,
     },
     /// Re-runs the checkers on DIR/history.jsonl; writes DIR/results.json and DIR/timeline.svg.
     Check {
@@ -59,6 +71,38 @@ fn main() -> ExitCode {
             }
             match runner::run(&opts) {
                 Ok(v) => exit(v.exit_code()),
+                Err(e) => {
+                    eprintln!("brook-jepsen: {e:#}");
+                    exit(EXIT_HARNESS_ERROR)
+                }
+            }
+        }
+        Command::TestAll {
+            opts,
+            workloads,
+            nemeses,
+        } => {
+            let list = |s: &str| -> Vec<String> {
+                s.split(',')
+                    .map(|x| x.trim().replace('+', ","))
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            };
+            let nemeses: Vec<String> = list(&nemeses)
+                .into_iter()
+                .filter(|n| !(opts.local && n == "partition"))
+                .collect();
+            match runner::test_all(&opts, &list(&workloads), &nemeses) {
+                Ok(rows) => {
+                    let mut worst = Validity::Valid;
+                    for r in &rows {
+                        match r.verdict {
+                            Ok(v) => worst = worst.and(v),
+                            Err(_) => return exit(EXIT_HARNESS_ERROR),
+                        }
+                    }
+                    exit(worst.exit_code())
+                }
                 Err(e) => {
                     eprintln!("brook-jepsen: {e:#}");
                     exit(EXIT_HARNESS_ERROR)

@@ -22,6 +22,9 @@ use crate::nemesis::{self, sleep_unless, Probe, Schedule};
 use crate::netns;
 use crate::recorder::Recorder;
 use crate::store::RunDir;
+use crate::workloads::group_offsets::GroupOffsets;
+use crate::workloads::list_append::ListAppend;
+use crate::workloads::metadata::Metadata;
 use crate::workloads::{self, queue::Queue, Ctx, Workload};
 use crate::EXIT_HARNESS_ERROR;
 
@@ -131,12 +134,9 @@ fn install_signal_handler() {
 fn workload(opts: &RunOpts) -> Result<Box<dyn Workload>> {
     match opts.workload.as_str() {
         "queue" => Ok(Box::new(Queue::new(opts.keys))),
-        "list-append" | "group-offsets" | "metadata" => {
-            bail!(
-                "the {} workload has a checker but no client yet",
-                opts.workload
-            )
-        }
+        "list-append" => Ok(Box::new(ListAppend::new(opts.keys))),
+        "group-offsets" => Ok(Box::new(GroupOffsets::new(opts.keys))),
+        "metadata" => Ok(Box::new(Metadata::new(&opts.brook_bin))),
         other => bail!("unknown workload {other:?}"),
     }
 }
@@ -173,6 +173,125 @@ pub fn run(opts: &RunOpts) -> Result<Validity> {
         verdict = verdict.and(run_once(&o)?);
     }
     Ok(verdict)
+}
+
+/// One row of `test-all`.
+pub struct Outcome {
+    pub workload: String,
+    pub nemesis: String,
+    pub verdict: std::result::Result<Validity, String>,
+    pub summary: String,
+    pub dir: Option<PathBuf>,
+}
+
+/// `test-all`: every workload under every nemesis, one run each; returns the rows and writes
+/// them as a Markdown table to `store/test-all-<timestamp>.md`.
+pub fn test_all(opts: &RunOpts, workloads: &[String], nemeses: &[String]) -> Result<Vec<Outcome>> {
+    let mut rows = Vec::new();
+    for w in workloads {
+        for n in nemeses {
+            let mut o = opts.clone();
+            o.workload = w.clone();
+            o.nemesis = n.clone();
+            o.test_count = 1;
+            let row = match validate(&o).and_then(|()| run_once(&o)) {
+                Ok(v) => Outcome {
+                    workload: w.clone(),
+                    nemesis: n.clone(),
+                    verdict: Ok(v),
+                    summary: latest_summary(&o),
+                    dir: latest_dir(&o),
+                },
+                Err(e) => Outcome {
+                    workload: w.clone(),
+                    nemesis: n.clone(),
+                    verdict: Err(format!("{e:#}")),
+                    summary: String::new(),
+                    dir: latest_dir(&o),
+                },
+            };
+            rows.push(row);
+        }
+    }
+    let table = table(opts, &rows);
+    std::fs::create_dir_all(&opts.store)?;
+    let path = opts
+        .store
+        .join(format!("test-all-{}.md", crate::store::timestamp()));
+    std::fs::write(&path, &table)?;
+    println!("{table}");
+    println!("written to {}", path.display());
+    Ok(rows)
+}
+
+fn latest_dir(o: &RunOpts) -> Option<PathBuf> {
+    std::fs::canonicalize(o.store.join(&o.workload).join("latest")).ok()
+}
+
+fn latest_summary(o: &RunOpts) -> String {
+    let Some(dir) = latest_dir(o) else {
+        return String::new();
+    };
+    std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<crate::checker::Report>(&t).ok())
+        .map(|r| {
+            let found: Vec<String> = r
+                .anomalies
+                .iter()
+                .filter(|(_, a)| a.count > 0)
+                .map(|(k, a)| format!("{k} x{}", a.count))
+                .collect();
+            let ops: u64 = r.stats.values().map(|s| s.ok).sum();
+            format!(
+                "{ops} ok ops; {}",
+                if found.is_empty() {
+                    "no anomalies".to_string()
+                } else {
+                    found.join(", ")
+                }
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn table(opts: &RunOpts, rows: &[Outcome]) -> String {
+    let mut t = format!(
+        "brook-jepsen test-all: {} nodes, {} s, {} workers at {} ops/s{}{}\n\n",
+        opts.nodes,
+        opts.time_limit,
+        opts.concurrency,
+        opts.rate,
+        if opts.local {
+            ", --local"
+        } else {
+            ", network namespaces"
+        },
+        if opts.safe { ", --safe" } else { "" },
+    );
+    t.push_str("| workload | nemesis | valid | details | run |\n|---|---|---|---|---|\n");
+    for r in rows {
+        let verdict = match &r.verdict {
+            Ok(Validity::Valid) => "true".to_string(),
+            Ok(Validity::Invalid) => "**false**".to_string(),
+            Ok(Validity::Unknown) => "unknown".to_string(),
+            Err(_) => "error".to_string(),
+        };
+        let details = match &r.verdict {
+            Err(e) => e.replace('|', "/"),
+            Ok(_) => r.summary.clone(),
+        };
+        let dir = r
+            .dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        t.push_str(&format!(
+            "| {} | {} | {verdict} | {details} | {dir} |\n",
+            r.workload, r.nemesis
+        ));
+    }
+    t
 }
 
 /// One test; returns its verdict.

@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{json, Value};
 
-use crate::history::{pairs, Op, OpType, Pair};
+use crate::history::{pairs, Op, OpType, Pair, Process};
 
 /// Examples kept per anomaly type; the count goes on.
 pub const MAX_EXAMPLES: usize = 32;
@@ -229,6 +229,16 @@ pub fn check(workload: &str, history: &[Op], opts: &CheckOptions) -> Result<Repo
     report
         .extra
         .insert("faults".into(), json!(fault_count(&ps)));
+    // A run in which no worker operation succeeded proves nothing either way.
+    let worker_ok = ps
+        .iter()
+        .any(|p| matches!(p.process(), Process::Worker(_)) && p.is_ok());
+    if !worker_ok && report.valid == Validity::Valid {
+        report.valid = Validity::Unknown;
+        report
+            .notes
+            .push("No worker operation succeeded: nothing was tested.".into());
+    }
     Ok(report)
 }
 
@@ -271,5 +281,19 @@ mod tests {
         );
         r.settle();
         assert_eq!(r.valid, Validity::Invalid);
+    }
+
+    #[test]
+    fn a_run_without_successful_operations_is_unknown() {
+        let mut b = crate::history::Builder::new();
+        b.invoke(0, "send", json!([{"f": "send", "key": 0, "value": 0}]))
+            .info(
+                0,
+                "send",
+                json!([{"f": "send", "key": 0, "value": 0}]),
+                "timeout",
+            );
+        let r = check("queue", &b.ops, &CheckOptions::default()).unwrap();
+        assert_eq!(r.valid, Validity::Unknown, "{}", r.summary());
     }
 }

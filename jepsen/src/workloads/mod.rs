@@ -1,6 +1,9 @@
 //! The client side of the workloads: what workers do during a run and how each run ends. Each
 //! workload writes the history its checker in [`crate::checker`] reads.
 
+pub mod group_offsets;
+pub mod list_append;
+pub mod metadata;
 pub mod queue;
 
 use std::sync::atomic::AtomicBool;
@@ -14,6 +17,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 
 use crate::client;
@@ -47,6 +51,38 @@ pub trait Workload: Send + Sync {
     fn finish(&self, ctx: &Ctx) -> Result<()>;
     /// Topics whose partitions must all have an owner after recovery.
     fn topics(&self) -> Vec<String>;
+}
+
+/// Sends `value` to partition `key` of `topic` and waits for the outcome: the offset, or the
+/// completion type (fail/info) and error name.
+pub fn send_value(
+    producer: &FutureProducer,
+    topic: &str,
+    key: u32,
+    value: u64,
+) -> std::result::Result<i64, (OpType, String)> {
+    let k = key.to_string();
+    let v = value.to_string();
+    let record = FutureRecord::to(topic)
+        .partition(key as i32)
+        .key(&k)
+        .payload(&v);
+    let delivery = match producer.send_result(record) {
+        Ok(d) => d,
+        // Not even queued: it cannot have been sent.
+        Err((e, _)) => return Err((OpType::Fail, client::error_name(&e))),
+    };
+    match futures::executor::block_on(delivery) {
+        Ok(Ok(d)) => Ok(d.offset),
+        Ok(Err((e, _))) => Err((
+            match client::classify(&e) {
+                client::Outcome::Fail => OpType::Fail,
+                client::Outcome::Info => OpType::Info,
+            },
+            client::error_name(&e),
+        )),
+        Err(_) => Err((OpType::Info, "canceled".into())),
+    }
 }
 
 /// Sleeps between operations so all workers together make about `rate` ops/s.

@@ -12,12 +12,12 @@ use anyhow::{anyhow, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
-use super::{create_topic, pace, Ctx, Workload};
-use crate::client::{self, classify, error_name, Outcome};
+use super::{create_topic, pace, send_value, Ctx, Workload};
+use crate::client::{self, error_name};
 use crate::history::{OpType, Process};
 
 pub const TOPIC: &str = "jepsen-queue";
@@ -58,38 +58,23 @@ impl Queue {
         key: u32,
         value: u64,
     ) -> (OpType, Value, Option<String>) {
-        let mop = json!([{"f": "send", "key": key, "value": value}]);
-        let k = key.to_string();
-        let v = value.to_string();
-        let record = FutureRecord::to(TOPIC)
-            .partition(key as i32)
-            .key(&k)
-            .payload(&v);
-        let delivery = match producer.send_result(record) {
-            Ok(d) => d,
-            // Not even queued: it cannot have been sent.
-            Err((e, _)) => return (OpType::Fail, mop, Some(error_name(&e))),
-        };
-        match futures::executor::block_on(delivery) {
-            Ok(Ok(d)) => {
+        match send_value(producer, TOPIC, key, value) {
+            Ok(offset) => {
                 if let Ok(mut acked) = self.acked.lock() {
-                    let top = acked.entry(key).or_insert(d.offset);
-                    *top = (*top).max(d.offset);
+                    let top = acked.entry(key).or_insert(offset);
+                    *top = (*top).max(offset);
                 }
                 (
                     OpType::Ok,
-                    json!([{"f": "send", "key": key, "value": value, "offset": d.offset}]),
+                    json!([{"f": "send", "key": key, "value": value, "offset": offset}]),
                     None,
                 )
             }
-            Ok(Err((e, _))) => {
-                let kind = match classify(&e) {
-                    Outcome::Fail => OpType::Fail,
-                    Outcome::Info => OpType::Info,
-                };
-                (kind, mop, Some(error_name(&e)))
-            }
-            Err(_) => (OpType::Info, mop, Some("canceled".into())),
+            Err((kind, e)) => (
+                kind,
+                json!([{"f": "send", "key": key, "value": value}]),
+                Some(e),
+            ),
         }
     }
 }
