@@ -6,7 +6,7 @@
 //! another thread, can SIGKILL exactly the processes this harness started.
 
 use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -27,33 +28,98 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a node may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The pids of every process this harness started and has not reaped yet.
-pub struct Pids(Mutex<BTreeSet<i32>>);
+/// The pids of every process this harness started and has not reaped yet, mirrored to a file
+/// so that the next run can kill what a crashed harness left behind.
+pub struct Pids(Mutex<(BTreeSet<i32>, Option<PathBuf>)>);
 
 /// One registry per harness process: the Ctrl-C handler kills what is in it.
-pub static PIDS: Pids = Pids(Mutex::new(BTreeSet::new()));
+pub static PIDS: Pids = Pids(Mutex::new((BTreeSet::new(), None)));
 
 impl Pids {
-    fn add(&self, pid: u32) {
-        if let Ok(mut s) = self.0.lock() {
-            s.insert(pid as i32);
+    fn update(&self, f: impl FnOnce(&mut BTreeSet<i32>)) {
+        if let Ok(mut g) = self.0.lock() {
+            f(&mut g.0);
+            if let Some(path) = &g.1 {
+                let text: String = g.0.iter().map(|p| format!("{p}\n")).collect();
+                let _ = fs::write(path, text);
+            }
         }
+    }
+
+    fn add(&self, pid: u32) {
+        self.update(|s| {
+            s.insert(pid as i32);
+        });
     }
 
     fn remove(&self, pid: u32) {
-        if let Ok(mut s) = self.0.lock() {
+        self.update(|s| {
             s.remove(&(pid as i32));
-        }
+        });
     }
 
-    /// SIGKILLs all of them (after SIGCONT would be pointless: SIGKILL ends stopped processes).
+    /// Mirrors the registry to `path` from now on.
+    fn set_file(&self, path: PathBuf) {
+        if let Ok(mut g) = self.0.lock() {
+            g.1 = Some(path);
+        }
+        self.update(|_| {});
+    }
+
+    /// SIGKILLs all of them (SIGKILL also ends stopped processes).
     pub fn kill_all(&self) {
-        if let Ok(s) = self.0.lock() {
-            for pid in s.iter() {
+        if let Ok(g) = self.0.lock() {
+            for pid in g.0.iter() {
                 let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
             }
         }
     }
+}
+
+/// Exclusive use of one kind of environment (the loopback addresses, or the namespaces) for the
+/// length of a run, across harness processes: a second run waits instead of tearing down the
+/// first one's namespaces or fighting over its ports. Taking it also kills the brook nodes a
+/// crashed earlier run left behind (their pids are in the file beside the lock).
+pub fn exclusive(net: Net, log: &dyn Fn(&str)) -> Result<Flock<File>> {
+    let name = match net {
+        Net::Local => "local",
+        Net::Netns => "netns",
+    };
+    let dir = std::env::temp_dir();
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("brook-jepsen-{name}.lock")))?;
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((file, _)) => {
+            log("another brook-jepsen run holds the environment; waiting for it");
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| anyhow!("locking the environment: {e}"))?
+        }
+    };
+    let pids_file = dir.join(format!("brook-jepsen-{name}.pids"));
+    for pid in fs::read_to_string(&pids_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+    {
+        // Only a brook node: the pid may have been reused by anything since.
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("brook") && cmdline.contains("--node-id") {
+            log(&format!("killing leftover node process {pid}"));
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // Wait until it is gone, so its ports are free for the new nodes.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    PIDS.set_file(pids_file);
+    Ok(lock)
 }
 
 pub struct Node {
@@ -142,6 +208,15 @@ impl Cluster {
             nodes,
             settings,
         })
+    }
+
+    /// Node `id`'s data directory (`--log-dirs`).
+    pub fn data_dir(&self, id: u32) -> Result<PathBuf> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.dir.join("data"))
+            .ok_or_else(|| anyhow!("no node {id}"))
     }
 
     pub fn bootstrap(&self) -> String {

@@ -11,7 +11,7 @@
 //! - [`logscan`]: panics in node logs make a run invalid;
 //! - [`analyze`]: history + logs -> `results.json`, `timeline.svg` (what `check` runs);
 //! - [`runner`]: `run`, one test from cluster start to verdict, over [`store`] (the run
-//!   directory), [`recorder`] (the history as it happens), [`cluster`] (nodes as processes), [`netns`] (namespaces, partitions),
+//!   directory), [`recorder`] (the history as it happens), [`cluster`] (nodes as processes), [`netns`] (namespaces, partitions), [`disk`] (disk-full),
 //!   [`nemesis`] (the fault schedule), [`client`] (rdkafka clients and error classification)
 //!   and [`workloads`] (what the workers do).
 
@@ -19,6 +19,7 @@ pub mod analyze;
 pub mod checker;
 pub mod client;
 pub mod cluster;
+pub mod disk;
 pub mod history;
 pub mod logscan;
 pub mod nemesis;

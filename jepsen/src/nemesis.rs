@@ -24,6 +24,7 @@ use rdkafka::consumer::Consumer;
 use serde_json::{json, Value};
 
 use crate::client;
+use crate::disk;
 use crate::netns::{self, shapes};
 
 use crate::cluster::Cluster;
@@ -46,6 +47,8 @@ pub enum Fault {
     Partition,
     /// A fraction of packets between nodes dropped; stop heals.
     PacketLoss,
+    /// The node's data filesystem filled up; stop frees it.
+    DiskFull,
 }
 
 impl Fault {
@@ -56,6 +59,7 @@ impl Fault {
             Fault::Restart => "restart",
             Fault::Partition => "partition",
             Fault::PacketLoss => "packet-loss",
+            Fault::DiskFull => "disk-full",
         }
     }
 
@@ -68,6 +72,7 @@ impl Fault {
         Fault::Restart,
         Fault::Partition,
         Fault::PacketLoss,
+        Fault::DiskFull,
     ];
 }
 
@@ -87,7 +92,7 @@ pub fn parse(spec: &str, local: bool) -> Result<Vec<Fault>> {
             }
             "partition" => out.push(Fault::Partition),
             "packet-loss" => out.push(Fault::PacketLoss),
-            "disk-full" => bail!("nemesis disk-full is not implemented yet"),
+            "disk-full" => out.push(Fault::DiskFull),
             other => bail!("unknown nemesis {other:?}"),
         }
     }
@@ -213,6 +218,13 @@ fn start(
             simple(json!({"nodes": ids, "probability": PACKET_LOSS})),
             netns::packet_loss(ids, PACKET_LOSS),
         ),
+        Fault::DiskFull => {
+            let result = with_cluster(&|c| {
+                let dir = c.data_dir(node)?;
+                disk::fill(&dir).map(|_| ())
+            });
+            (simple(json!({"nodes": [node]})), result)
+        }
         Fault::Partition => {
             let mut shuffled = ids.to_vec();
             shuffled.shuffle(rng);
@@ -253,6 +265,7 @@ fn stop(cluster: &Mutex<Cluster>, ids: &[u32], a: &Active) -> Result<()> {
         Fault::Pause => c.resume(a.node),
         Fault::Kill | Fault::Restart => c.spawn(a.node).map(|_| ()),
         Fault::Partition | Fault::PacketLoss => netns::heal(ids),
+        Fault::DiskFull => disk::free(&c.data_dir(a.node)?),
     }
 }
 

@@ -17,8 +17,9 @@ use serde_json::json;
 
 use crate::analyze::analyze;
 use crate::checker::{CheckOptions, Validity};
-use crate::cluster::{Cluster, Net, PIDS};
-use crate::nemesis::{self, sleep_unless, Probe, Schedule};
+use crate::cluster::{self, Cluster, Net, PIDS};
+use crate::disk;
+use crate::nemesis::{self, sleep_unless, Fault, Probe, Schedule};
 use crate::netns;
 use crate::recorder::Recorder;
 use crate::store::RunDir;
@@ -121,6 +122,9 @@ fn install_signal_handler() {
                     PIDS.kill_all();
                     if netns::ACTIVE.load(Ordering::SeqCst) {
                         netns::cleanup();
+                    }
+                    if disk::ACTIVE.load(Ordering::SeqCst) {
+                        disk::cleanup();
                     }
                     std::process::exit(EXIT_HARNESS_ERROR);
                 });
@@ -322,6 +326,8 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
 
     let settings = opts.broker_opts.clone();
     let ids: Vec<u32> = (1..=opts.nodes).collect();
+    let net = if opts.local { Net::Local } else { Net::Netns };
+    let _lock = cluster::exclusive(net, &|m| run_dir.log(m))?;
     // Declared before the cluster so it is dropped after it: nodes die, then their namespaces.
     let _net_guard = if opts.local {
         None
@@ -330,7 +336,8 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         netns::setup(&ids).context("setting up network namespaces")?;
         Some(guard)
     };
-    let net = if opts.local { Net::Local } else { Net::Netns };
+    // Also dropped after the cluster: the nodes must be gone before their disks.
+    let mut _disk_guard = None;
     let mut cluster = Cluster::new(
         &opts.brook_bin,
         opts.nodes,
@@ -338,6 +345,15 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         settings,
         net,
     )?;
+    if faults.contains(&Fault::DiskFull) {
+        _disk_guard = Some(disk::Guard);
+        let dirs = cluster
+            .nodes
+            .iter()
+            .map(|n| (n.id, n.dir.join("data")))
+            .collect::<Vec<_>>();
+        disk::setup(&dirs).context("mounting the nodes' small filesystems")?;
+    }
     cluster.start_all().context("starting the cluster")?;
     let bootstrap = cluster.bootstrap();
     let node_addrs: Vec<(u32, String)> = cluster
