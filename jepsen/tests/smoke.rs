@@ -135,3 +135,43 @@ fn queue_under_partitions_is_valid() {
     );
     let _ = std::fs::remove_dir_all(&store);
 }
+
+#[test]
+fn other_workloads_under_kills_are_valid() {
+    let Some(bin) = brook_bin() else {
+        eprintln!("no brook binary (set BROOK_BIN): skipping the workload matrix");
+        return;
+    };
+    let store = std::env::temp_dir().join(format!("brook-jepsen-matrix-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_brook-jepsen"))
+        .args(["test-all", "--local", "--nodes", "3", "--safe"])
+        .args(["--workloads", "list-append,metadata,group-offsets"])
+        .args(["--nemeses", "kill", "--nemesis-interval", "3"])
+        .args(["--time-limit", "12", "--recovery-time", "2"])
+        .args(["--final-time-limit", "30", "--rate", "60"])
+        .arg("--brook-bin")
+        .arg(&bin)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let row = |w: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {w} |")))
+            .unwrap_or_else(|| panic!("no row for {w}:\n{stdout}\n{stderr}"))
+            .to_string()
+    };
+    for w in ["list-append", "metadata"] {
+        assert!(row(w).contains("| true |"), "{}\n{stderr}", row(w));
+    }
+    // A brook without consumer groups leaves the group workload unknown, never invalid.
+    let groups = row("group-offsets");
+    assert!(
+        groups.contains("| true |") || groups.contains("| unknown |"),
+        "{groups}\n{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&store);
+}
