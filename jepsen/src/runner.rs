@@ -412,6 +412,7 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
     std::thread::sleep(Duration::from_secs(opts.recovery_time));
     workloads::health(&ctx, &workload.topics(), Duration::from_secs(30));
     workload.finish(&ctx).context("final reads")?;
+    recorder.flush();
 
     let mut c = cluster
         .into_inner()
