@@ -115,7 +115,8 @@ pub fn check(ps: &[Pair<'_>]) -> Report {
                     }
                 }
             }
-            "fetch-committed" if p.is_ok() => {
+            // A resume reads the committed offset too: it is held to the same rules.
+            "fetch-committed" | "resume" if p.is_ok() => {
                 if let Ok(c) = serde_json::from_value::<Committed>(v) {
                     fetches.push((p, (c.group, c.key), c.offset));
                 }
@@ -347,6 +348,15 @@ mod tests {
         let r = report(&b);
         assert_eq!(r.count("committed-regression"), 0, "{}", r.summary());
         assert_eq!(r.valid, Validity::Valid, "{}", r.summary());
+    }
+
+    #[test]
+    fn a_resume_below_an_acknowledged_commit_is_a_lost_commit() {
+        let mut b = clean();
+        resume(&mut b, 3, Some(2));
+        let r = report(&b);
+        assert_eq!(r.count("lost-commit"), 1, "{}", r.summary());
+        assert_eq!(r.count("committed-regression"), 1);
     }
 
     #[test]
