@@ -163,6 +163,12 @@ pub fn validate(opts: &RunOpts) -> Result<()> {
     if opts.nodes == 0 || opts.concurrency == 0 || opts.keys == 0 || opts.rate <= 0.0 {
         bail!("--nodes, --concurrency, --keys and --rate must be positive");
     }
+    if !opts.brook_bin.is_file() {
+        bail!(
+            "no brook binary at {} (build it with `cargo build --release -p brook-node`, or pass --brook-bin / BROOK_BIN)",
+            opts.brook_bin.display()
+        );
+    }
     nemesis::parse(&opts.nemesis, opts.local)?;
     workload(opts)?;
     Ok(())
