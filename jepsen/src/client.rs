@@ -60,7 +60,11 @@ pub fn classify(e: &KafkaError) -> Outcome {
             | C::InvalidProducerEpoch
             | C::ProducerFenced
             | C::UnsupportedVersion
-            | C::InvalidRequest,
+            | C::InvalidRequest
+            // A commit the coordinator refused because the member's generation is over.
+            | C::IllegalGeneration
+            | C::UnknownMemberId
+            | C::RebalanceInProgress,
         ) => Outcome::Fail,
         _ => Outcome::Info,
     }
@@ -132,6 +136,16 @@ pub fn producer(bootstrap: &str, safe: bool) -> Result<FutureProducer> {
 /// A consumer that only ever uses `assign`; `group` names the consumer group for the
 /// workloads that commit offsets.
 pub fn consumer(bootstrap: &str, group: &str, safe: bool) -> Result<BaseConsumer> {
+    consumer_with(bootstrap, group, safe, &[])
+}
+
+/// [`consumer`] with `extra` settings applied last.
+pub fn consumer_with(
+    bootstrap: &str,
+    group: &str,
+    safe: bool,
+    extra: &[(&str, &str)],
+) -> Result<BaseConsumer> {
     let mut c = base(bootstrap);
     c.set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -147,6 +161,9 @@ pub fn consumer(bootstrap: &str, group: &str, safe: bool) -> Result<BaseConsumer
                 "read_uncommitted"
             },
         );
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
     c.create().context("creating a consumer")
 }
 

@@ -72,6 +72,10 @@ pub struct RunOpts {
     /// acks=all, idempotence, high retries, read_committed, earliest, no auto-commit.
     #[arg(long)]
     pub safe: bool,
+    /// group-offsets: one shared group that subscribes (rebalances) instead of a group per
+    /// worker with assign.
+    #[arg(long)]
+    pub subscribe: bool,
     /// Keys (partitions of the workload's topic).
     #[arg(long, default_value_t = 8)]
     pub keys: u32,
@@ -139,7 +143,7 @@ fn workload(opts: &RunOpts) -> Result<Box<dyn Workload>> {
     match opts.workload.as_str() {
         "queue" => Ok(Box::new(Queue::new(opts.keys))),
         "list-append" => Ok(Box::new(ListAppend::new(opts.keys))),
-        "group-offsets" => Ok(Box::new(GroupOffsets::new(opts.keys))),
+        "group-offsets" => Ok(Box::new(GroupOffsets::new(opts.keys, opts.subscribe))),
         "metadata" => Ok(Box::new(Metadata::new(&opts.brook_bin))),
         other => bail!("unknown workload {other:?}"),
     }

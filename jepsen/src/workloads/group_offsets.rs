@@ -5,7 +5,7 @@
 //! client resumes every key from the committed offset (`resume` ops). The history feeds
 //! [`crate::checker::group_offsets`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -28,20 +28,52 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct GroupOffsets {
     keys: u32,
+    subscribe: bool,
     next_value: AtomicU64,
 }
 
 impl GroupOffsets {
-    pub fn new(keys: u32) -> Self {
+    pub fn new(keys: u32, subscribe: bool) -> Self {
         GroupOffsets {
             keys,
+            subscribe,
             next_value: AtomicU64::new(0),
         }
     }
+
+    fn group_of(&self, worker: usize) -> String {
+        if self.subscribe {
+            "jepsen-gs".to_string()
+        } else {
+            format!("jepsen-g{worker}")
+        }
+    }
+
+    /// A fresh member of the shared group, subscribed to the topic.
+    fn subscribed(&self, ctx: &Ctx, group: &str) -> Result<BaseConsumer> {
+        // A short poll interval is also the rebalance timeout: a member that stopped polling
+        // holds up a rebalance for this long at most.
+        let consumer = client::consumer_with(
+            &ctx.bootstrap,
+            group,
+            ctx.safe,
+            &[("max.poll.interval.ms", "10000")],
+        )?;
+        consumer.subscribe(&[TOPIC])?;
+        Ok(consumer)
+    }
 }
 
-fn group_of(worker: usize) -> String {
-    format!("jepsen-g{worker}")
+/// The keys assigned to `consumer` right now.
+fn assigned(consumer: &BaseConsumer) -> Option<BTreeSet<u32>> {
+    let tpl = consumer.assignment().ok()?;
+    Some(
+        tpl.elements()
+            .iter()
+            .filter(|e| e.topic() == TOPIC)
+            .filter_map(|e| u32::try_from(e.partition()).ok())
+            .collect(),
+    )
 }
 
 fn outcome(e: &rdkafka::error::KafkaError) -> OpType {
@@ -123,7 +155,7 @@ impl Workload for GroupOffsets {
 
     fn worker(&self, ctx: &Ctx, worker: usize, stop: &AtomicBool) {
         let mut rng = StdRng::seed_from_u64(ctx.seed ^ (worker as u64 + 1).wrapping_mul(0x6a09));
-        let group = group_of(worker);
+        let group = self.group_of(worker);
         let mut process = worker as u64;
         let mut clients: Option<(FutureProducer, BaseConsumer)> = None;
         // Highest offset polled per key since the last resume: what a commit covers.
@@ -135,8 +167,14 @@ impl Workload for GroupOffsets {
             let (producer, consumer) = match &clients {
                 Some(c) => c,
                 None => {
-                    let made = client::producer(&ctx.bootstrap, ctx.safe)
-                        .and_then(|prod| Ok((prod, resume(ctx, &p, &group, self.keys)?)));
+                    let made = client::producer(&ctx.bootstrap, ctx.safe).and_then(|prod| {
+                        let consumer = if self.subscribe {
+                            Some(self.subscribed(ctx, &group)?)
+                        } else {
+                            resume(ctx, &p, &group, self.keys)?
+                        };
+                        Ok((prod, consumer))
+                    });
                     match made {
                         Ok((prod, Some(cons))) => {
                             polled.clear();
@@ -156,7 +194,10 @@ impl Workload for GroupOffsets {
                 }
             };
             let roll: f64 = rng.random();
-            let kind = if roll < 0.03 {
+            // Each crash of a subscribed member rebalances the whole group: fewer of them, or
+            // the group never settles.
+            let crash = if self.subscribe { 0.003 } else { 0.03 };
+            let kind = if roll < crash {
                 ctx.recorder.invoke(&p, "crash", Value::Null);
                 ctx.recorder
                     .complete(&p, OpType::Info, "crash", Value::Null, Some("crash".into()));
@@ -190,6 +231,12 @@ impl Workload for GroupOffsets {
                             let e = polled.entry(k).or_insert(top);
                             *e = (*e).max(top);
                         }
+                    }
+                }
+                if self.subscribe {
+                    // After a rebalance, commit only what this member still holds.
+                    if let Some(keys) = assigned(consumer) {
+                        polled.retain(|k, _| keys.contains(k));
                     }
                 }
                 let value = if kind == OpType::Ok {
@@ -231,8 +278,8 @@ impl Workload for GroupOffsets {
     /// After recovery, every group's committed offsets are read back once more.
     fn finish(&self, ctx: &Ctx) -> Result<()> {
         let p = Process::Named("final".into());
-        for worker in 0..ctx.concurrency {
-            let group = group_of(worker);
+        let groups: BTreeSet<String> = (0..ctx.concurrency).map(|w| self.group_of(w)).collect();
+        for group in groups {
             let consumer = client::consumer(&ctx.bootstrap, &group, ctx.safe)?;
             for key in 0..self.keys {
                 fetch_op(ctx, &p, "fetch-committed", &consumer, &group, key);
