@@ -65,7 +65,8 @@ installed() {
 
 # ---------------------------------------------------------------------------------------------
 step "system packages"
-packages=(build-essential cmake pkg-config libcurl4-openssl-dev kcat ca-certificates)
+# iproute2 and iptables: the brook-jepsen smoke run puts nodes in network namespaces (as root).
+packages=(build-essential cmake pkg-config libcurl4-openssl-dev kcat ca-certificates iproute2 iptables)
 if [ -f tests/python/requirements.txt ]; then
     packages+=(python3 python3-venv)
 fi
