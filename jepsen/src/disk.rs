@@ -6,10 +6,11 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::Result;
+
+use crate::exec::run;
 
 /// Size of each node's filesystem: room for a run's data, small enough to fill in a moment.
 const SIZE: u64 = 256 << 20;
@@ -20,21 +21,6 @@ pub static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 fn images() -> PathBuf {
     std::env::temp_dir().join("brook-jepsen-disks")
-}
-
-fn run(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Unmounts and detaches every filesystem on one of our images, and deletes the images.

@@ -20,6 +20,7 @@ pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod disk;
+mod exec;
 pub mod history;
 pub mod logscan;
 pub mod nemesis;

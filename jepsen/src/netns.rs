@@ -11,10 +11,11 @@
 //! names this module creates are touched: `jn<digits>`, `jv<digits>`, `jbr0`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::Result;
+
+use crate::exec::run;
 
 pub const BRIDGE: &str = "jbr0";
 pub const BRIDGE_ADDR: &str = "10.77.0.1/24";
@@ -32,22 +33,6 @@ fn veth(id: u32) -> String {
 
 pub fn node_ip(id: u32) -> String {
     format!("10.77.0.{}", 10 + id)
-}
-
-/// Runs a command, failing with its stderr.
-fn run(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs a command inside node `id`'s namespace.

@@ -20,6 +20,9 @@ use crate::group::member::{common_protocols, select_protocol, Member};
 use crate::group::messages::*;
 use crate::group::store::{GroupStore, StoredGroup, StoredMember};
 
+/// How long the actor of a group that does not exist lingers before it stops.
+const UNKNOWN_GROUP_LINGER: Duration = Duration::from_secs(5);
+
 /// Coordinator settings, by their Kafka names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CoordinatorConfig {
@@ -720,6 +723,13 @@ impl Actor for GroupActor {
     /// Load the recorded state before serving anything: `wait` holds the mailbox meanwhile.
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        // A request about a group that does not exist (a DescribeGroups or Heartbeat with any
+        // name) starts an actor; it must not stay, or made-up names would pile up actors.
+        ctx.run_interval(UNKNOWN_GROUP_LINGER, |act, ctx| {
+            if !act.exists && act.members.is_empty() && act.pending.is_empty() {
+                ctx.stop();
+            }
+        });
         let load = self.store.load(&self.id);
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
             Ok(loaded) => {

@@ -1715,3 +1715,24 @@ async fn a_coordinator_that_lost_the_group_meanwhile_unloads_instead_of_answerin
     assert_eq!(heartbeat(&addr, "m1", 7).await, codes::NONE);
     assert_eq!(MemStore::count(&store.loads), 2);
 }
+
+#[actix::test]
+async fn the_actor_of_a_group_that_does_not_exist_stops() {
+    let store = MemStore::new();
+    let addr = start(&store);
+    let description = describe(&addr).await;
+    assert!(!description.exists);
+    assert_eq!(
+        heartbeat(&addr, "nobody", 1).await,
+        codes::UNKNOWN_MEMBER_ID
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(!addr.connected(), "an actor for a made-up group name stays");
+
+    // A group that exists keeps its actor.
+    let store = MemStore::holding(GROUP, stored_group(60_000));
+    let addr = start(&store);
+    assert!(describe(&addr).await.exists);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(addr.connected());
+}
