@@ -21,6 +21,9 @@ pub struct PartitionConfig {
     pub log: LogConfig,
     /// `message.timestamp.type=LogAppendTime`: the broker stamps batches with its clock.
     pub log_append_time: bool,
+    /// `brook.ack.before.flush`: acknowledge and expose appends before they are flushed, as
+    /// Kafka does by default; sled's own periodic flush makes them durable later.
+    pub ack_before_flush: bool,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, PartitionError>>;
@@ -281,6 +284,11 @@ impl Handler<AppendBatch> for PartitionActor {
             }
         };
         let durable = self.log.as_ref().map_or(0, PartitionLog::log_end_offset);
+        if self.config.ack_before_flush {
+            self.advance_high_watermark(durable);
+            let _ = reply.send(Ok(appended));
+            return;
+        }
         let reply = if wait_durable {
             Some(reply)
         } else {

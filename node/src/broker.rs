@@ -67,6 +67,7 @@ impl Broker {
                 log_append_time: false,
                 max_message_bytes: 1_048_588,
                 min_insync_replicas: 1,
+                ack_before_flush: self.config.ack_before_flush,
             })
         })
     }

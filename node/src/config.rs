@@ -147,6 +147,13 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Replicas that must acknowledge acks=all writes.",
     },
     Setting {
+        name: "brook.ack.before.flush",
+        default: "false",
+        kind: Kind::Boolean,
+        doc: "Acknowledge writes and show them to consumers before they are flushed to disk, as \
+              Kafka does by default. Faster, but a crash loses the last acknowledged writes.",
+    },
+    Setting {
         name: "brook.arbiters",
         default: "0",
         kind: Kind::Int,
@@ -272,6 +279,8 @@ pub struct BrokerConfig {
     pub max_inflight_per_connection: usize,
     pub retention_check_interval_ms: u64,
     pub arbiters: usize,
+    /// `brook.ack.before.flush`: answer acks=1/all before the flush (unsafe on a crash).
+    pub ack_before_flush: bool,
     pub cluster: ClusterConfig,
     pub groups: GroupConfig,
 }
@@ -389,6 +398,7 @@ impl BrokerConfig {
                 "log.retention.check.interval.ms",
             )?,
             arbiters: if arbiters == 0 { cores } else { arbiters },
+            ack_before_flush: parse(get("brook.ack.before.flush"), "brook.ack.before.flush")?,
             cluster: ClusterConfig::from_values(&get)?,
             groups: GroupConfig::from_values(&get)?,
             values,

@@ -90,6 +90,8 @@ pub struct TopicConfig {
     pub log_append_time: bool,
     pub max_message_bytes: usize,
     pub min_insync_replicas: i32,
+    /// The broker's `brook.ack.before.flush`.
+    pub ack_before_flush: bool,
 }
 
 /// One DescribeConfigs entry.
@@ -177,6 +179,7 @@ impl TopicConfig {
                 .unwrap_or(usize::MAX),
             min_insync_replicas: i32::try_from(min_insync)
                 .map_err(|_| "min.insync.replicas is too large".to_string())?,
+            ack_before_flush: broker.ack_before_flush,
         })
     }
 
@@ -184,6 +187,7 @@ impl TopicConfig {
         PartitionConfig {
             log: self.log,
             log_append_time: self.log_append_time,
+            ack_before_flush: self.ack_before_flush,
         }
     }
 }
