@@ -63,13 +63,10 @@ pub fn plan(current: &Assignment, brokers: &[i32]) -> Assignment {
         target.insert(k.clone(), placed);
     }
     // Then move replicas from the most to the least loaded broker while that evens them out.
-    loop {
-        let (Some((&most, &high)), Some((&least, &low))) = (
-            load.iter().max_by_key(|(_, &n)| n),
-            load.iter().min_by_key(|(_, &n)| n),
-        ) else {
-            break;
-        };
+    while let (Some((&most, &high)), Some((&least, &low))) = (
+        load.iter().max_by_key(|(_, &n)| n),
+        load.iter().min_by_key(|(_, &n)| n),
+    ) {
         if high <= low + 1 {
             break;
         }
