@@ -15,8 +15,11 @@ use rdkafka::consumer::Consumer;
 const TOPIC: &str = "moving";
 const PARTITIONS: i32 = 6;
 
-/// Partition -> (leader, replicas, in-sync replicas) as a client sees them through `via`.
-fn replicas(c: &Cluster, via: i32) -> Result<BTreeMap<i32, (i32, Vec<i32>, Vec<i32>)>> {
+/// Partition -> (leader, replicas, sorted in-sync replicas).
+type Placement = BTreeMap<i32, (i32, Vec<i32>, Vec<i32>)>;
+
+/// The placement as a client sees it through node `via`.
+fn replicas(c: &Cluster, via: i32) -> Result<Placement> {
     let consumer = consumer(c.node(via), &[("allow.auto.create.topics", "false")]);
     let metadata = consumer.fetch_metadata(Some(TOPIC), OP_TIMEOUT)?;
     let topic = &metadata.topics()[0];
@@ -51,12 +54,7 @@ fn rebalance(c: &Cluster, args: &[&str]) -> Result<String> {
 }
 
 /// Waits until every partition has `rf` replicas, all in sync, none on `excluded`.
-fn wait_settled(
-    c: &Cluster,
-    via: i32,
-    rf: usize,
-    excluded: Option<i32>,
-) -> Result<BTreeMap<i32, (i32, Vec<i32>, Vec<i32>)>> {
+fn wait_settled(c: &Cluster, via: i32, rf: usize, excluded: Option<i32>) -> Result<Placement> {
     wait_for("replicas to settle", EVENTUALLY, || {
         let view = replicas(c, via)?;
         let settled = view.values().all(|(leader, replicas, isr)| {
