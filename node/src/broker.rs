@@ -216,6 +216,31 @@ impl Broker {
     }
 }
 
+/// Runs `task` every `period` (the first time one period from now) while this node is the Raft
+/// leader, which answers as Kafka's controller, until the node shuts down.
+pub async fn as_controller<F, Fut>(
+    broker: Arc<Broker>,
+    period: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut task: F,
+) where
+    F: FnMut(Arc<Broker>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if broker.metadata.controller_id() == broker.node_id() {
+            task(broker.clone()).await;
+        }
+    }
+}
+
 pub fn key(topic_id: Uuid, partition: i32) -> PartitionKey {
     PartitionKey {
         topic_id: topic_id.into_bytes(),

@@ -60,12 +60,7 @@ impl PartitionState {
     /// progress. The new replicas join as followers; the move completes once all of them are
     /// in sync ([`PartitionState::finish_reassignment`]). Returns whether anything changed.
     pub fn reassign(&mut self, target: &[u64], live: &impl Fn(u64) -> bool) -> bool {
-        let original: Vec<u64> = self
-            .replicas
-            .iter()
-            .copied()
-            .filter(|r| !self.adding.contains(r))
-            .collect();
+        let original = self.without(&self.adding);
         let mut replicas = target.to_vec();
         replicas.extend(original.iter().filter(|r| !target.contains(r)));
         let adding: Vec<u64> = target
@@ -96,12 +91,7 @@ impl PartitionState {
         if self.adding.is_empty() && self.removing.is_empty() {
             return false;
         }
-        let original: Vec<u64> = self
-            .replicas
-            .iter()
-            .copied()
-            .filter(|r| !self.adding.contains(r))
-            .collect();
+        let original = self.without(&self.adding);
         self.adding.clear();
         self.removing.clear();
         self.reassign(&original, live)
@@ -114,12 +104,7 @@ impl PartitionState {
         if self.adding.is_empty() && self.removing.is_empty() {
             return false;
         }
-        let target: Vec<u64> = self
-            .replicas
-            .iter()
-            .copied()
-            .filter(|r| !self.removing.contains(r))
-            .collect();
+        let target = self.without(&self.removing);
         if !target.iter().all(|r| self.isr.contains(r)) {
             return false;
         }
@@ -248,6 +233,15 @@ impl PartitionState {
         self.partition_epoch = self.partition_epoch.saturating_add(1);
         self.finish_reassignment(live);
         Ok(self.partition_epoch)
+    }
+
+    /// The replicas not in `excluded`, in order.
+    fn without(&self, excluded: &[u64]) -> Vec<u64> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !excluded.contains(r))
+            .collect()
     }
 
     /// Replicas that are not live (Metadata's offline replicas).

@@ -125,20 +125,10 @@ pub async fn follow_coordination(broker: Arc<Broker>, mut shutdown: watch::Recei
 }
 
 /// On the Raft leader, drop expired offsets every `offsets.retention.check.interval.ms`.
-pub async fn expire_offsets(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn expire_offsets(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
     let config = broker.groups.config;
-    let mut ticks =
-        tokio::time::interval(Duration::from_millis(config.retention_check_interval_ms));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if broker.metadata.controller_id() != broker.node_id() {
-            continue;
-        }
+    let period = Duration::from_millis(config.retention_check_interval_ms);
+    crate::broker::as_controller(broker, period, shutdown, |broker| async move {
         let cmd = MetadataCommand::ExpireOffsets {
             at_ms: crate::formation::now_ms(),
             retention_ms: config.offsets_retention_ms,
@@ -146,5 +136,6 @@ pub async fn expire_offsets(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
         if let Err(e) = broker.metadata.write(cmd).await {
             tracing::warn!(error = %e, "expiring committed offsets failed");
         }
-    }
+    })
+    .await;
 }

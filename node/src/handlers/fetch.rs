@@ -14,6 +14,7 @@ use futures::future::{select_all, FutureExt};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::broker::Broker;
@@ -96,17 +97,27 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
         if !waiting {
             return respond(shells, partitions);
         }
-        let moved = async {
-            if watchers.is_empty() {
-                futures::future::pending::<()>().await;
-            }
-            let _ = select_all(watchers.iter_mut().map(|w| w.changed().boxed())).await;
-        };
-        tokio::select! {
-            () = moved => {}
-            () = tokio::time::sleep_until(deadline) => {}
-            _ = shutdown.changed() => {}
+        wait_for_change(&mut watchers, deadline, &mut shutdown).await;
+    }
+}
+
+/// A long poll's wait: until one of `watchers` (high watermarks or log ends) moves, the
+/// deadline passes, or the node begins to shut down.
+pub(crate) async fn wait_for_change(
+    watchers: &mut [watch::Receiver<u64>],
+    deadline: Instant,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let moved = async {
+        if watchers.is_empty() {
+            futures::future::pending::<()>().await;
         }
+        let _ = select_all(watchers.iter_mut().map(|w| w.changed().boxed())).await;
+    };
+    tokio::select! {
+        () = moved => {}
+        () = tokio::time::sleep_until(deadline) => {}
+        _ = shutdown.changed() => {}
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use brook_actors::{ask, PartitionHandle, ReplicaFetch, ReplicaRead};
 use bytes::Bytes;
-use futures::future::{select_all, FutureExt};
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
@@ -18,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::errors::partition_error;
-use crate::handlers::fetch::respond;
+use crate::handlers::fetch::{respond, wait_for_change};
 use crate::routing::{self, TopicRef};
 
 struct Wanted {
@@ -81,17 +80,7 @@ pub async fn handle(
         if done || Instant::now() >= deadline || *shutdown.borrow() {
             return respond(shells, partitions);
         }
-        let appended = async {
-            if watchers.is_empty() {
-                futures::future::pending::<()>().await;
-            }
-            let _ = select_all(watchers.iter_mut().map(|w| w.changed().boxed())).await;
-        };
-        tokio::select! {
-            () = appended => {}
-            () = tokio::time::sleep_until(deadline) => {}
-            _ = shutdown.changed() => {}
-        }
+        wait_for_change(&mut watchers, deadline, &mut shutdown).await;
     }
 }
 
