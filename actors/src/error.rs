@@ -21,6 +21,10 @@ pub enum PartitionError {
     /// The caller's leader epoch is older than this replica's.
     #[error("leader epoch {0} is fenced")]
     FencedLeaderEpoch(i32),
+    /// A new leader whose high watermark has not yet reached the start of its epoch: it
+    /// cannot tell where the committed log ends yet (Kafka's KIP-207).
+    #[error("the new leader's high watermark has not caught up yet")]
+    OffsetNotAvailable,
     /// acks=all with fewer in-sync replicas than `min.insync.replicas`: nothing was written.
     #[error("{isr} in-sync replicas, {min} required")]
     NotEnoughReplicas { isr: usize, min: usize },

@@ -1,6 +1,7 @@
 //! The state every request handler shares: settings, metadata, the partition actors and the store.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use brook_actors::{
@@ -30,6 +31,9 @@ pub struct Broker {
     pub shutdown: watch::Receiver<bool>,
     /// Serialises [`Broker::reconcile`] runs.
     reconciling: tokio::sync::Mutex<()>,
+    /// When this node's lease on its partitions' leadership ends (ms since the epoch); see
+    /// [`Broker::renew_lease`].
+    lease_until_ms: AtomicU64,
 }
 
 impl Broker {
@@ -52,7 +56,26 @@ impl Broker {
             advertised,
             shutdown,
             reconciling: tokio::sync::Mutex::new(()),
+            lease_until_ms: AtomicU64::new(0),
         }
+    }
+
+    /// A heartbeat sent at `sent_ms` was committed. Other brokers only take this node's
+    /// partitions over once the log shows no heartbeat from it for the session timeout, so
+    /// until then (less a margin for clock skew) it is still their only leader. Past that, a
+    /// node cut off from the Raft majority stops serving them (Metadata, Produce, Fetch and
+    /// ListOffsets send clients elsewhere), so no client reads stale data from a deposed
+    /// leader that does not know it yet.
+    pub fn renew_lease(&self, sent_ms: u64) {
+        let session = self.image().session_timeout_ms();
+        let margin = (session / 3).max(self.config.cluster.heartbeat_interval_ms);
+        let until = sent_ms.saturating_add(session.saturating_sub(margin));
+        self.lease_until_ms.fetch_max(until, Ordering::Relaxed);
+    }
+
+    /// Whether this node may act as the leader the metadata says it is.
+    pub fn holds_lease(&self) -> bool {
+        crate::formation::now_ms() < self.lease_until_ms.load(Ordering::Relaxed)
     }
 
     pub fn node_id(&self) -> i32 {

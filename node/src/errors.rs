@@ -22,6 +22,7 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         PartitionError::Stopped => ResponseError::NotLeaderOrFollower,
         PartitionError::System(_) => ResponseError::UnknownServerError,
         PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+        PartitionError::OffsetNotAvailable => ResponseError::OffsetNotAvailable,
         PartitionError::UnknownLeaderEpoch(_) => ResponseError::UnknownLeaderEpoch,
         PartitionError::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
         PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,

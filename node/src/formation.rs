@@ -132,7 +132,12 @@ pub async fn register(broker: &Broker, mut shutdown: watch::Receiver<bool>) -> a
     for cmd in [init, register] {
         loop {
             match broker.metadata.write(cmd.clone()).await {
-                Ok(_) => break,
+                Ok(_) => {
+                    if let MetadataCommand::RegisterBroker { at_ms, .. } = &cmd {
+                        broker.renew_lease(*at_ms);
+                    }
+                    break;
+                }
                 Err(brook_raft::Error::Rejected(r)) => bail!("registration refused: {r}"),
                 Err(e) => tracing::info!(error = %e, "no metadata quorum yet; retrying"),
             }
@@ -160,12 +165,11 @@ pub async fn heartbeat_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
             _ = ticks.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let cmd = MetadataCommand::BrokerHeartbeat {
-            id,
-            at_ms: now_ms(),
-        };
-        if let Err(e) = broker.metadata.write(cmd).await {
-            tracing::warn!(error = %e, "heartbeat not committed");
+        let at_ms = now_ms();
+        let cmd = MetadataCommand::BrokerHeartbeat { id, at_ms };
+        match broker.metadata.write(cmd).await {
+            Ok(_) => broker.renew_lease(at_ms),
+            Err(e) => tracing::warn!(error = %e, "heartbeat not committed"),
         }
     }
 }

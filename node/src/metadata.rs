@@ -74,6 +74,7 @@ pub struct MetadataImage {
     cluster_id: Option<String>,
     /// Ids of deleted topics, whose data every node removes.
     deleted: BTreeSet<Uuid>,
+    session_timeout_ms: u64,
 }
 
 impl MetadataImage {
@@ -129,7 +130,13 @@ impl MetadataImage {
                 .copied()
                 .map(Uuid::from_bytes)
                 .collect(),
+            session_timeout_ms: state.session_timeout_ms(),
         }
+    }
+
+    /// How long a broker may go without a heartbeat before it is down.
+    pub fn session_timeout_ms(&self) -> u64 {
+        self.session_timeout_ms
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMeta>> {

@@ -40,8 +40,9 @@ pub fn partition(
     let owner = topic
         .owner(partition)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
-    // Another node owns it: the client refreshes its metadata and goes there.
-    if owner.node != broker.node_id() {
+    // Another node leads it (or this one lost touch with the cluster and may have been
+    // replaced): the client refreshes its metadata and goes to the leader.
+    if owner.node != broker.node_id() || !broker.holds_lease() {
         return Err(ResponseError::NotLeaderOrFollower);
     }
     // Owned but not running yet (the metadata change is still being applied): retriable too.

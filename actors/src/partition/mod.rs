@@ -403,6 +403,9 @@ impl PartitionActor {
         }
     }
 
+    /// A follower's fetch: notes its progress (which may move the high watermark, so the
+    /// answer carries the newest one), then reads from its offset, or reports where its log
+    /// diverged from this one.
     fn replica_fetch(&mut self, msg: &ReplicaFetch) -> Result<ReplicaRead, PartitionError> {
         self.check_epoch(msg.current_leader_epoch)?;
         let log = self.log.as_ref().ok_or(PartitionError::Stopped)?;
@@ -413,36 +416,43 @@ impl PartitionActor {
             return Err(PartitionError::NotLeader);
         }
         let log_end = log.log_end_offset();
-        let answer = |records: Bytes, diverging| ReplicaRead {
+        // KIP-320/595: a follower whose last epoch ends earlier here (or is unknown here)
+        // must truncate before it may fetch.
+        let diverging = match msg.last_fetched_epoch {
+            e if e < 0 => None,
+            e => match log.end_offset_for_epoch(e) {
+                Some((epoch, end)) if epoch < e || end < msg.offset => Some((epoch, end)),
+                Some(_) => None,
+                None => Some((-1, log.log_start_offset())),
+            },
+        };
+        if diverging.is_none() {
+            leader.on_fetch(msg.replica, msg.offset, log_end, now_ms());
+            self.update_high_watermark();
+        }
+        let log = self.log.as_ref().ok_or(PartitionError::Stopped)?;
+        let records = match diverging {
+            Some(_) => Bytes::new(),
+            None => log.read(msg.offset, msg.max_bytes, u64::MAX)?,
+        };
+        Ok(ReplicaRead {
             records,
             high_watermark: log.high_watermark(),
             log_start_offset: log.log_start_offset(),
             log_end_offset: log_end,
             diverging,
-        };
-        // KIP-320/595: a follower whose last epoch ends earlier here (or is unknown here)
-        // must truncate before it may fetch.
-        if msg.last_fetched_epoch >= 0 {
-            let diverging = match log.end_offset_for_epoch(msg.last_fetched_epoch) {
-                Some((epoch, end)) if epoch < msg.last_fetched_epoch || end < msg.offset => {
-                    Some((epoch, end))
-                }
-                Some(_) => None,
-                None => Some((-1, log.log_start_offset())),
-            };
-            if diverging.is_some() {
-                return Ok(answer(Bytes::new(), diverging));
-            }
-        }
-        let records = log.read(msg.offset, msg.max_bytes, u64::MAX)?;
-        let read = answer(records, None);
-        leader.on_fetch(msg.replica, msg.offset, log_end, now_ms());
-        Ok(read)
+        })
     }
 
     fn list_offset(&self, query: OffsetQuery) -> Result<OffsetAnswer, PartitionError> {
-        let epoch = self.leader()?.state.leader_epoch;
+        let leader = self.leader()?;
+        let epoch = leader.state.leader_epoch;
         let log = self.log()?;
+        // Until the high watermark reaches where this epoch began, some offsets the previous
+        // leader showed may not be visible here yet: answering now could go back in time.
+        if log.high_watermark() < leader.epoch_start {
+            return Err(PartitionError::OffsetNotAvailable);
+        }
         let hw = log.high_watermark();
         let found = |offset: u64, timestamp: i64| OffsetAnswer {
             offset: to_i64(offset),
@@ -614,8 +624,6 @@ impl Handler<ReplicaFetch> for PartitionActor {
 
     fn handle(&mut self, msg: ReplicaFetch, _ctx: &mut Self::Context) {
         let result = self.replica_fetch(&msg);
-        // A follower's progress may move the high watermark.
-        self.update_high_watermark();
         let _ = msg.reply.send(result);
     }
 }

@@ -153,7 +153,14 @@ fn live_brokers(
 /// A partition without a leader answers LEADER_NOT_AVAILABLE (retriable) with leader -1.
 fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
     let image = broker.image();
-    let live = |id: i32| id == broker.node_id() || image.is_live(id);
+    let me = broker.node_id();
+    let live = |id: i32| {
+        if id == me {
+            broker.holds_lease()
+        } else {
+            image.is_live(id)
+        }
+    };
     let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let partitions = (0..topic.partitions)
         .zip(&topic.owners)
