@@ -174,6 +174,29 @@ pub async fn heartbeat_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
     }
 }
 
+/// On the Raft leader: once a new term's first entry is applied, renew every live broker's
+/// session from this node's clock (see `MetadataCommand::RenewSessions`).
+pub async fn renew_sessions_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut applied = broker.metadata.raft().reader().subscribe();
+    let reader = broker.metadata.raft().reader();
+    loop {
+        let pending = reader.read_applied(|_, state| state.sessions_need_renewal());
+        if pending && broker.metadata.controller_id() == broker.node_id() {
+            let cmd = MetadataCommand::RenewSessions { at_ms: now_ms() };
+            if let Err(e) = broker.metadata.write(cmd).await {
+                tracing::warn!(error = %e, "renewing broker sessions failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            continue;
+        }
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// Start and stop partition actors whenever the metadata changes.
 pub async fn follow_metadata(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut applied = broker.metadata.raft().reader().subscribe();

@@ -95,6 +95,10 @@ impl Node {
         let mut background = vec![
             tokio::spawn(retention_loop(broker.clone(), watcher.clone())),
             tokio::spawn(formation::follow_metadata(broker.clone(), watcher.clone())),
+            tokio::spawn(formation::renew_sessions_loop(
+                broker.clone(),
+                watcher.clone(),
+            )),
             tokio::spawn(groups::follow_coordination(broker.clone(), watcher.clone())),
             tokio::spawn(groups::expire_offsets(broker.clone(), watcher.clone())),
             tokio::spawn(replication::isr::run(broker.clone(), isr_queue)),

@@ -121,6 +121,10 @@ pub enum MetadataCommand {
     /// Move partitions to new replica sets (leader first), or cancel a move in progress
     /// (`replicas: None`), as Kafka's AlterPartitionReassignments.
     ReassignPartitions { moves: Vec<Reassignment> },
+    /// Written by a new Raft leader as soon as it leads: every broker that was live when the
+    /// term began gets a fresh session from `at_ms` (the leader's clock). Until then those
+    /// brokers count as live, since none could heartbeat while the group had no leader.
+    RenewSessions { at_ms: u64 },
     /// Record a consumer group's completed generation. Like every group write, it names the
     /// `coordinator` that made it and the placement epoch `since` which that coordinator
     /// loaded the group at; it applies only if the coordinator held the group throughout.

@@ -82,9 +82,10 @@ pub struct MetadataState {
     /// so a group write can be checked against every placement since its coordinator loaded
     /// the group.
     placements: VecDeque<(u64, Vec<u64>)>,
-    /// A new Raft term began: the next heartbeat renews the session of every broker that was
-    /// live, since none could heartbeat while the group had no leader.
-    renew_sessions: bool,
+    /// Since a new Raft term began and until its leader renews the sessions: the brokers
+    /// that were live then, which stay live meanwhile (heartbeats stalled during the election,
+    /// and ones stamped before it may still arrive).
+    grace: Option<BTreeSet<u64>>,
 }
 
 impl Default for MetadataState {
@@ -100,7 +101,7 @@ impl Default for MetadataState {
             groups: ConsumerGroups::default(),
             placement_epoch: 0,
             placements: VecDeque::new(),
-            renew_sessions: false,
+            grace: None,
         }
     }
 }
@@ -223,26 +224,35 @@ impl MetadataState {
     }
 
     fn live(&self, b: &BrokerState) -> bool {
-        self.clock_ms.saturating_sub(b.last_heartbeat_ms) <= self.session_timeout_ms
+        self.grace.as_ref().is_some_and(|g| g.contains(&b.id))
+            || self.clock_ms.saturating_sub(b.last_heartbeat_ms) <= self.session_timeout_ms
     }
 
     /// A new leader term began (its first, blank, entry was applied). Heartbeats stall while
-    /// the group elects a leader; without a grace period the first heartbeat after a long
-    /// election would declare every other broker down (KRaft's controller likewise restarts
-    /// the session timers when it takes over).
+    /// the group elects a leader, so without a grace period the first heartbeat after a long
+    /// election would declare every other broker down. The brokers live now stay live until
+    /// the new leader renews their sessions ([`MetadataCommand::RenewSessions`]); KRaft's
+    /// controller likewise restarts the session timers when it takes over.
     pub fn new_term(&mut self) {
-        self.renew_sessions = true;
+        let live: BTreeSet<u64> = self.live_brokers().map(|b| b.id).collect();
+        self.grace = Some(live);
     }
 
-    /// Gives every broker that was live before `at_ms` a fresh session from `at_ms`.
-    fn renew_live_sessions(&mut self, at_ms: u64) {
-        let live: Vec<u64> = self.live_brokers().map(|b| b.id).collect();
-        for id in live {
+    /// Whether a new term's leader has yet to renew the sessions.
+    pub fn sessions_need_renewal(&self) -> bool {
+        self.grace.is_some()
+    }
+
+    fn renew_sessions(&mut self, at_ms: u64) {
+        let Some(grace) = self.grace.take() else {
+            return;
+        };
+        for id in grace {
             if let Some(b) = self.brokers.get_mut(&id) {
                 b.last_heartbeat_ms = b.last_heartbeat_ms.max(at_ms);
             }
         }
-        self.renew_sessions = false;
+        self.clock_ms = self.clock_ms.max(at_ms);
     }
 
     /// Apply one command. On `Err` the state is unchanged.
@@ -260,6 +270,7 @@ impl MetadataState {
                 MetadataCommand::InitCluster { .. }
                     | MetadataCommand::RegisterBroker { .. }
                     | MetadataCommand::BrokerHeartbeat { .. }
+                    | MetadataCommand::RenewSessions { .. }
             )
         {
             if restarted {
@@ -304,6 +315,10 @@ impl MetadataState {
                 at_ms,
             } => self.register_broker(*id, host, *port, rack, *epoch, *at_ms),
             MetadataCommand::BrokerHeartbeat { id, at_ms } => self.heartbeat(*id, *at_ms),
+            MetadataCommand::RenewSessions { at_ms } => {
+                self.renew_sessions(*at_ms);
+                Ok(CommandOutput::Done)
+            }
             MetadataCommand::CreateTopic {
                 name,
                 id,
@@ -412,9 +427,6 @@ impl MetadataState {
                 );
             }
         }
-        if self.renew_sessions {
-            self.renew_live_sessions(at_ms);
-        }
         // A (re)registration counts as a heartbeat. Liveness is judged against the newest
         // heartbeat time in the log, so without this a broker registering before any
         // heartbeat (or after a long outage) would look down until its first heartbeat.
@@ -440,9 +452,6 @@ impl MetadataState {
                 codes::BROKER_ID_NOT_REGISTERED,
                 format!("broker {id} is not registered"),
             );
-        }
-        if self.renew_sessions {
-            self.renew_live_sessions(at_ms);
         }
         let Some(broker) = self.brokers.get_mut(&id) else {
             return reject(
@@ -1410,14 +1419,25 @@ mod tests {
         let mut s = with_brokers(&[1, 2, 3]);
         s.apply(&create_rf("t", 1, 3, 3)).unwrap();
         let before = s.topic("t").unwrap().clone();
-        // The group had no leader for longer than the session timeout.
+        // The group had no leader for longer than the session timeout; heartbeats stamped
+        // before and during the election arrive late, out of order.
         s.new_term();
+        assert!(s.sessions_need_renewal());
         s.apply(&heartbeat(1, 20_000)).unwrap();
+        s.apply(&heartbeat(2, 5_000)).unwrap();
         assert!(s.is_live(2) && s.is_live(3));
         assert_eq!(s.topic("t").unwrap(), &before, "nobody lost leadership");
-        // Without a new term the same gap declares them down.
-        s.apply(&heartbeat(1, 40_000)).unwrap();
-        assert!(!s.is_live(2) && !s.is_live(3));
+        // The new leader renews every session from its clock.
+        s.apply(&MetadataCommand::RenewSessions { at_ms: 21_000 })
+            .unwrap();
+        assert!(!s.sessions_need_renewal());
+        s.apply(&heartbeat(1, 29_000)).unwrap();
+        assert!(s.is_live(2) && s.is_live(3));
+        assert_eq!(s.topic("t").unwrap(), &before);
+        // Without a new term, a silent broker is declared down.
+        s.apply(&heartbeat(1, 31_000)).unwrap();
+        s.apply(&heartbeat(2, 31_000)).unwrap();
+        assert!(!s.is_live(3) && s.is_live(2));
     }
 
     #[test]
