@@ -1,0 +1,763 @@
+//! Replicated partitions on a real 3-node cluster: an idempotent acks=all producer keeps
+//! exactly-once, in-order delivery across the SIGKILL of a partition leader; the killed node
+//! returns to every in-sync set; Metadata describes replicas, in-sync replicas, offline
+//! replicas and leader epochs while a node is down; acks=all is refused with
+//! NOT_ENOUGH_REPLICAS when fewer replicas than `min.insync.replicas` are in sync.
+//!
+//! Measured figures (failover time seen by the producer, time for a returning node to be in
+//! sync again) are printed with `eprintln!`; run with `--nocapture` to see them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, ensure, Result};
+use brook_tests::cluster::*;
+use brook_tests::*;
+use kafka_protocol::records::Compression;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Message};
+
+/// Fast failure detection: a broker is down 3 s after its last heartbeat rather than 9 s.
+fn fast_failure_detection(opts: &mut BrokerOptions) {
+    opts.set("broker.heartbeat.interval.ms", 500)
+        .set("broker.session.timeout.ms", 3000);
+}
+
+/// How long the cluster may take to notice a dead node and move its partitions: the 3 s
+/// session timeout plus elections, with room for slow machines.
+const FAILOVER_BOUND: Duration = Duration::from_secs(30);
+/// How long a returning node may take to be in sync again.
+const REJOIN_BOUND: Duration = Duration::from_secs(60);
+
+fn bootstrap_of(c: &Cluster, ids: &[i32]) -> String {
+    ids.iter()
+        .map(|&id| c.bootstrap(id))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn sorted(ids: &[i32]) -> Vec<i32> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// One record (no producer id) with `value`, as a raw Produce batch.
+fn one_record(value: &str) -> Result<bytes::Bytes> {
+    record_batch(
+        &[value.as_bytes()],
+        2,
+        NO_PRODUCER,
+        -1,
+        now_ms(),
+        Compression::None,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// A producer that timestamps every delivery report
+// ---------------------------------------------------------------------------------------------
+
+/// What librdkafka reported for one message.
+#[derive(Clone, Debug)]
+struct Report {
+    partition: i32,
+    offset: i64,
+    at: Instant,
+    error: Option<String>,
+}
+
+/// Records every delivery report (by message id, the delivery opaque) as it arrives on the
+/// producer's polling thread, and the client-level errors librdkafka reports.
+struct Recorder {
+    reports: Mutex<Vec<Option<Report>>>,
+    acked: AtomicUsize,
+    client_errors: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn new(messages: usize) -> Recorder {
+        Recorder {
+            reports: Mutex::new(vec![None; messages]),
+            acked: AtomicUsize::new(0),
+            client_errors: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ClientContext for Recorder {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let mut errors = self.client_errors.lock().unwrap();
+        if errors.len() < 1000 {
+            errors.push(format!("{error}: {reason}"));
+        }
+    }
+}
+
+impl ProducerContext for Recorder {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
+        let at = Instant::now();
+        let report = match result {
+            Ok(m) => {
+                self.acked.fetch_add(1, Ordering::SeqCst);
+                Report {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    at,
+                    error: None,
+                }
+            }
+            Err((e, m)) => Report {
+                partition: m.partition(),
+                offset: m.offset(),
+                at,
+                error: Some(format!("{e}")),
+            },
+        };
+        let mut reports = self.reports.lock().unwrap();
+        if let Some(slot) = reports.get_mut(id) {
+            *slot = Some(report);
+        }
+    }
+}
+
+fn payload(id: usize) -> String {
+    format!("m-{id:06}")
+}
+
+fn parse_payload(value: Option<&[u8]>) -> Option<usize> {
+    std::str::from_utf8(value?)
+        .ok()?
+        .strip_prefix("m-")?
+        .parse()
+        .ok()
+}
+
+/// The high watermark of every partition, from ListOffsets (latest) asked of its leader as
+/// node `via` describes the topic.
+fn ends_from_leaders(c: &Cluster, via: i32, topic: &str) -> Result<BTreeMap<i32, i64>> {
+    let t = c
+        .topic(via, topic)?
+        .ok_or_else(|| anyhow!("node {via} does not know {topic}"))?;
+    let mut ends = BTreeMap::new();
+    for p in &t.partitions {
+        ensure!(p.leader >= 0, "{topic}/{} has no leader: {p:?}", p.index);
+        let (code, end) = c.end_offset(p.leader, topic, p.index)?;
+        ensure!(
+            code == 0,
+            "ListOffsets {topic}/{} on its leader {}: error {code}",
+            p.index,
+            p.leader
+        );
+        ends.insert(p.index, end);
+    }
+    Ok(ends)
+}
+
+/// Every acknowledged message was read back exactly once, at the offset its acknowledgement
+/// named, in its partition, and each partition holds its messages in the order they were
+/// produced (message `i` went to partition `i % partitions`). Nothing else is in the log.
+fn check_exactly_once(
+    reports: &[Option<Report>],
+    partitions: i32,
+    read: &BTreeMap<i32, Vec<Received>>,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<usize, (i32, i64)> = BTreeMap::new();
+    for (&p, records) in read {
+        let mut previous: Option<usize> = None;
+        for r in records {
+            let Some(id) = parse_payload(r.value.as_deref()) else {
+                problems.push(format!(
+                    "{p}@{}: a record that was never produced: {:?}",
+                    r.offset,
+                    r.value.as_deref().map(String::from_utf8_lossy)
+                ));
+                continue;
+            };
+            if id % partitions as usize != p as usize {
+                problems.push(format!(
+                    "{p}@{}: message {id} in the wrong partition",
+                    r.offset
+                ));
+            }
+            if let Some((q, o)) = seen.insert(id, (p, r.offset)) {
+                problems.push(format!(
+                    "message {id} appears twice: at {q}@{o} and at {p}@{}",
+                    r.offset
+                ));
+            }
+            if let Some(prev) = previous {
+                if id <= prev {
+                    problems.push(format!(
+                        "{p}@{}: message {id} after message {prev}: out of order",
+                        r.offset
+                    ));
+                }
+            }
+            previous = Some(id);
+        }
+    }
+    let mut missing = 0;
+    for (id, report) in reports.iter().enumerate() {
+        let Some(report) = report else { continue };
+        if report.error.is_some() {
+            continue;
+        }
+        match seen.get(&id) {
+            None => {
+                missing += 1;
+                if missing <= 10 {
+                    problems.push(format!(
+                        "message {id}, acknowledged at {}@{}, was not read back",
+                        report.partition, report.offset
+                    ));
+                }
+            }
+            Some(&(p, o)) if (p, o) != (report.partition, report.offset) => {
+                problems.push(format!(
+                    "message {id} was acknowledged at {}@{} but read at {p}@{o}",
+                    report.partition, report.offset
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        let total = problems.len();
+        problems.truncate(30);
+        bail!(
+            "{total} problems ({missing} acknowledged messages missing), first ones:\n{}",
+            problems.join("\n")
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failover under an idempotent producer
+// ---------------------------------------------------------------------------------------------
+
+/// 100,000 small messages through an idempotent acks=all producer to a 3-partition topic with
+/// replication factor 3 and `min.insync.replicas` 2; a third of the way in (by acknowledged
+/// messages), the leader of partition 0 is SIGKILLed. Every delivery must succeed (librdkafka
+/// retries internally), and reading every partition back through the survivors must show each
+/// message exactly once, at its acknowledged offset, in produced order. The killed node then
+/// restarts and must return to the in-sync set of every partition, after which a read through
+/// any node still shows exactly the acknowledged messages.
+#[test]
+fn idempotent_producer_keeps_exactly_once_across_leader_kill() -> Result<()> {
+    const TOPIC: &str = "failover";
+    const PARTITIONS: i32 = 3;
+    const MESSAGES: usize = 100_000;
+    const KILL_AFTER_ACKED: usize = MESSAGES / 3;
+    let mut c = Cluster::start_with(3, fast_failure_detection);
+    let before =
+        c.create_replicated_topic(1, TOPIC, PARTITIONS, 3, &[("min.insync.replicas", "2")])?;
+    let victim = before.partition(0).unwrap().leader;
+    let survivors: Vec<i32> = c.ids().into_iter().filter(|&i| i != victim).collect();
+    eprintln!(
+        "leaders before the kill: {:?}; killing node {victim} (leader of partition 0); Raft \
+         leader {}",
+        before.leaders(),
+        c.raft_leader()
+    );
+
+    let recorder = Recorder::new(MESSAGES);
+    let producer: ThreadedProducer<Recorder> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_of(&c, &c.ids()))
+        .set("broker.address.family", "v4")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .set("request.timeout.ms", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .set("reconnect.backoff.ms", "20")
+        .set("reconnect.backoff.max.ms", "500")
+        .set("topic.metadata.refresh.interval.ms", "5000")
+        .create_with_context(recorder)?;
+
+    let killed_at = std::thread::scope(|s| -> Result<Instant> {
+        let producer = &producer;
+        let enqueue = s.spawn(move || -> Result<()> {
+            for id in 0..MESSAGES {
+                let value = payload(id);
+                loop {
+                    let record = BaseRecord::<(), str, usize>::with_opaque_to(TOPIC, id)
+                        .payload(value.as_str())
+                        .partition((id % PARTITIONS as usize) as i32);
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        Err((e, _)) => bail!("enqueueing message {id}: {e}"),
+                    }
+                }
+            }
+            Ok(())
+        });
+        let deadline = Instant::now() + EVENTUALLY;
+        while producer.context().acked.load(Ordering::SeqCst) < KILL_AFTER_ACKED {
+            ensure!(
+                Instant::now() < deadline,
+                "only {} messages acknowledged in {EVENTUALLY:?}",
+                producer.context().acked.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        c.kill9(victim);
+        let killed_at = Instant::now();
+        eprintln!(
+            "killed node {victim} with {} of {MESSAGES} messages acknowledged",
+            producer.context().acked.load(Ordering::SeqCst)
+        );
+        enqueue.join().unwrap()?;
+        Ok(killed_at)
+    })?;
+    producer.flush(Duration::from_secs(300))?;
+    let reports = producer.context().reports.lock().unwrap().clone();
+    let client_errors = producer.context().client_errors.lock().unwrap().clone();
+    drop(producer);
+    if !client_errors.is_empty() {
+        eprintln!(
+            "librdkafka reported {} client errors (connection losses are expected), first: {:?}",
+            client_errors.len(),
+            &client_errors[..client_errors.len().min(5)]
+        );
+    }
+
+    // Every delivery succeeded.
+    let unreported = reports.iter().filter(|r| r.is_none()).count();
+    let failed: Vec<(usize, &Report)> = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().filter(|r| r.error.is_some()).map(|r| (i, r)))
+        .collect();
+    let acked_after_kill = reports
+        .iter()
+        .flatten()
+        .filter(|r| r.error.is_none() && r.at > killed_at)
+        .count();
+    eprintln!("{acked_after_kill} messages were acknowledged after the kill");
+
+    // The failover as the producer saw it, on partition 0.
+    let mut p0: Vec<Instant> = reports
+        .iter()
+        .flatten()
+        .filter(|r| r.partition == 0 && r.error.is_none())
+        .map(|r| r.at)
+        .collect();
+    p0.sort_unstable();
+    if let Some(first) = p0.iter().find(|&&t| t > killed_at) {
+        eprintln!(
+            "MEASURED kill -9 of partition 0's leader -> first partition-0 acknowledgement \
+             after the kill: {:?}",
+            *first - killed_at
+        );
+    }
+    // The end of the longest pause in partition 0's acknowledgements around the kill: the
+    // first acknowledgement that came from the new leader.
+    let last_before = p0.iter().rev().find(|&&t| t <= killed_at).copied();
+    let around: Vec<Instant> = p0
+        .iter()
+        .copied()
+        .filter(|&t| last_before.is_none_or(|b| t >= b))
+        .collect();
+    if let Some((from, to)) = around
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .max_by_key(|(a, b)| *b - *a)
+    {
+        eprintln!(
+            "MEASURED partition 0 acknowledgements paused from {:?} before/after the kill \
+             (negative = before) to {:?} after it: failover as the producer saw it {:?}",
+            signed_ms(from, killed_at),
+            to.saturating_duration_since(killed_at),
+            to.saturating_duration_since(killed_at)
+        );
+    }
+    assert!(
+        unreported == 0 && failed.is_empty(),
+        "{unreported} messages got no delivery report and {} deliveries failed, first ones: \
+         {:?}",
+        failed.len(),
+        &failed[..failed.len().min(10)]
+    );
+    assert!(
+        acked_after_kill > 0,
+        "every message was acknowledged before the kill: the test did not kill under load"
+    );
+
+    // The partitions moved: none is led by the dead node.
+    let during = c.wait_for_partitions(
+        "survivors to lead every partition",
+        TOPIC,
+        FAILOVER_BOUND,
+        |p| {
+            ensure!(
+                p.leader >= 0 && p.leader != victim && !p.in_sync(victim),
+                "{p:?}"
+            );
+            Ok(())
+        },
+    )?;
+    eprintln!("leaders after the kill: {:?}", during.leaders());
+
+    // Read back through the survivors only.
+    let ends = ends_from_leaders(&c, survivors[0], TOPIC)?;
+    let read = consume_to_ends(&bootstrap_of(&c, &survivors), TOPIC, &ends)?;
+    check_exactly_once(&reports, PARTITIONS, &read)?;
+    assert_eq!(
+        read.values().map(Vec::len).sum::<usize>(),
+        MESSAGES,
+        "the survivors hold exactly the {MESSAGES} messages (ends {ends:?})"
+    );
+
+    // The killed node returns and catches up into every in-sync set.
+    let restarted_at = Instant::now();
+    c.restart(victim);
+    let after = c.wait_for_partitions(
+        &format!("node {victim} back in every in-sync set"),
+        TOPIC,
+        REJOIN_BOUND,
+        |p| {
+            ensure!(
+                p.leader >= 0 && p.fully_in_sync() && p.in_sync(victim) && p.offline.is_empty(),
+                "{p:?}"
+            );
+            Ok(())
+        },
+    )?;
+    eprintln!(
+        "MEASURED restart of node {victim} -> in the in-sync set of all {PARTITIONS} \
+         partitions on every node: {:?}; leaders {:?}",
+        restarted_at.elapsed(),
+        after.leaders()
+    );
+    for (p, q) in before.partitions.iter().zip(&after.partitions) {
+        assert_eq!(
+            sorted(&p.replicas),
+            sorted(&q.replicas),
+            "replica sets stay"
+        );
+        assert!(
+            q.leader_epoch >= p.leader_epoch,
+            "leader epochs never go back: before {p:?}, after {q:?}"
+        );
+    }
+    assert!(
+        after.partition(0).unwrap().leader_epoch > before.partition(0).unwrap().leader_epoch,
+        "partition 0 changed leader, so its epoch went up: before {before:?}, after {after:?}"
+    );
+
+    // Everything is still there, read through every node.
+    let ends = ends_from_leaders(&c, victim, TOPIC)?;
+    let read = consume_to_ends(&bootstrap_of(&c, &c.ids()), TOPIC, &ends)?;
+    check_exactly_once(&reports, PARTITIONS, &read)?;
+    assert_eq!(read.values().map(Vec::len).sum::<usize>(), MESSAGES);
+    Ok(())
+}
+
+fn signed_ms(t: Instant, origin: Instant) -> String {
+    if t >= origin {
+        format!("+{:?}", t - origin)
+    } else {
+        format!("-{:?}", origin - t)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata while a node is down
+// ---------------------------------------------------------------------------------------------
+
+/// While a node is down, Metadata from every survivor lists all three replicas of every
+/// partition, names the dead node in `offline_replicas` and no longer in the in-sync set,
+/// never names it leader, and a partition it led has a new leader with a higher leader epoch
+/// (the others keep their leader and epoch). A partition whose only replica is on the dead
+/// node has no leader (LEADER_NOT_AVAILABLE). When the node returns, it is in sync everywhere
+/// again and nothing is offline.
+#[test]
+fn metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down() -> Result<()> {
+    const TOPIC: &str = "described";
+    const LONELY: &str = "lonely";
+    const PARTITIONS: i32 = 3;
+    let mut c = Cluster::start_with(3, fast_failure_detection);
+    let before =
+        c.create_replicated_topic(1, TOPIC, PARTITIONS, 3, &[("min.insync.replicas", "2")])?;
+    for p in &before.partitions {
+        assert_eq!(sorted(&p.replicas), [1, 2, 3], "{p:?}");
+        assert!(p.fully_in_sync() && p.offline.is_empty(), "{p:?}");
+        assert!(p.replicas.contains(&p.leader), "{p:?}");
+        assert!(
+            p.leader_epoch >= 0,
+            "Metadata v12 reports leader epochs: {p:?}"
+        );
+        assert_eq!(p.owner, p.replicas[0], "owner is the first replica: {p:?}");
+    }
+    let victim = before.partition(0).unwrap().leader;
+    let survivors: Vec<i32> = c.ids().into_iter().filter(|&i| i != victim).collect();
+    let (code, message) = create_topic_with_owners(&mut c.conn(1)?, LONELY, &[victim])?;
+    assert_eq!(code, 0, "creating {LONELY} on node {victim}: {message:?}");
+    c.wait_for_topic(LONELY, 1)?;
+
+    let killed_at = Instant::now();
+    c.kill9(victim);
+    for &id in &survivors {
+        c.wait_for_brokers(id, &survivors)?;
+    }
+    eprintln!(
+        "MEASURED kill -9 of node {victim} -> both survivors stop listing it: {:?}",
+        killed_at.elapsed()
+    );
+    let during = c.wait_for_partitions(
+        &format!("survivors to describe node {victim} as down"),
+        TOPIC,
+        FAILOVER_BOUND,
+        |p| {
+            let old = before.partition(p.index).unwrap();
+            ensure!(p.error == 0, "error {}: {p:?}", p.error);
+            ensure!(
+                p.replicas == old.replicas,
+                "replicas changed: {p:?}, was {old:?}"
+            );
+            let want_isr: Vec<i32> = sorted(&old.isr)
+                .into_iter()
+                .filter(|&r| r != victim)
+                .collect();
+            ensure!(
+                sorted(&p.isr) == want_isr,
+                "isr {:?}, want {want_isr:?}",
+                p.isr
+            );
+            ensure!(
+                p.offline == [victim],
+                "offline {:?}, want [{victim}]",
+                p.offline
+            );
+            ensure!(
+                p.leader >= 0 && p.leader != victim && p.isr.contains(&p.leader),
+                "leader {}: {p:?}",
+                p.leader
+            );
+            if old.leader == victim {
+                ensure!(
+                    p.leader_epoch > old.leader_epoch,
+                    "new leader, same epoch: {p:?}, was {old:?}"
+                );
+            } else {
+                ensure!(
+                    p.leader == old.leader && p.leader_epoch == old.leader_epoch,
+                    "a live leader was replaced: {p:?}, was {old:?}"
+                );
+            }
+            Ok(())
+        },
+    )?;
+    eprintln!(
+        "MEASURED kill -9 of node {victim} -> every survivor describes it as down in {TOPIC}: \
+         {:?}",
+        killed_at.elapsed()
+    );
+    // The leader is never the dead node, from the kill on: checked again, every node.
+    for &id in &survivors {
+        let t = c.topic(id, TOPIC)?.unwrap();
+        assert_eq!(t.partitions, during.partitions, "node {id} agrees");
+        let lonely = c.partition(id, LONELY, 0)?;
+        assert_eq!(
+            (lonely.leader, lonely.error),
+            (-1, LEADER_NOT_AVAILABLE),
+            "node {id}: {LONELY}/0, whose only replica is on dead node {victim}: {lonely:?}"
+        );
+        assert_eq!(lonely.replicas, [victim], "{lonely:?}");
+        assert_eq!(lonely.offline, [victim], "{lonely:?}");
+    }
+
+    c.restart(victim);
+    let after = c.wait_for_partitions(
+        &format!("node {victim} in sync again"),
+        TOPIC,
+        REJOIN_BOUND,
+        |p| {
+            ensure!(p.error == 0 && p.leader >= 0, "{p:?}");
+            ensure!(p.fully_in_sync() && p.offline.is_empty(), "{p:?}");
+            Ok(())
+        },
+    )?;
+    for (p, q) in during.partitions.iter().zip(&after.partitions) {
+        assert_eq!(p.replicas, q.replicas);
+        assert!(q.leader_epoch >= p.leader_epoch, "{q:?} after {p:?}");
+    }
+    c.wait_for_partitions(
+        &format!("{LONELY} led by node {victim} again"),
+        LONELY,
+        REJOIN_BOUND,
+        |p| {
+            ensure!(
+                p.leader == victim && p.error == 0 && p.offline.is_empty(),
+                "{p:?}"
+            );
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// min.insync.replicas
+// ---------------------------------------------------------------------------------------------
+
+/// With `min.insync.replicas` 3 and one of three replicas down (and out of the in-sync set),
+/// an acks=all Produce is refused with NOT_ENOUGH_REPLICAS and appends nothing, while acks=1
+/// is accepted; a topic with `min.insync.replicas` 2 still takes acks=all. librdkafka's
+/// acks=all delivery fails too (it retries the retriable error until its timeout). Once the
+/// node is back in sync, acks=all is accepted again, and the log holds exactly the accepted
+/// records.
+#[test]
+fn acks_all_is_refused_below_min_insync_replicas() -> Result<()> {
+    const STRICT: &str = "strict";
+    const LENIENT: &str = "lenient";
+    let mut c = Cluster::start_with(3, fast_failure_detection);
+    let strict = c.create_replicated_topic(1, STRICT, 1, 3, &[("min.insync.replicas", "3")])?;
+    let lenient = c.create_replicated_topic(1, LENIENT, 1, 3, &[("min.insync.replicas", "2")])?;
+    let leader = strict.partition(0).unwrap().leader;
+    let mut conn = c.conn(leader)?;
+    let accepted = produce_with_acks(&mut conn, STRICT, -1, 30_000, &[(0, one_record("all-up")?)])?;
+    assert_eq!(
+        (accepted[0].error_code, accepted[0].base_offset),
+        (0, 0),
+        "acks=all with every replica in sync: {:?}",
+        accepted[0]
+    );
+
+    // A follower of `strict` goes down (the leader stays, so this is about the in-sync count).
+    // Of three nodes, one leads neither topic.
+    let victim = c
+        .ids()
+        .into_iter()
+        .find(|&i| i != leader && i != lenient.partition(0).unwrap().leader)
+        .unwrap();
+    c.kill9(victim);
+    for (topic, view) in [(STRICT, &strict), (LENIENT, &lenient)] {
+        let old = view.partition(0).unwrap().clone();
+        c.wait_for_partitions(
+            &format!("node {victim} out of the in-sync set of {topic}"),
+            topic,
+            FAILOVER_BOUND,
+            |p| {
+                ensure!(!p.in_sync(victim) && p.isr.len() == 2, "{p:?}");
+                ensure!(p.leader == old.leader, "leader moved: {p:?}, was {old:?}");
+                Ok(())
+            },
+        )?;
+    }
+
+    let mut conn = c.conn(leader)?;
+    let refused = produce_with_acks(
+        &mut conn,
+        STRICT,
+        -1,
+        30_000,
+        &[(0, one_record("refused")?)],
+    )?;
+    assert_eq!(
+        refused[0].error_code, NOT_ENOUGH_REPLICAS,
+        "acks=all with 2 of 3 replicas in sync and min.insync.replicas=3: {:?}",
+        refused[0]
+    );
+    let leader_ack =
+        produce_with_acks(&mut conn, STRICT, 1, 30_000, &[(0, one_record("acks-1")?)])?;
+    assert_eq!(
+        (leader_ack[0].error_code, leader_ack[0].base_offset),
+        (0, 1),
+        "acks=1 is accepted, right after the record acks=all had (the refused one took no \
+         offset): {:?}",
+        leader_ack[0]
+    );
+    let lenient_leader = c.partition(leader, LENIENT, 0)?.leader;
+    let lenient_ack = produce_with_acks(
+        &mut c.conn(lenient_leader)?,
+        LENIENT,
+        -1,
+        30_000,
+        &[(0, one_record("lenient")?)],
+    )?;
+    assert_eq!(
+        lenient_ack[0].error_code, 0,
+        "acks=all with 2 of 3 in sync and min.insync.replicas=2: {:?}",
+        lenient_ack[0]
+    );
+
+    // Through librdkafka: the retriable error is retried until the message times out.
+    let producer = producer_for(
+        &bootstrap_of(&c, &c.up_ids()),
+        &[
+            ("acks", "all"),
+            ("message.timeout.ms", "5000"),
+            ("request.timeout.ms", "4000"),
+        ],
+    );
+    let outcome = tokio::runtime::Runtime::new()?.block_on(produce_all(
+        &producer,
+        STRICT,
+        &[Msg::value("rdkafka-refused").partition(0)],
+    ));
+    eprintln!("librdkafka acks=all below min.insync.replicas: {outcome:?}");
+    assert!(
+        outcome.is_err(),
+        "librdkafka delivered an acks=all message below min.insync.replicas: {outcome:?}"
+    );
+    drop(producer);
+
+    // Back in sync: acks=all is accepted again.
+    c.restart(victim);
+    c.wait_for_partitions(
+        &format!("node {victim} back in the in-sync set of {STRICT}"),
+        STRICT,
+        REJOIN_BOUND,
+        |p| {
+            ensure!(p.fully_in_sync() && p.leader == leader, "{p:?}");
+            Ok(())
+        },
+    )?;
+    let mut conn = c.conn(leader)?;
+    let again = wait_for("acks=all accepted again", FAILOVER_BOUND, || {
+        let r = produce_with_acks(&mut conn, STRICT, -1, 30_000, &[(0, one_record("again")?)])?;
+        match r[0].error_code {
+            0 => Ok(Some(r[0].base_offset)),
+            NOT_ENOUGH_REPLICAS => bail!("still NOT_ENOUGH_REPLICAS"),
+            code => Err(anyhow!("error {code}: {:?}", r[0])),
+        }
+    })?;
+    assert_eq!(again, 2, "the log continues after the acks=1 record");
+
+    let records = fetch_all_raw(&mut conn, STRICT, 0, 0)?;
+    let values: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(
+        values,
+        ["all-up", "acks-1", "again"],
+        "exactly the accepted records, in order"
+    );
+    let offsets: BTreeSet<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, BTreeSet::from([0, 1, 2]));
+    Ok(())
+}
