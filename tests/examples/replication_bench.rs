@@ -4,9 +4,9 @@
 //! cargo run --release -p brook-tests --example replication_bench -- [messages] [size] [partitions]
 //! ```
 //! Starts brook nodes (`BROOK_BIN`, default target/release/brook) and, for each of
-//! - 3 nodes, replication factor 3, acks=all (`min.insync.replicas` at its default, 2),
+//! - 1 node, replication factor 1, acks=all (the baseline),
 //! - 3 nodes, replication factor 3, acks=1,
-//! - 1 node, replication factor 1, acks=all,
+//! - 3 nodes, replication factor 3, acks=all (`min.insync.replicas` at its default, 2),
 //!
 //! produces `messages` records (default 200,000) of `size` bytes (default 100) round-robin to
 //! `partitions` partitions (default 3) of a fresh topic, through a client that knows every
@@ -30,8 +30,8 @@ struct Scenario {
 
 const SCENARIOS: [Scenario; 3] = [
     Scenario {
-        nodes: 3,
-        replication_factor: 3,
+        nodes: 1,
+        replication_factor: 1,
         acks: "all",
     },
     Scenario {
@@ -40,8 +40,8 @@ const SCENARIOS: [Scenario; 3] = [
         acks: "1",
     },
     Scenario {
-        nodes: 1,
-        replication_factor: 1,
+        nodes: 3,
+        replication_factor: 3,
         acks: "all",
     },
 ];
