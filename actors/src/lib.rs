@@ -21,9 +21,13 @@ pub mod registry;
 pub mod system;
 
 pub use error::PartitionError;
+pub use partition::follower::Divergence;
+pub use partition::leader::Leadership;
 pub use partition::{
-    ask, AppendBatch, Appended, DeletePartition, ListOffset, OffsetAnswer, OffsetQuery,
-    PartitionActor, PartitionConfig, ReadRecords, RecordsRead, UpdateConfig,
+    ask, Acks, AppendAsFollower, AppendBatch, Appended, BecomeFollower, BecomeLeader,
+    DeletePartition, FollowerPosition, IsrRequest, ListOffset, OffsetAnswer, OffsetQuery,
+    PartitionActor, PartitionConfig, ReadRecords, RecordsRead, ReplicaFetch, ReplicaRead,
+    TruncateFollower, UpdateConfig,
 };
 pub use registry::{PartitionHandle, PartitionKey, PartitionRegistry};
 pub use system::ActorSystem;

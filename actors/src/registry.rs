@@ -8,10 +8,11 @@ use std::sync::RwLock;
 use actix::prelude::*;
 use actix_rt::ArbiterHandle;
 use brook_storage::Store;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::partition::{
-    ask, ApplyRetention, DeletePartition, PartitionActor, PartitionConfig, UpdateConfig,
+    ask, ApplyRetention, DeletePartition, IsrRequest, PartitionActor, PartitionConfig,
+    UpdateConfig, Watches,
 };
 use crate::PartitionError;
 
@@ -31,24 +32,37 @@ impl fmt::Display for PartitionKey {
     }
 }
 
-/// How the node reaches a partition: its actor, and its high watermark for long polls.
+/// How the node reaches a partition: its actor, and its high watermark and log end for long
+/// polls (consumers wait on the first, followers on the second).
 #[derive(Clone)]
 pub struct PartitionHandle {
     pub addr: Addr<PartitionActor>,
     pub high_watermark: watch::Receiver<u64>,
+    pub log_end: watch::Receiver<u64>,
 }
 
 pub struct PartitionRegistry {
     store: Store,
+    /// This broker's id.
+    me: i32,
+    /// Where leaders send their in-sync set changes.
+    isr_requests: mpsc::UnboundedSender<IsrRequest>,
     arbiters: Vec<ArbiterHandle>,
     next: AtomicUsize,
     partitions: RwLock<HashMap<PartitionKey, PartitionHandle>>,
 }
 
 impl PartitionRegistry {
-    pub fn new(store: Store, arbiters: Vec<ArbiterHandle>) -> Self {
+    pub fn new(
+        store: Store,
+        me: i32,
+        isr_requests: mpsc::UnboundedSender<IsrRequest>,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Self {
         PartitionRegistry {
             store,
+            me,
+            isr_requests,
             arbiters,
             next: AtomicUsize::new(0),
             partitions: RwLock::new(HashMap::new()),
@@ -83,14 +97,21 @@ impl PartitionRegistry {
         let log = self
             .store
             .open_partition(key.topic_id, key.partition, config.log)?;
-        let (tx, rx) = watch::channel(log.high_watermark());
+        let (hw_tx, hw_rx) = watch::channel(log.high_watermark());
+        let (end_tx, end_rx) = watch::channel(log.log_end_offset());
         let store = self.store.clone();
+        let (me, isr_requests) = (self.me, self.isr_requests.clone());
         let addr = PartitionActor::start_in_arbiter(arbiter, move |_ctx| {
-            PartitionActor::new(key, log, store, config, tx)
+            let watches = Watches {
+                high_watermark: hw_tx,
+                log_end: end_tx,
+            };
+            PartitionActor::new(key, me, log, store, config, watches, isr_requests)
         });
         let handle = PartitionHandle {
             addr,
-            high_watermark: rx,
+            high_watermark: hw_rx,
+            log_end: end_rx,
         };
         map.insert(key, handle.clone());
         Ok(handle)

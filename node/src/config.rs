@@ -70,9 +70,30 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "default.replication.factor",
-        default: "1",
+        default: "3",
         kind: Kind::Short,
-        doc: "Replication factor of auto-created topics.",
+        doc: "Replication factor of auto-created topics and of CreateTopics with -1; capped at \
+              the number of live brokers.",
+    },
+    Setting {
+        name: "replica.lag.time.max.ms",
+        default: "30000",
+        kind: Kind::Long,
+        doc: "A follower that has not caught up with its leader for this long leaves the \
+              in-sync set.",
+    },
+    Setting {
+        name: "auto.leader.rebalance.enable",
+        default: "true",
+        kind: Kind::Boolean,
+        doc: "Move leadership back to each partition's preferred replica once it is in sync.",
+    },
+    Setting {
+        name: "leader.imbalance.check.interval.seconds",
+        default: "300",
+        kind: Kind::Long,
+        doc: "How often the controller looks for partitions to hand back to their preferred \
+              replica.",
     },
     Setting {
         name: "auto.create.topics.enable",
@@ -142,9 +163,10 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "min.insync.replicas",
-        default: "1",
+        default: "2",
         kind: Kind::Int,
-        doc: "Replicas that must acknowledge acks=all writes.",
+        doc: "In-sync replicas an acks=all write needs; while unset on the topic and the \
+              broker, capped at the topic's replication factor.",
     },
     Setting {
         name: "brook.ack.before.flush",
@@ -281,6 +303,9 @@ pub struct BrokerConfig {
     pub arbiters: usize,
     /// `brook.ack.before.flush`: answer acks=1/all before the flush (unsafe on a crash).
     pub ack_before_flush: bool,
+    pub replica_lag_max_ms: i64,
+    pub auto_leader_rebalance: bool,
+    pub leader_imbalance_check_interval_ms: u64,
     pub cluster: ClusterConfig,
     pub groups: GroupConfig,
 }
@@ -399,6 +424,19 @@ impl BrokerConfig {
             )?,
             arbiters: if arbiters == 0 { cores } else { arbiters },
             ack_before_flush: parse(get("brook.ack.before.flush"), "brook.ack.before.flush")?,
+            replica_lag_max_ms: positive(
+                get("replica.lag.time.max.ms"),
+                "replica.lag.time.max.ms",
+            )?,
+            auto_leader_rebalance: parse(
+                get("auto.leader.rebalance.enable"),
+                "auto.leader.rebalance.enable",
+            )?,
+            leader_imbalance_check_interval_ms: positive::<u64>(
+                get("leader.imbalance.check.interval.seconds"),
+                "leader.imbalance.check.interval.seconds",
+            )?
+            .saturating_mul(1000),
             cluster: ClusterConfig::from_values(&get)?,
             groups: GroupConfig::from_values(&get)?,
             values,

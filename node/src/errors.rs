@@ -21,6 +21,13 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         // The actor went away (topic deleted, node stopping): retriable, the client looks again.
         PartitionError::Stopped => ResponseError::NotLeaderOrFollower,
         PartitionError::System(_) => ResponseError::UnknownServerError,
+        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+        PartitionError::UnknownLeaderEpoch(_) => ResponseError::UnknownLeaderEpoch,
+        PartitionError::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
+        PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        PartitionError::NotEnoughReplicasAfterAppend { .. } => {
+            ResponseError::NotEnoughReplicasAfterAppend
+        }
     }
 }
 

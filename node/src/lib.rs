@@ -30,6 +30,7 @@ pub mod group_admin;
 pub mod groups;
 pub mod handlers;
 pub mod metadata;
+pub mod replication;
 pub mod routing;
 pub mod runtime;
 pub mod server;

@@ -22,22 +22,33 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Only the configs set on the topic; the rest come from broker defaults.
     pub configs: BTreeMap<String, String>,
-    /// Per partition: the owning (leading) node and its leader epoch.
-    pub owners: Vec<PartitionOwner>,
+    /// Per partition: leader, replicas and in-sync set.
+    pub owners: Vec<PartitionMeta>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionOwner {
+/// One partition's replication state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMeta {
+    /// The leader; -1 while the partition has none.
     pub node: i32,
     pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    /// The replica set, preferred leader first.
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
 }
 
 impl TopicMeta {
-    pub fn owner(&self, partition: i32) -> Option<PartitionOwner> {
+    pub fn owner(&self, partition: i32) -> Option<&PartitionMeta> {
         usize::try_from(partition)
             .ok()
             .and_then(|p| self.owners.get(p))
-            .copied()
+    }
+
+    /// The replication factor (of the first partition; they all share it unless assigned by
+    /// hand).
+    pub fn replication_factor(&self) -> usize {
+        self.owners.first().map_or(1, |p| p.replicas.len())
     }
 }
 
@@ -71,9 +82,12 @@ impl MetadataImage {
                 let owners = t
                     .partitions
                     .iter()
-                    .map(|p| PartitionOwner {
-                        node: node_id(p.owner),
+                    .map(|p| PartitionMeta {
+                        node: p.leader.map_or(-1, node_id),
                         leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                        replicas: p.replicas.iter().copied().map(node_id).collect(),
+                        isr: p.isr.iter().copied().map(node_id).collect(),
                     })
                     .collect::<Vec<_>>();
                 let meta = TopicMeta {
@@ -246,13 +260,15 @@ impl Metadata {
         &self,
         name: &str,
         partitions: i32,
+        replication_factor: u32,
         configs: BTreeMap<String, String>,
-        assignment: Vec<u64>,
+        assignment: Vec<Vec<u64>>,
     ) -> Result<Arc<TopicMeta>, MetaError> {
         self.write(MetadataCommand::CreateTopic {
             name: name.to_owned(),
             id: Uuid::new_v4().into_bytes(),
             partitions: partition_count(partitions)?,
+            replication_factor,
             configs,
             assignment,
         })
@@ -274,7 +290,7 @@ impl Metadata {
         &self,
         name: &str,
         count: i32,
-        assignment: Vec<u64>,
+        assignment: Vec<Vec<u64>>,
     ) -> Result<Arc<TopicMeta>, MetaError> {
         self.write(MetadataCommand::CreatePartitions {
             name: name.to_owned(),
@@ -401,6 +417,7 @@ mod tests {
                 name: "t".into(),
                 id: [7; 16],
                 partitions: 3,
+                replication_factor: 1,
                 configs: BTreeMap::new(),
                 assignment: vec![],
             })

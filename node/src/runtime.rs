@@ -18,6 +18,7 @@ use crate::config::BrokerConfig;
 use crate::formation;
 use crate::groups::{self, CommitQueue, Coordinator, RaftGroupStore};
 use crate::metadata::Metadata;
+use crate::replication;
 use crate::server;
 
 pub struct Node {
@@ -43,7 +44,13 @@ impl Node {
             .await?
             .with_context(|| format!("opening the data directory {}", config.log_dirs.display()))?;
         let actors = ActorSystem::start(config.arbiters)?;
-        let partitions = PartitionRegistry::new(store.clone(), actors.arbiters().to_vec());
+        let (isr_requests, isr_queue) = tokio::sync::mpsc::unbounded_channel();
+        let partitions = PartitionRegistry::new(
+            store.clone(),
+            config.node_id,
+            isr_requests,
+            actors.arbiters().to_vec(),
+        );
         let (raft, raft_addr) = formation::start_raft(&config).await?;
         formation::form(&raft, &config, &raft_addr).await?;
         let metadata = Arc::new(Metadata::new(raft));
@@ -90,6 +97,8 @@ impl Node {
             tokio::spawn(formation::follow_metadata(broker.clone(), watcher.clone())),
             tokio::spawn(groups::follow_coordination(broker.clone(), watcher.clone())),
             tokio::spawn(groups::expire_offsets(broker.clone(), watcher.clone())),
+            tokio::spawn(replication::isr::run(broker.clone(), isr_queue)),
+            tokio::spawn(replication::preferred::run(broker.clone(), watcher.clone())),
         ];
         let node = Node {
             local_addr,
@@ -136,6 +145,7 @@ impl Node {
         for task in &self.background {
             task.abort();
         }
+        self.broker.followers.stop();
         self.broker.store.flush().await.context("final flush")?;
         if let Err(e) = self.broker.metadata.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown failed");

@@ -90,8 +90,13 @@ pub struct TopicConfig {
     pub log_append_time: bool,
     pub max_message_bytes: usize,
     pub min_insync_replicas: i32,
+    /// Neither the topic nor the broker sets `min.insync.replicas`: the default then is
+    /// capped at the replication factor, so small clusters accept acks=all.
+    pub min_insync_is_default: bool,
     /// The broker's `brook.ack.before.flush`.
     pub ack_before_flush: bool,
+    /// The broker's `replica.lag.time.max.ms`.
+    pub replica_lag_max_ms: i64,
 }
 
 /// One DescribeConfigs entry.
@@ -179,7 +184,10 @@ impl TopicConfig {
                 .unwrap_or(usize::MAX),
             min_insync_replicas: i32::try_from(min_insync)
                 .map_err(|_| "min.insync.replicas is too large".to_string())?,
+            min_insync_is_default: !explicit.contains_key("min.insync.replicas")
+                && default_value(broker, "min.insync.replicas").1 == SOURCE_DEFAULT,
             ack_before_flush: broker.ack_before_flush,
+            replica_lag_max_ms: broker.replica_lag_max_ms,
         })
     }
 
@@ -188,6 +196,17 @@ impl TopicConfig {
             log: self.log,
             log_append_time: self.log_append_time,
             ack_before_flush: self.ack_before_flush,
+            replica_lag_max_ms: self.replica_lag_max_ms,
+        }
+    }
+
+    /// `min.insync.replicas` in force for a partition with `replication_factor` replicas.
+    pub fn min_insync(&self, replication_factor: usize) -> usize {
+        let configured = usize::try_from(self.min_insync_replicas).unwrap_or(1);
+        if self.min_insync_is_default {
+            configured.min(replication_factor).max(1)
+        } else {
+            configured
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod codes {
     pub const NONE: i16 = 0;
     /// The topic (or partition) does not exist.
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The broker does not lead the partition.
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     /// The command is too large for one log entry.
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     /// A broker the command refers to is not live.
@@ -42,10 +44,20 @@ pub mod codes {
     pub const NON_EMPTY_GROUP: i16 = 68;
     /// The group does not exist.
     pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    /// A leader epoch older than the partition's current one.
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    /// The preferred replica is not live or not in sync.
+    pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+    /// The preferred replica already leads.
+    pub const ELECTION_NOT_NEEDED: i16 = 84;
     /// A broker registered with an epoch older than the one already known.
     pub const STALE_BROKER_EPOCH: i16 = 77;
     /// A heartbeat came from a broker id that never registered.
     pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
+    /// An in-sync set that names a replica which may not be in it.
+    pub const INELIGIBLE_REPLICA: i16 = 107;
+    /// An in-sync set change made from an outdated partition epoch.
+    pub const INVALID_UPDATE_VERSION: i16 = 108;
 }
 
 /// One change to the cluster metadata; the application data of every Raft log entry.
@@ -70,31 +82,40 @@ pub enum MetadataCommand {
     },
     /// A broker is alive at `at_ms` (its wall clock, milliseconds since the epoch).
     BrokerHeartbeat { id: u64, at_ms: u64 },
-    /// Create a topic. Each partition's owner is `assignment[p]`, or when `assignment` is
-    /// empty, chosen deterministically among live brokers.
+    /// Create a topic. Each partition's replica set (leader first) is `assignment[p]`, or when
+    /// `assignment` is empty, `replication_factor` live brokers placed deterministically.
     CreateTopic {
         name: String,
         id: [u8; 16],
         partitions: u32,
+        replication_factor: u32,
         configs: BTreeMap<String, String>,
-        assignment: Vec<u64>,
+        assignment: Vec<Vec<u64>>,
     },
     /// Delete a topic and all its partitions.
     DeleteTopic { name: String },
-    /// Grow a topic to `count` partitions in total; owners as in `CreateTopic`.
+    /// Grow a topic to `count` partitions in total, with the replication factor of its
+    /// first partition; replicas as in `CreateTopic`.
     CreatePartitions {
         name: String,
         count: u32,
-        assignment: Vec<u64>,
+        assignment: Vec<Vec<u64>>,
     },
     /// Reserve `count` consecutive producer ids; the output says where the block starts.
     AllocateProducerIds { count: u32 },
-    /// Move the ownership (leadership) of one partition to another broker.
-    ChangeOwner {
-        topic: String,
+    /// A partition's leader changes its in-sync set (Kafka's AlterPartition), naming its
+    /// leader epoch and the partition epoch the change starts from.
+    AlterPartition {
+        topic_id: [u8; 16],
         partition: u32,
-        owner: u64,
+        leader: u64,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<u64>,
     },
+    /// Move leadership of each partition to its preferred replica where that replica is live
+    /// and in sync (Kafka's preferred ElectLeaders).
+    ElectPreferredLeaders { partitions: Vec<(String, u32)> },
     /// Record a consumer group's completed generation. Like every group write, it names the
     /// `coordinator` that made it and the placement epoch `since` which that coordinator
     /// loaded the group at; it applies only if the coordinator held the group throughout.
@@ -135,14 +156,19 @@ pub enum CommandOutput {
     /// The command was applied and has nothing to report (also the answer to Raft's own blank
     /// and membership entries).
     Done,
-    /// The topic exists now; `owners[p]` owns partition `p`.
-    TopicCreated { id: [u8; 16], owners: Vec<u64> },
-    /// The new partitions, numbered from `first`, are owned by `owners` in order.
-    PartitionsCreated { first: u32, owners: Vec<u64> },
+    /// The topic exists now; `replicas[p]` is partition `p`'s replica set, leader first.
+    TopicCreated {
+        id: [u8; 16],
+        replicas: Vec<Vec<u64>>,
+    },
+    /// The new partitions, numbered from `first`, have these replica sets in order.
+    PartitionsCreated { first: u32, replicas: Vec<Vec<u64>> },
     /// Producer ids `start .. start + count` belong to the caller.
     ProducerIds { start: i64, count: u32 },
-    /// The partition is owned by the new owner with this leader epoch.
-    OwnerChanged { leader_epoch: i32 },
+    /// The in-sync set changed; the partition is now at this partition epoch.
+    PartitionAltered { partition_epoch: i32 },
+    /// One Kafka error code per partition of an election, in order.
+    Elections { codes: Vec<i16> },
     /// One Kafka error code per commit or group of the command, in order.
     GroupResults { codes: Vec<i16> },
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
 use crate::consumer_groups::{self, ConsumerGroups, GroupCommit, GroupRecord};
+use crate::replicas::{self, Election, PartitionState};
 
 /// Kafka's `broker.session.timeout.ms` default: a broker whose last heartbeat is older than
 /// this (relative to the newest heartbeat in the log) is not live.
@@ -37,17 +38,6 @@ pub struct BrokerState {
     pub last_heartbeat_ms: u64,
 }
 
-/// One partition of a topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionState {
-    /// The broker that owns (leads) the partition.
-    pub owner: u64,
-    /// The replica set; just `[owner]` until replication is built.
-    pub replicas: Vec<u64>,
-    /// Bumped every time the owner changes, so a stale owner's writes can be fenced.
-    pub leader_epoch: i32,
-}
-
 /// A topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicState {
@@ -57,6 +47,15 @@ pub struct TopicState {
     pub configs: BTreeMap<String, String>,
     /// Indexed by partition number.
     pub partitions: Vec<PartitionState>,
+}
+
+impl TopicState {
+    /// `unclean.leader.election.enable` set on the topic (the broker default is false).
+    pub fn unclean_election(&self) -> bool {
+        self.configs
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v == "true")
+    }
 }
 
 /// The whole metadata image.
@@ -81,6 +80,9 @@ pub struct MetadataState {
     /// so a group write can be checked against every placement since its coordinator loaded
     /// the group.
     placements: VecDeque<(u64, Vec<u64>)>,
+    /// A new Raft term began: the next heartbeat renews the session of every broker that was
+    /// live, since none could heartbeat while the group had no leader.
+    renew_sessions: bool,
 }
 
 impl Default for MetadataState {
@@ -96,6 +98,7 @@ impl Default for MetadataState {
             groups: ConsumerGroups::default(),
             placement_epoch: 0,
             placements: VecDeque::new(),
+            renew_sessions: false,
         }
     }
 }
@@ -203,25 +206,51 @@ impl MetadataState {
             })
     }
 
-    /// Record a new placement epoch if the live brokers changed.
-    fn note_placement(&mut self) {
+    /// Record a new placement epoch if the live brokers changed; returns whether they did.
+    fn note_placement(&mut self) -> bool {
         let live: Vec<u64> = self.live_brokers().map(|b| b.id).collect();
         if self.placements.back().map(|(_, l)| l) == Some(&live) {
-            return;
+            return false;
         }
         self.placement_epoch += 1;
         self.placements.push_back((self.placement_epoch, live));
         while self.placements.len() > PLACEMENT_HISTORY {
             self.placements.pop_front();
         }
+        true
     }
 
     fn live(&self, b: &BrokerState) -> bool {
         self.clock_ms.saturating_sub(b.last_heartbeat_ms) <= self.session_timeout_ms
     }
 
+    /// A new leader term began (its first, blank, entry was applied). Heartbeats stall while
+    /// the group elects a leader; without a grace period the first heartbeat after a long
+    /// election would declare every other broker down (KRaft's controller likewise restarts
+    /// the session timers when it takes over).
+    pub fn new_term(&mut self) {
+        self.renew_sessions = true;
+    }
+
+    /// Gives every broker that was live before `at_ms` a fresh session from `at_ms`.
+    fn renew_live_sessions(&mut self, at_ms: u64) {
+        let live: Vec<u64> = self.live_brokers().map(|b| b.id).collect();
+        for id in live {
+            if let Some(b) = self.brokers.get_mut(&id) {
+                b.last_heartbeat_ms = b.last_heartbeat_ms.max(at_ms);
+            }
+        }
+        self.renew_sessions = false;
+    }
+
     /// Apply one command. On `Err` the state is unchanged.
     pub fn apply(&mut self, cmd: &MetadataCommand) -> CommandResult {
+        let restarted = match cmd {
+            MetadataCommand::RegisterBroker { id, epoch, .. } => {
+                self.brokers.get(id).is_some_and(|b| b.epoch < *epoch)
+            }
+            _ => false,
+        };
         let result = self.apply_command(cmd);
         if result.is_ok()
             && matches!(
@@ -231,9 +260,31 @@ impl MetadataState {
                     | MetadataCommand::BrokerHeartbeat { .. }
             )
         {
-            self.note_placement();
+            if restarted {
+                if let MetadataCommand::RegisterBroker { id, .. } = cmd {
+                    self.elect_all(|_| Election::Restarted(*id));
+                }
+            }
+            if self.note_placement() {
+                self.elect_all(|topic| Election::Liveness {
+                    unclean: topic.unclean_election(),
+                });
+            }
         }
         result
+    }
+
+    /// Runs an election on every partition (the controller's reaction to a broker coming,
+    /// going or restarting).
+    fn elect_all(&mut self, election: impl Fn(&TopicState) -> Election) {
+        let live: BTreeSet<u64> = self.live_brokers().map(|b| b.id).collect();
+        let is_live = |id: u64| live.contains(&id);
+        for topic in self.topics.values_mut() {
+            let election = election(topic);
+            for p in &mut topic.partitions {
+                p.elect(election, &is_live);
+            }
+        }
     }
 
     fn apply_command(&mut self, cmd: &MetadataCommand) -> CommandResult {
@@ -255,9 +306,17 @@ impl MetadataState {
                 name,
                 id,
                 partitions,
+                replication_factor,
                 configs,
                 assignment,
-            } => self.create_topic(name, *id, *partitions, configs, assignment),
+            } => self.create_topic(
+                name,
+                *id,
+                *partitions,
+                *replication_factor,
+                configs,
+                assignment,
+            ),
             MetadataCommand::DeleteTopic { name } => self.delete_topic(name),
             MetadataCommand::CreatePartitions {
                 name,
@@ -265,11 +324,24 @@ impl MetadataState {
                 assignment,
             } => self.create_partitions(name, *count, assignment),
             MetadataCommand::AllocateProducerIds { count } => self.allocate_producer_ids(*count),
-            MetadataCommand::ChangeOwner {
-                topic,
+            MetadataCommand::AlterPartition {
+                topic_id,
                 partition,
-                owner,
-            } => self.change_owner(topic, *partition, *owner),
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => self.alter_partition(
+                topic_id,
+                *partition,
+                *leader,
+                *leader_epoch,
+                *partition_epoch,
+                isr,
+            ),
+            MetadataCommand::ElectPreferredLeaders { partitions } => {
+                Ok(self.elect_preferred(partitions))
+            }
             MetadataCommand::StoreGroup {
                 coordinator,
                 since,
@@ -337,6 +409,9 @@ impl MetadataState {
                 );
             }
         }
+        if self.renew_sessions {
+            self.renew_live_sessions(at_ms);
+        }
         // A (re)registration counts as a heartbeat. Liveness is judged against the newest
         // heartbeat time in the log, so without this a broker registering before any
         // heartbeat (or after a long outage) would look down until its first heartbeat.
@@ -357,6 +432,15 @@ impl MetadataState {
     }
 
     fn heartbeat(&mut self, id: u64, at_ms: u64) -> CommandResult {
+        if !self.brokers.contains_key(&id) {
+            return reject(
+                codes::BROKER_ID_NOT_REGISTERED,
+                format!("broker {id} is not registered"),
+            );
+        }
+        if self.renew_sessions {
+            self.renew_live_sessions(at_ms);
+        }
         let Some(broker) = self.brokers.get_mut(&id) else {
             return reject(
                 codes::BROKER_ID_NOT_REGISTERED,
@@ -373,8 +457,9 @@ impl MetadataState {
         name: &str,
         id: [u8; 16],
         partitions: u32,
+        replication_factor: u32,
         configs: &BTreeMap<String, String>,
-        assignment: &[u64],
+        assignment: &[Vec<u64>],
     ) -> CommandResult {
         validate_topic_name(name)?;
         if self.topics.contains_key(name) {
@@ -398,17 +483,17 @@ impl MetadataState {
                 format!("partition count {partitions} must be in 1..={MAX_PARTITIONS}"),
             );
         }
-        let owners = self.owners(&id, &[], partitions, assignment)?;
+        let replicas = self.replica_sets(&id, &[], partitions, replication_factor, assignment)?;
         self.topics.insert(
             name.to_owned(),
             TopicState {
                 name: name.to_owned(),
                 id,
                 configs: configs.clone(),
-                partitions: owners.iter().map(|&o| new_partition(o)).collect(),
+                partitions: replicas.iter().cloned().map(PartitionState::new).collect(),
             },
         );
-        Ok(CommandOutput::TopicCreated { id, owners })
+        Ok(CommandOutput::TopicCreated { id, replicas })
     }
 
     fn delete_topic(&mut self, name: &str) -> CommandResult {
@@ -421,7 +506,12 @@ impl MetadataState {
         }
     }
 
-    fn create_partitions(&mut self, name: &str, count: u32, assignment: &[u64]) -> CommandResult {
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        count: u32,
+        assignment: &[Vec<u64>],
+    ) -> CommandResult {
         let Some(topic) = self.topics.get(name) else {
             return unknown_topic(name);
         };
@@ -435,16 +525,17 @@ impl MetadataState {
                 ),
             );
         }
-        let existing: Vec<u64> = topic.partitions.iter().map(|p| p.owner).collect();
-        let owners = self.owners(&topic.id, &existing, count - current, assignment)?;
+        let leaders: Vec<u64> = topic.partitions.iter().map(|p| p.replicas[0]).collect();
+        let rf = topic.partitions.first().map_or(1, |p| p.replicas.len()) as u32;
+        let replicas = self.replica_sets(&topic.id, &leaders, count - current, rf, assignment)?;
         if let Some(topic) = self.topics.get_mut(name) {
             topic
                 .partitions
-                .extend(owners.iter().map(|&o| new_partition(o)));
+                .extend(replicas.iter().cloned().map(PartitionState::new));
         }
         Ok(CommandOutput::PartitionsCreated {
             first: current,
-            owners,
+            replicas,
         })
     }
 
@@ -463,52 +554,62 @@ impl MetadataState {
         Ok(CommandOutput::ProducerIds { start, count })
     }
 
-    fn change_owner(&mut self, topic: &str, partition: u32, owner: u64) -> CommandResult {
-        if !self.brokers.contains_key(&owner) {
-            return reject(
-                codes::INVALID_REPLICA_ASSIGNMENT,
-                format!("broker {owner} is not registered"),
-            );
-        }
-        if !self.is_live(owner) {
-            return reject(
-                codes::BROKER_NOT_AVAILABLE,
-                format!("broker {owner} is not live"),
-            );
-        }
+    fn alter_partition(
+        &mut self,
+        topic_id: &[u8; 16],
+        partition: u32,
+        leader: u64,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[u64],
+    ) -> CommandResult {
+        let live: BTreeSet<u64> = self.live_brokers().map(|b| b.id).collect();
         let Some(p) = self
             .topics
-            .get_mut(topic)
+            .values_mut()
+            .find(|t| &t.id == topic_id)
             .and_then(|t| t.partitions.get_mut(partition as usize))
         else {
             return reject(
                 codes::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("partition {topic}-{partition} does not exist"),
+                format!("partition {partition} of the topic does not exist"),
             );
         };
-        if p.owner != owner {
-            let Some(epoch) = p.leader_epoch.checked_add(1) else {
-                return reject(codes::INVALID_REQUEST, "leader epoch exhausted");
-            };
-            p.owner = owner;
-            p.replicas = vec![owner];
-            p.leader_epoch = epoch;
-        }
-        Ok(CommandOutput::OwnerChanged {
-            leader_epoch: p.leader_epoch,
-        })
+        let partition_epoch = p.alter_isr(leader, leader_epoch, partition_epoch, isr, &|id| {
+            live.contains(&id)
+        })?;
+        Ok(CommandOutput::PartitionAltered { partition_epoch })
     }
 
-    /// The owners of `count` new partitions: the given assignment, checked, or placed.
-    fn owners(
+    fn elect_preferred(&mut self, partitions: &[(String, u32)]) -> CommandOutput {
+        let live: BTreeSet<u64> = self.live_brokers().map(|b| b.id).collect();
+        let codes = partitions
+            .iter()
+            .map(|(topic, partition)| {
+                match self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(*partition as usize))
+                {
+                    Some(p) => p.elect_preferred(&|id| live.contains(&id)),
+                    None => codes::UNKNOWN_TOPIC_OR_PARTITION,
+                }
+            })
+            .collect();
+        CommandOutput::Elections { codes }
+    }
+
+    /// The replica sets of `count` new partitions: the given assignment, checked, or placed.
+    fn replica_sets(
         &self,
         topic_id: &[u8; 16],
-        existing: &[u64],
+        existing_leaders: &[u64],
         count: u32,
-        assignment: &[u64],
-    ) -> Result<Vec<u64>, Rejection> {
+        replication_factor: u32,
+        assignment: &[Vec<u64>],
+    ) -> Result<Vec<Vec<u64>>, Rejection> {
         if assignment.is_empty() {
-            return self.place(topic_id, existing, count);
+            return self.place(topic_id, existing_leaders, count, replication_factor);
         }
         if assignment.len() != count as usize {
             return Err(Rejection::new(
@@ -516,34 +617,55 @@ impl MetadataState {
                 format!("{} partitions assigned, {count} expected", assignment.len()),
             ));
         }
-        if let Some(unknown) = assignment.iter().find(|b| !self.brokers.contains_key(b)) {
-            return Err(Rejection::new(
-                codes::INVALID_REPLICA_ASSIGNMENT,
-                format!("broker {unknown} is not registered"),
-            ));
+        for replicas in assignment {
+            let mut distinct = replicas.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if replicas.is_empty() || distinct.len() != replicas.len() {
+                return Err(Rejection::new(
+                    codes::INVALID_REPLICA_ASSIGNMENT,
+                    format!("replica set {replicas:?} is empty or repeats a broker"),
+                ));
+            }
+            if let Some(unknown) = replicas.iter().find(|b| !self.brokers.contains_key(b)) {
+                return Err(Rejection::new(
+                    codes::INVALID_REPLICA_ASSIGNMENT,
+                    format!("broker {unknown} is not registered"),
+                ));
+            }
         }
         Ok(assignment.to_vec())
     }
 
-    /// Choose owners for `count` new partitions of the topic with id `topic_id`, whose existing
-    /// partitions are owned by `existing`.
+    /// Choose replica sets for `count` new partitions of the topic with id `topic_id`, whose
+    /// existing partitions have the preferred leaders `existing`.
     ///
-    /// Live brokers are taken in id order and rotated to start at an index derived from the
-    /// topic id, so different topics start on different brokers. Each new partition goes to the
-    /// live broker that owns the fewest partitions of this topic, ties broken by that rotated
-    /// order (continuing after the previous pick). For a new topic this is plain round-robin
-    /// from the start index: 12 partitions over 3 brokers give 4/4/4.
+    /// Live brokers are ordered so that neighbours are on different racks where racks are
+    /// known, and rotated to start at an index derived from the topic id, so different topics
+    /// start on different brokers. Each new partition's leader is the live broker that leads
+    /// the fewest partitions of this topic, ties broken by that order (continuing after the
+    /// previous pick); its followers are the next brokers in the order. For a new topic this
+    /// is plain round-robin from the start index: 12 partitions over 3 brokers lead 4/4/4.
     fn place(
         &self,
         topic_id: &[u8; 16],
         existing: &[u64],
         count: u32,
-    ) -> Result<Vec<u64>, Rejection> {
-        let live: Vec<u64> = self.live_brokers().map(|b| b.id).collect();
-        if live.is_empty() {
+        replication_factor: u32,
+    ) -> Result<Vec<Vec<u64>>, Rejection> {
+        let brokers: Vec<(u64, Option<String>)> = self
+            .live_brokers()
+            .map(|b| (b.id, b.rack.clone()))
+            .collect();
+        let live = replicas::rack_alternated(&brokers);
+        let rf = replication_factor as usize;
+        if live.is_empty() || rf == 0 || rf > live.len() {
             return Err(Rejection::new(
                 codes::INVALID_REPLICATION_FACTOR,
-                "no live broker to own the partitions",
+                format!(
+                    "replication factor {replication_factor} needs as many live brokers; {} are live",
+                    live.len()
+                ),
             ));
         }
         let n = live.len();
@@ -552,7 +674,7 @@ impl MetadataState {
             .iter()
             .map(|id| existing.iter().filter(|o| *o == id).count())
             .collect();
-        let mut owners = Vec::with_capacity(count as usize);
+        let mut sets = Vec::with_capacity(count as usize);
         let mut next = (start + existing.len()) % n;
         for _ in 0..count {
             let mut best = next;
@@ -563,10 +685,10 @@ impl MetadataState {
                 }
             }
             load[best] += 1;
-            owners.push(live[best]);
+            sets.push(replicas::replica_set(&live, best, rf));
             next = (best + 1) % n;
         }
-        Ok(owners)
+        Ok(sets)
     }
 }
 
@@ -644,14 +766,6 @@ impl MetadataState {
     }
 }
 
-fn new_partition(owner: u64) -> PartitionState {
-    PartitionState {
-        owner,
-        replicas: vec![owner],
-        leader_epoch: 0,
-    }
-}
-
 fn reject(code: i16, message: impl Into<String>) -> CommandResult {
     Err(Rejection::new(code, message))
 }
@@ -702,6 +816,7 @@ mod tests {
             name: name.into(),
             id: [id; 16],
             partitions,
+            replication_factor: 1,
             configs: BTreeMap::new(),
             assignment: vec![],
         }
@@ -728,8 +843,12 @@ mod tests {
             .unwrap()
             .partitions
             .iter()
-            .map(|p| p.owner)
+            .map(|p| p.leader.unwrap())
             .collect()
+    }
+
+    fn as_sets(leaders: &[u64]) -> Vec<Vec<u64>> {
+        leaders.iter().map(|&l| vec![l]).collect()
     }
 
     fn count(owners: &[u64], id: u64) -> usize {
@@ -875,7 +994,7 @@ mod tests {
             out,
             CommandOutput::TopicCreated {
                 id: [7; 16],
-                owners: o.clone()
+                replicas: as_sets(&o)
             }
         );
         assert_eq!((count(&o, 1), count(&o, 2), count(&o, 3)), (4, 4, 4));
@@ -886,7 +1005,8 @@ mod tests {
         let t = s.topic("t").unwrap();
         assert_eq!(t.id, [7; 16]);
         for p in &t.partitions {
-            assert_eq!(p.replicas, vec![p.owner]);
+            assert_eq!(p.replicas, vec![p.leader.unwrap()]);
+            assert_eq!(p.isr, p.replicas);
             assert_eq!(p.leader_epoch, 0);
         }
         assert_eq!(s.topic_by_id(&[7; 16]).unwrap().name, "t");
@@ -905,6 +1025,7 @@ mod tests {
                 name: name.clone(),
                 id,
                 partitions: 1,
+                replication_factor: 1,
                 configs: BTreeMap::new(),
                 assignment: vec![],
             })
@@ -945,6 +1066,7 @@ mod tests {
             name: "t".into(),
             id: [1; 16],
             partitions: 1,
+            replication_factor: 1,
             configs: configs.clone(),
             assignment: vec![],
         })
@@ -1007,8 +1129,9 @@ mod tests {
             name: "a".into(),
             id: [9; 16],
             partitions,
+            replication_factor: 1,
             configs: BTreeMap::new(),
-            assignment,
+            assignment: as_sets(&assignment),
         };
         assert_rejected(
             &mut s,
@@ -1025,7 +1148,7 @@ mod tests {
         s.apply(&MetadataCommand::CreatePartitions {
             name: "a".into(),
             count: 4,
-            assignment: vec![2],
+            assignment: vec![vec![2]],
         })
         .unwrap();
         assert_eq!(owners(&s, "a"), vec![2, 2, 1, 2]);
@@ -1047,7 +1170,7 @@ mod tests {
             out,
             CommandOutput::PartitionsCreated {
                 first: 4,
-                owners: o[4..].to_vec()
+                replicas: as_sets(&o[4..])
             }
         );
         assert_eq!((count(&o, 1), count(&o, 2), count(&o, 3)), (4, 4, 4));
@@ -1119,57 +1242,160 @@ mod tests {
         assert_rejected(&mut s, alloc(10), codes::INVALID_REQUEST);
     }
 
-    #[test]
-    fn change_owner_bumps_leader_epoch() {
-        let mut s = with_brokers(&[1, 2]);
-        s.apply(&create("t", 2, 2)).unwrap();
-        let p0 = s.partition("t", 0).unwrap().owner;
-        let other = if p0 == 1 { 2 } else { 1 };
-        let change = |owner| MetadataCommand::ChangeOwner {
-            topic: "t".into(),
-            partition: 0,
-            owner,
-        };
-        assert_eq!(
-            s.apply(&change(other)),
-            Ok(CommandOutput::OwnerChanged { leader_epoch: 1 })
-        );
-        let p = s.partition("t", 0).unwrap();
-        assert_eq!(
-            (p.owner, p.replicas.clone(), p.leader_epoch),
-            (other, vec![other], 1)
-        );
-        // Same owner again: nothing changes, the epoch stays.
-        assert_eq!(
-            s.apply(&change(other)),
-            Ok(CommandOutput::OwnerChanged { leader_epoch: 1 })
-        );
-        assert_eq!(
-            s.apply(&change(p0)),
-            Ok(CommandOutput::OwnerChanged { leader_epoch: 2 })
-        );
-        // The other partition is untouched.
-        assert_eq!(s.partition("t", 1).unwrap().leader_epoch, 0);
+    fn create_rf(name: &str, id: u8, partitions: u32, rf: u32) -> MetadataCommand {
+        MetadataCommand::CreateTopic {
+            name: name.into(),
+            id: [id; 16],
+            partitions,
+            replication_factor: rf,
+            configs: BTreeMap::new(),
+            assignment: vec![],
+        }
+    }
+
+    fn heartbeat(id: u64, at_ms: u64) -> MetadataCommand {
+        MetadataCommand::BrokerHeartbeat { id, at_ms }
     }
 
     #[test]
-    fn change_owner_rejections() {
-        let mut s = with_brokers(&[1, 2]);
-        s.apply(&create("t", 2, 2)).unwrap();
-        let change = |topic: &str, partition, owner| MetadataCommand::ChangeOwner {
-            topic: topic.into(),
-            partition,
-            owner,
-        };
-        assert_rejected(&mut s, change("t", 0, 9), codes::INVALID_REPLICA_ASSIGNMENT);
-        assert_rejected(&mut s, change("t", 2, 1), codes::UNKNOWN_TOPIC_OR_PARTITION);
-        assert_rejected(&mut s, change("u", 0, 1), codes::UNKNOWN_TOPIC_OR_PARTITION);
-        s.apply(&MetadataCommand::BrokerHeartbeat {
-            id: 1,
-            at_ms: 60_000,
+    fn replicas_are_spread_and_the_factor_is_checked() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        s.apply(&create_rf("t", 1, 6, 3)).unwrap();
+        let t = s.topic("t").unwrap();
+        for p in &t.partitions {
+            let mut sorted = p.replicas.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![1, 2, 3]);
+            assert_eq!((p.leader, &p.isr), (Some(p.replicas[0]), &p.replicas));
+        }
+        let leaders = owners(&s, "t");
+        assert_eq!((count(&leaders, 1), count(&leaders, 2)), (2, 2));
+        assert_rejected(
+            &mut s,
+            create_rf("u", 2, 1, 4),
+            codes::INVALID_REPLICATION_FACTOR,
+        );
+        assert_rejected(
+            &mut s,
+            create_rf("u", 2, 1, 0),
+            codes::INVALID_REPLICATION_FACTOR,
+        );
+        // Growing keeps the factor.
+        s.apply(&MetadataCommand::CreatePartitions {
+            name: "t".into(),
+            count: 7,
+            assignment: vec![],
         })
         .unwrap();
-        assert_rejected(&mut s, change("t", 0, 2), codes::BROKER_NOT_AVAILABLE);
+        assert_eq!(s.partition("t", 6).unwrap().replicas.len(), 3);
+    }
+
+    #[test]
+    fn a_dead_leader_is_replaced_and_fenced_by_epoch() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        s.apply(&create_rf("t", 1, 3, 3)).unwrap();
+        let p0 = s.partition("t", 0).unwrap().clone();
+        let dead = p0.leader.unwrap();
+        let alive: Vec<u64> = [1, 2, 3].into_iter().filter(|&b| b != dead).collect();
+        // Liveness follows the newest heartbeat in the log, so the survivors keep beating.
+        for at in [4_000, 8_000, 12_000] {
+            for &b in &alive {
+                s.apply(&heartbeat(b, at)).unwrap();
+            }
+        }
+        let p = s.partition("t", 0).unwrap();
+        assert_ne!(p.leader, Some(dead));
+        assert!(p.leader.is_some_and(|l| alive.contains(&l)));
+        assert!(!p.isr.contains(&dead), "{p:?}");
+        assert_eq!(p.leader_epoch, p0.leader_epoch + 1);
+        assert_eq!(p.offline(&|b| s.is_live(b)), vec![dead]);
+        // The deposed leader can no longer change the in-sync set.
+        let stale = MetadataCommand::AlterPartition {
+            topic_id: [1; 16],
+            partition: 0,
+            leader: dead,
+            leader_epoch: p0.leader_epoch,
+            partition_epoch: p0.partition_epoch,
+            isr: vec![dead],
+        };
+        assert_rejected(&mut s, stale, codes::NOT_LEADER_OR_FOLLOWER);
+        // The dead broker returns (same incarnation): it stays out of the in-sync set until
+        // the leader adds it back.
+        s.apply(&heartbeat(dead, 12_000)).unwrap();
+        let p = s.partition("t", 0).unwrap().clone();
+        assert!(!p.isr.contains(&dead));
+        let leader = p.leader.unwrap();
+        let mut isr = p.isr.clone();
+        isr.push(dead);
+        let add = MetadataCommand::AlterPartition {
+            topic_id: [1; 16],
+            partition: 0,
+            leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            isr,
+        };
+        assert_eq!(
+            s.apply(&add),
+            Ok(CommandOutput::PartitionAltered {
+                partition_epoch: p.partition_epoch + 1
+            })
+        );
+        assert_eq!(
+            s.partition("t", 0).unwrap().isr.len(),
+            3,
+            "{:?}",
+            s.partition("t", 0)
+        );
+        // The same change again starts from an old partition epoch.
+        assert_rejected(&mut s, add, codes::INVALID_UPDATE_VERSION);
+        // Preferred leadership goes back to the first replica.
+        let out = s
+            .apply(&MetadataCommand::ElectPreferredLeaders {
+                partitions: vec![("t".into(), 0), ("nope".into(), 0)],
+            })
+            .unwrap();
+        assert_eq!(
+            out,
+            CommandOutput::Elections {
+                codes: vec![codes::NONE, codes::UNKNOWN_TOPIC_OR_PARTITION]
+            }
+        );
+        let p = s.partition("t", 0).unwrap();
+        assert_eq!(p.leader, Some(p.replicas[0]));
+    }
+
+    #[test]
+    fn a_new_term_renews_the_sessions_of_live_brokers() {
+        let mut s = with_brokers(&[1, 2, 3]);
+        s.apply(&create_rf("t", 1, 3, 3)).unwrap();
+        let before = s.topic("t").unwrap().clone();
+        // The group had no leader for longer than the session timeout.
+        s.new_term();
+        s.apply(&heartbeat(1, 20_000)).unwrap();
+        assert!(s.is_live(2) && s.is_live(3));
+        assert_eq!(s.topic("t").unwrap(), &before, "nobody lost leadership");
+        // Without a new term the same gap declares them down.
+        s.apply(&heartbeat(1, 40_000)).unwrap();
+        assert!(!s.is_live(2) && !s.is_live(3));
+    }
+
+    #[test]
+    fn a_restarted_leader_gets_a_new_epoch() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&create_rf("t", 1, 1, 1)).unwrap();
+        assert_eq!(s.partition("t", 0).unwrap().leader_epoch, 0);
+        s.apply(&MetadataCommand::RegisterBroker {
+            id: 1,
+            host: "host1".into(),
+            port: 9092,
+            rack: None,
+            epoch: 2,
+            at_ms: 10,
+        })
+        .unwrap();
+        let p = s.partition("t", 0).unwrap();
+        assert_eq!((p.leader, p.leader_epoch), (Some(1), 1));
     }
 
     #[test]

@@ -211,7 +211,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for entry in entries {
                 d.last_applied = Some(entry.log_id);
                 let reply = match entry.payload {
-                    EntryPayload::Blank => Ok(CommandOutput::Done),
+                    EntryPayload::Blank => {
+                        d.state.new_term();
+                        Ok(CommandOutput::Done)
+                    }
                     EntryPayload::Normal(cmd) => {
                         let reply = d.state.apply(&cmd);
                         if let Err(rejection) = &reply {

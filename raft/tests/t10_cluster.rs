@@ -28,11 +28,11 @@ async fn follower_write_is_forwarded_and_survives_leader_loss() {
         .write(create_topic("orders", 1, 6))
         .await
         .unwrap();
-    let CommandOutput::TopicCreated { owners, .. } = out else {
+    let CommandOutput::TopicCreated { replicas, .. } = out else {
         panic!("unexpected output {out:?}");
     };
     for broker in 1..=3 {
-        assert_eq!(owners.iter().filter(|&&o| o == broker).count(), 2);
+        assert_eq!(replicas.iter().filter(|r| r[0] == broker).count(), 2);
     }
     // Read-your-writes: the forwarding node's own image already has it.
     assert!(nodes[follower]

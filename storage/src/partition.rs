@@ -87,6 +87,45 @@ impl PartitionLog {
         batch: &[u8],
         now_ms: i64,
     ) -> Result<(u64, u64), Error> {
+        self.check_position(base_offset, meta, batch)?;
+        if let ProducerCheck::Duplicate { .. } = self.producers.check(meta, base_offset)? {
+            return Err(Error::DuplicateSequence {
+                producer_id: meta.producer_id,
+                base_sequence: meta.base_sequence,
+            });
+        }
+        self.write_batch(base_offset, meta, batch, now_ms)
+    }
+
+    /// Appends a batch copied from the partition's leader, at the offset and with the leader
+    /// epoch the leader gave it. The leader already validated the producer sequences, so they
+    /// are recorded, not checked (Kafka's append as follower).
+    pub fn append_as_follower(
+        &mut self,
+        base_offset: u64,
+        meta: &BatchMeta,
+        batch: &[u8],
+        now_ms: i64,
+    ) -> Result<(u64, u64), Error> {
+        self.check_position(base_offset, meta, batch)?;
+        self.write_batch(base_offset, meta, batch, now_ms)
+    }
+
+    /// A new leader epoch begins at the log end (the replica became leader), so that
+    /// OffsetForLeaderEpoch answers for the old epoch end here even before the first append.
+    pub fn begin_epoch(&mut self, epoch: i32) -> Result<(), Error> {
+        if self.epochs.assign(epoch, self.log_end_offset()) {
+            self.persist_epochs()?;
+        }
+        Ok(())
+    }
+
+    fn check_position(
+        &self,
+        base_offset: u64,
+        meta: &BatchMeta,
+        batch: &[u8],
+    ) -> Result<(), Error> {
         let log_end = self.log_end_offset();
         if base_offset != log_end {
             return Err(Error::NotAtLogEnd {
@@ -101,12 +140,16 @@ impl PartitionLog {
                 meta.last_offset_delta
             )));
         }
-        if let ProducerCheck::Duplicate { .. } = self.producers.check(meta, log_end)? {
-            return Err(Error::DuplicateSequence {
-                producer_id: meta.producer_id,
-                base_sequence: meta.base_sequence,
-            });
-        }
+        Ok(())
+    }
+
+    fn write_batch(
+        &mut self,
+        base_offset: u64,
+        meta: &BatchMeta,
+        batch: &[u8],
+        now_ms: i64,
+    ) -> Result<(u64, u64), Error> {
         let last_offset = meta.last_offset(base_offset);
         self.maybe_roll(batch.len(), now_ms)?;
         // Epoch before data: a recovered batch then always has its epoch entry.
@@ -144,9 +187,7 @@ impl PartitionLog {
         self.active().stats.end_offset
     }
 
-    /// On open this is the recovered log end: on one node everything sled recovered is on
-    /// disk, and offsets were only acknowledged after a flush, so nothing visible is taken
-    /// back. Replication will need min(persisted high watermark, log end) instead.
+    /// On open, the stored high watermark clamped to the recovered log (see recovery).
     pub fn high_watermark(&self) -> u64 {
         self.high_watermark
     }

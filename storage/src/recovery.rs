@@ -212,9 +212,17 @@ impl PartitionLog {
         self.epochs.truncate_from_start(self.log_start);
         self.persist_epochs()?;
 
-        self.high_watermark = log_end;
-        self.meta
-            .insert(keys::HIGH_WATERMARK, &log_end.to_be_bytes())?;
+        // A replica may hold records past the high watermark that its leader never committed:
+        // they stay hidden until a leader's high watermark covers them. A log without a stored
+        // high watermark (from before replication) shows everything it recovered.
+        let stored = self
+            .meta
+            .get(keys::HIGH_WATERMARK)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes);
+        let hw = stored.map_or(log_end, |hw| hw.clamp(self.log_start, log_end));
+        self.high_watermark = hw;
+        self.meta.insert(keys::HIGH_WATERMARK, &hw.to_be_bytes())?;
         self.write_checkpoint(None)?;
         Ok(())
     }
@@ -496,7 +504,8 @@ mod tests {
             .iter()
             .any(|n| n == keys::segment_tree(TOPIC, 0, 12).as_bytes()));
         assert_eq!(log.latest_epoch(), Some(1));
-        assert_eq!(log.high_watermark(), 8);
+        // Never committed by a leader: the recovered records stay hidden until one does.
+        assert_eq!(log.high_watermark(), 0);
     }
 
     #[test]

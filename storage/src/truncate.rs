@@ -51,8 +51,24 @@ impl PartitionLog {
         self.write_checkpoint(None)
     }
 
-    /// Kafka's truncate-fully-and-start-at: an empty log whose start and end are `offset`.
-    fn truncate_fully(&mut self, offset: u64) -> Result<(), Error> {
+    /// Truncates so that the log ends at `offset` or, if a batch straddles it, at that batch's
+    /// base: a replica never keeps part of a batch its leader may not have (Kafka's
+    /// truncateTo). Returns the new log end.
+    pub fn truncate_to_batch(&mut self, offset: u64) -> Result<u64, Error> {
+        let mut cut = offset;
+        if offset > self.log_start && offset < self.log_end_offset() {
+            let index = self.segment_index(offset);
+            if let Some(batch) = self.segments[index].batch_containing(offset)? {
+                cut = batch.base_offset.min(offset);
+            }
+        }
+        self.truncate_to(cut)?;
+        Ok(self.log_end_offset())
+    }
+
+    /// Kafka's truncate-fully-and-start-at: an empty log whose start and end are `offset`
+    /// (a follower that fell behind its leader's log start starts over there).
+    pub fn truncate_fully(&mut self, offset: u64) -> Result<(), Error> {
         // Log start first: a crash that keeps some old segments then still sees a valid log.
         self.log_start = offset;
         self.persist_log_start()?;

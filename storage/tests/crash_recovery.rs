@@ -124,7 +124,8 @@ fn run_child(dir: &Path) -> ! {
 /// Checks one recovered log against what the child reported as durable.
 fn verify(log: &PartitionLog, printed: &[(u64, u64, usize)]) {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
-    assert_eq!(log.high_watermark(), end);
+    // The stored high watermark may trail the last flush by one round; never past the end.
+    assert!(log.high_watermark() <= end);
     // Segments tile [first base, end) without gaps.
     let segs = log.segments();
     assert!(segs[0].base_offset <= start);

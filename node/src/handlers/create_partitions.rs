@@ -50,7 +50,7 @@ fn check(
     assignments: Option<
         &[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment],
     >,
-) -> Result<Vec<u64>, (ResponseError, String)> {
+) -> Result<Vec<Vec<u64>>, (ResponseError, String)> {
     let image = broker.image();
     let topic = image.topic(name).ok_or_else(|| {
         (
@@ -68,20 +68,25 @@ fn check(
     let Some(assignments) = assignments else {
         return Ok(Vec::new());
     };
-    // One replica per partition until replication is built: each new partition names its owner.
+    // Each new partition names its replicas (leader first), as many as the topic has.
     let added = usize::try_from(count - topic.partitions).unwrap_or(0);
-    let owners: Option<Vec<u64>> = assignments
+    let rf = topic.replication_factor();
+    let sets: Option<Vec<Vec<u64>>> = assignments
         .iter()
-        .map(|a| match a.broker_ids.as_slice() {
-            [only] if image.broker(only.0).is_some() => u64::try_from(only.0).ok(),
-            _ => None,
+        .map(|a| {
+            let ids: Option<Vec<u64>> = a
+                .broker_ids
+                .iter()
+                .map(|b| image.broker(b.0).and_then(|_| u64::try_from(b.0).ok()))
+                .collect();
+            ids.filter(|ids| ids.len() == rf)
         })
         .collect();
-    match owners {
-        Some(owners) if owners.len() == added => Ok(owners),
+    match sets {
+        Some(sets) if sets.len() == added => Ok(sets),
         _ => {
             let why = format!(
-                "assignments must name {added} new partitions, each on one existing broker"
+                "assignments must name {added} new partitions, each on {rf} existing brokers"
             );
             Err((ResponseError::InvalidReplicaAssignment, why))
         }

@@ -22,8 +22,9 @@ struct Plan {
     partitions: i32,
     replication_factor: i16,
     configs: BTreeMap<String, String>,
-    /// The owner of each partition when the request assigned them; empty for automatic.
-    assignment: Vec<u64>,
+    /// The replicas of each partition (leader first) when the request assigned them; empty
+    /// for automatic placement.
+    assignment: Vec<Vec<u64>>,
 }
 
 pub async fn handle(
@@ -65,7 +66,13 @@ pub async fn handle(
             result
         } else {
             match broker
-                .create_topic(&name, plan.partitions, plan.configs, plan.assignment)
+                .create_topic(
+                    &name,
+                    plan.partitions,
+                    u32::try_from(plan.replication_factor).unwrap_or(1),
+                    plan.configs,
+                    plan.assignment,
+                )
                 .await
             {
                 Ok(meta) => {
@@ -132,8 +139,14 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
             }
         };
         let rf = match topic.replication_factor {
-            -1 => broker.config.default_replication_factor,
-            n => n,
+            -1 => i16::try_from(broker.default_replication_factor()).unwrap_or(1),
+            n if n > 0 => n,
+            n => {
+                return Err((
+                    ResponseError::InvalidReplicationFactor,
+                    format!("replication factor must be positive, got {n}"),
+                ))
+            }
         };
         (partitions, rf)
     } else {
@@ -175,30 +188,44 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
             rf,
         )
     };
-    // No replication yet: a partition has exactly one replica, its owner.
-    if replication_factor != 1 {
+    let live = broker.image().brokers().filter(|b| b.live).count();
+    if topic.assignments.is_empty() && usize::try_from(replication_factor).unwrap_or(0) > live {
         let why = format!(
-            "replication factor {replication_factor} is not available: brook keeps one replica \
-             per partition until replication is built"
+            "replication factor {replication_factor} is larger than the {live} live brokers"
         );
         return Err((ResponseError::InvalidReplicationFactor, why));
     }
-    let mut assigned: Vec<(i32, u64)> = topic
-        .assignments
-        .iter()
-        .filter_map(|a| {
-            Some((
-                a.partition_index,
-                u64::try_from(a.broker_ids.first()?.0).ok()?,
-            ))
-        })
-        .collect();
+    let mut assigned: Vec<(i32, Vec<u64>)> = Vec::with_capacity(topic.assignments.len());
+    for a in &topic.assignments {
+        let mut replicas: Vec<u64> = a
+            .broker_ids
+            .iter()
+            .filter_map(|b| u64::try_from(b.0).ok())
+            .collect();
+        if replicas.len() != usize::try_from(replication_factor).unwrap_or(0) {
+            let why = "every partition must have the same number of replicas".to_string();
+            return Err((ResponseError::InvalidReplicaAssignment, why));
+        }
+        let count = replicas.len();
+        replicas.sort_unstable();
+        replicas.dedup();
+        if replicas.len() != count {
+            let why = format!("partition {} names a broker twice", a.partition_index);
+            return Err((ResponseError::InvalidReplicaAssignment, why));
+        }
+        let ordered = a
+            .broker_ids
+            .iter()
+            .filter_map(|b| u64::try_from(b.0).ok())
+            .collect();
+        assigned.push((a.partition_index, ordered));
+    }
     assigned.sort_unstable();
     Ok(Plan {
         partitions,
         replication_factor,
         configs,
-        assignment: assigned.into_iter().map(|(_, owner)| owner).collect(),
+        assignment: assigned.into_iter().map(|(_, replicas)| replicas).collect(),
     })
 }
 

@@ -35,6 +35,15 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
     }
+    // A follower copying the log names its broker id (in the replica state from v15).
+    let replica = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    if replica >= 0 {
+        return crate::replication::serve::handle(broker, version, replica, request).await;
+    }
     let image = broker.image();
     let by_id = version >= 13;
     let mut wanted = Vec::new();
@@ -167,7 +176,7 @@ async fn read_round(
     (out, total, failed)
 }
 
-fn respond(
+pub(crate) fn respond(
     mut topics: Vec<FetchableTopicResponse>,
     partitions: Vec<(usize, PartitionData)>,
 ) -> FetchResponse {

@@ -91,7 +91,13 @@ async fn by_name(
     }
     let partitions = broker.config.num_partitions;
     match broker
-        .create_topic(name, partitions, Default::default(), Vec::new())
+        .create_topic(
+            name,
+            partitions,
+            broker.default_replication_factor(),
+            Default::default(),
+            Vec::new(),
+        )
         .await
     {
         Ok(topic) => {
@@ -143,37 +149,39 @@ fn live_brokers(
     brokers
 }
 
-/// A partition is led by its owner. Until replication exists the owner is its only replica,
-/// so a partition whose owner is down has no leader (LEADER_NOT_AVAILABLE, retriable).
+/// Each partition with its leader, replicas, in-sync replicas and the replicas that are down.
+/// A partition without a leader answers LEADER_NOT_AVAILABLE (retriable) with leader -1.
 fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
     let image = broker.image();
+    let live = |id: i32| id == broker.node_id() || image.is_live(id);
+    let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let partitions = (0..topic.partitions)
         .zip(&topic.owners)
-        .map(|(p, owner)| {
-            let node = BrokerId(owner.node);
-            let live = owner.node == broker.node_id() || image.is_live(owner.node);
+        .map(|(p, meta)| {
+            let offline: Vec<i32> = meta
+                .replicas
+                .iter()
+                .copied()
+                .filter(|&r| !live(r))
+                .collect();
             let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(p)
-                .with_replica_nodes(vec![node]);
-            partition = if live {
-                partition.with_leader_id(node).with_isr_nodes(vec![node])
-            } else {
-                let partition = partition
+                .with_leader_id(BrokerId(meta.node))
+                .with_replica_nodes(ids(&meta.replicas))
+                .with_isr_nodes(ids(&meta.isr));
+            if meta.node < 0 || !live(meta.node) {
+                partition = partition
                     .with_error_code(ResponseError::LeaderNotAvailable.code())
                     .with_leader_id(BrokerId(-1));
-                // Offline replicas exist from v5.
-                if version >= 5 {
-                    partition.with_offline_replicas(vec![node])
-                } else {
-                    partition
-                }
-            };
-            // Leader epochs exist from v7.
-            if version >= 7 {
-                partition.with_leader_epoch(owner.leader_epoch)
-            } else {
-                partition
             }
+            // Offline replicas exist from v5, leader epochs from v7.
+            if version >= 5 {
+                partition = partition.with_offline_replicas(ids(&offline));
+            }
+            if version >= 7 {
+                partition = partition.with_leader_epoch(meta.leader_epoch);
+            }
+            partition
         })
         .collect();
     let described = MetadataResponseTopic::default()

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use brook_actors::{ask, AppendBatch, Appended, PartitionError};
+use std::time::Duration;
+
+use brook_actors::{ask, Acks, AppendBatch, Appended, PartitionError};
 use brook_wire::batch::validate_batches;
 use bytes::{Bytes, BytesMut};
 use futures::future::{join_all, BoxFuture, FutureExt};
@@ -31,6 +33,13 @@ enum Outcome {
 
 pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Reply {
     let acks = request.acks;
+    // How long acks=all may wait for the in-sync replicas (Kafka's REQUEST_TIMED_OUT after).
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).max(1));
+    let wanted = match acks {
+        0 => Acks::None,
+        1 => Acks::Leader,
+        _ => Acks::All,
+    };
     let refuse_all = if !matches!(acks, -1..=1) {
         Some((
             ResponseError::InvalidRequiredAcks,
@@ -55,7 +64,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Re
                 .map(|p| {
                     let outcome = match &refuse_all {
                         Some((e, why)) => Outcome::Failed(*e, Some(why.clone())),
-                        None => append(broker, &image, &topic.name, p.index, p.records, acks != 0),
+                        None => append(broker, &image, &topic.name, p.index, p.records, wanted),
                     };
                     (p.index, outcome)
                 })
@@ -73,8 +82,12 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Re
                 let response = PartitionProduceResponse::default().with_index(index);
                 match outcome {
                     Outcome::Failed(e, message) => failure(response, version, e, message),
-                    Outcome::Sent(pending) => match pending.await {
-                        Ok(a) => {
+                    Outcome::Sent(pending) => match tokio::time::timeout(timeout, pending).await {
+                        Err(_) => {
+                            let why = format!("not replicated to the in-sync replicas within {timeout:?}");
+                            failure(response, version, ResponseError::RequestTimedOut, Some(why))
+                        }
+                        Ok(Ok(a)) => {
                             let response = response
                                 .with_base_offset(a.base_offset)
                                 .with_log_append_time_ms(a.log_append_time);
@@ -84,7 +97,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Re
                                 response
                             }
                         }
-                        Err(e) => {
+                        Ok(Err(e)) => {
                             let code = partition_error(&e);
                             tracing::debug!(%topic, partition = index, error = %e, "produce refused");
                             failure(response, version, code, Some(e.to_string()))
@@ -129,7 +142,7 @@ fn append(
     topic: &str,
     partition: i32,
     records: Option<Bytes>,
-    wait_durable: bool,
+    acks: Acks,
 ) -> Outcome {
     let found = TopicRef::Name(topic)
         .find(image)
@@ -177,7 +190,7 @@ fn append(
     let pending = ask(&handle.addr, |reply| AppendBatch {
         batch,
         header,
-        wait_durable,
+        acks,
         reply,
     });
     Outcome::Sent(pending.boxed())

@@ -119,6 +119,7 @@ pub fn create_topic(name: &str, id: u8, partitions: u32) -> brook_raft::Metadata
         name: name.into(),
         id: [id; 16],
         partitions,
+        replication_factor: 1,
         configs: BTreeMap::new(),
         assignment: vec![],
     }

@@ -1,0 +1,349 @@
+//! A partition's replica set, leader and in-sync set, and the rules that change them: placement
+//! of new replicas, elections when brokers come and go (what KRaft's controller decides), and
+//! the leader's own in-sync set changes (Kafka's AlterPartition).
+//!
+//! Everything here is a pure function of the metadata, so every node reaches the same result
+//! from the same log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{codes, Rejection};
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// The broker that leads the partition; `None` while no in-sync replica is live.
+    pub leader: Option<u64>,
+    /// The replica set, preferred leader first.
+    pub replicas: Vec<u64>,
+    /// The in-sync replicas: every one holds every acknowledged write. Never empty: when the
+    /// last in-sync replica dies it stays listed, so it is the one elected when it returns.
+    pub isr: Vec<u64>,
+    /// Bumped whenever the leader changes, so a stale leader's writes are fenced.
+    pub leader_epoch: i32,
+    /// Bumped on every change (leader or in-sync set); an in-sync set change names the
+    /// version it starts from, so a stale one is refused.
+    pub partition_epoch: i32,
+}
+
+/// Why an election moves leadership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Election {
+    /// Brokers came or went: replace a leader that is not live, drop dead followers from the
+    /// in-sync set, elect a leader for a partition that has none.
+    Liveness { unclean: bool },
+    /// The broker restarted (a new incarnation): it may have lost unflushed data it led, so
+    /// its partitions get a new epoch, led by another in-sync replica when there is one.
+    Restarted(u64),
+}
+
+impl PartitionState {
+    pub fn new(replicas: Vec<u64>) -> Self {
+        PartitionState {
+            leader: replicas.first().copied(),
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    /// Applies an election; returns whether anything changed.
+    pub fn elect(&mut self, election: Election, live: &impl Fn(u64) -> bool) -> bool {
+        let before = self.clone();
+        match election {
+            Election::Liveness { unclean } => {
+                let live_isr: Vec<u64> = self.isr.iter().copied().filter(|&r| live(r)).collect();
+                if !live_isr.is_empty() {
+                    self.isr = live_isr;
+                }
+                if !self.leader.is_some_and(live) {
+                    let leader = self.first_live_in_sync(live, None).or_else(|| {
+                        // An unclean election may lose acknowledged writes; only on request.
+                        unclean
+                            .then(|| self.replicas.iter().copied().find(|&r| live(r)))
+                            .flatten()
+                    });
+                    if let Some(l) = leader.filter(|l| !self.isr.contains(l)) {
+                        self.isr = vec![l];
+                    }
+                    self.set_leader(leader);
+                }
+            }
+            Election::Restarted(broker) => {
+                if self.leader == Some(broker) {
+                    match self.first_live_in_sync(live, Some(broker)) {
+                        Some(other) => self.set_leader(Some(other)),
+                        None => self.leader_epoch = self.leader_epoch.saturating_add(1),
+                    }
+                }
+            }
+        }
+        let changed = *self != before;
+        if changed {
+            self.partition_epoch = self.partition_epoch.saturating_add(1);
+        }
+        changed
+    }
+
+    /// Moves leadership to the preferred replica (the first) if it is live and in sync.
+    /// Returns Kafka's ElectLeaders code for the partition.
+    pub fn elect_preferred(&mut self, live: &impl Fn(u64) -> bool) -> i16 {
+        let Some(&preferred) = self.replicas.first() else {
+            return codes::PREFERRED_LEADER_NOT_AVAILABLE;
+        };
+        if self.leader == Some(preferred) {
+            return codes::ELECTION_NOT_NEEDED;
+        }
+        if !live(preferred) || !self.isr.contains(&preferred) {
+            return codes::PREFERRED_LEADER_NOT_AVAILABLE;
+        }
+        self.set_leader(Some(preferred));
+        self.partition_epoch = self.partition_epoch.saturating_add(1);
+        codes::NONE
+    }
+
+    /// The leader changes its in-sync set (Kafka's AlterPartition). Only the current leader at
+    /// its current epoch may, starting from the current partition epoch; the new set must
+    /// hold the leader, only replicas, and only live brokers among those it adds.
+    pub fn alter_isr(
+        &mut self,
+        leader: u64,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[u64],
+        live: &impl Fn(u64) -> bool,
+    ) -> Result<i32, Rejection> {
+        if self.leader != Some(leader) {
+            return Err(Rejection::new(
+                codes::NOT_LEADER_OR_FOLLOWER,
+                format!("broker {leader} does not lead the partition"),
+            ));
+        }
+        if leader_epoch != self.leader_epoch {
+            return Err(Rejection::new(
+                codes::FENCED_LEADER_EPOCH,
+                format!(
+                    "leader epoch {leader_epoch} is not the current {}",
+                    self.leader_epoch
+                ),
+            ));
+        }
+        if partition_epoch != self.partition_epoch {
+            return Err(Rejection::new(
+                codes::INVALID_UPDATE_VERSION,
+                format!(
+                    "partition epoch {partition_epoch} is not the current {}",
+                    self.partition_epoch
+                ),
+            ));
+        }
+        let mut new: Vec<u64> = isr.to_vec();
+        new.sort_unstable();
+        new.dedup();
+        let eligible = |r: &u64| self.replicas.contains(r) && (self.isr.contains(r) || live(*r));
+        if !new.contains(&leader) || !new.iter().all(eligible) {
+            return Err(Rejection::new(
+                codes::INELIGIBLE_REPLICA,
+                format!(
+                    "in-sync set {isr:?} is not valid for replicas {:?}",
+                    self.replicas
+                ),
+            ));
+        }
+        // Replica order, so answers look the same on every node.
+        self.isr = self
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| new.contains(r))
+            .collect();
+        self.partition_epoch = self.partition_epoch.saturating_add(1);
+        Ok(self.partition_epoch)
+    }
+
+    /// Replicas that are not live (Metadata's offline replicas).
+    pub fn offline(&self, live: &impl Fn(u64) -> bool) -> Vec<u64> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|&r| !live(r))
+            .collect()
+    }
+
+    fn first_live_in_sync(&self, live: &impl Fn(u64) -> bool, except: Option<u64>) -> Option<u64> {
+        self.replicas
+            .iter()
+            .copied()
+            .find(|&r| Some(r) != except && live(r) && self.isr.contains(&r))
+    }
+
+    fn set_leader(&mut self, leader: Option<u64>) {
+        if leader != self.leader {
+            self.leader = leader;
+            self.leader_epoch = self.leader_epoch.saturating_add(1);
+        }
+    }
+}
+
+/// Orders brokers so that neighbours sit on different racks where possible (Kafka's
+/// rack-alternated list): racks in name order, taking one broker from each in turn. Brokers
+/// without a rack count as one rack of their own.
+pub fn rack_alternated(brokers: &[(u64, Option<String>)]) -> Vec<u64> {
+    let mut by_rack: BTreeMap<Option<&str>, Vec<u64>> = BTreeMap::new();
+    for (id, rack) in brokers {
+        by_rack.entry(rack.as_deref()).or_default().push(*id);
+    }
+    if by_rack.len() <= 1 {
+        return brokers.iter().map(|(id, _)| *id).collect();
+    }
+    let mut out = Vec::with_capacity(brokers.len());
+    let mut round = 0;
+    while out.len() < brokers.len() {
+        for ids in by_rack.values() {
+            if let Some(id) = ids.get(round) {
+                out.push(*id);
+            }
+        }
+        round += 1;
+    }
+    out
+}
+
+/// The replica set of a partition led by `order[leader_index]`: the leader, then the next
+/// `replication_factor - 1` brokers of `order`, wrapping around.
+pub fn replica_set(order: &[u64], leader_index: usize, replication_factor: usize) -> Vec<u64> {
+    (0..replication_factor.min(order.len()))
+        .map(|i| order[(leader_index + i) % order.len()])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live_set(ids: &'static [u64]) -> impl Fn(u64) -> bool {
+        move |id| ids.contains(&id)
+    }
+
+    #[test]
+    fn a_dead_leader_is_replaced_from_the_in_sync_set() {
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        p.isr = vec![1, 3];
+        assert!(p.elect(Election::Liveness { unclean: false }, &live_set(&[2, 3])));
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (Some(3), vec![3], 1)
+        );
+        assert_eq!(p.partition_epoch, 1);
+        // Nothing to do the second time.
+        assert!(!p.elect(Election::Liveness { unclean: false }, &live_set(&[2, 3])));
+    }
+
+    #[test]
+    fn the_last_in_sync_replica_stays_listed_and_is_elected_on_return() {
+        let mut p = PartitionState::new(vec![1, 2]);
+        p.isr = vec![1];
+        assert!(p.elect(Election::Liveness { unclean: false }, &live_set(&[2])));
+        assert_eq!((p.leader, p.isr.clone()), (None, vec![1]));
+        assert_eq!(p.leader_epoch, 1, "losing the leader bumps the epoch too");
+        assert!(p.elect(Election::Liveness { unclean: false }, &live_set(&[1, 2])));
+        assert_eq!((p.leader, p.leader_epoch), (Some(1), 2));
+    }
+
+    #[test]
+    fn unclean_election_only_when_allowed() {
+        let mut p = PartitionState::new(vec![1, 2]);
+        p.isr = vec![1];
+        p.elect(Election::Liveness { unclean: false }, &live_set(&[2]));
+        assert_eq!(p.leader, None);
+        p.elect(Election::Liveness { unclean: true }, &live_set(&[2]));
+        assert_eq!((p.leader, p.isr.clone()), (Some(2), vec![2]));
+    }
+
+    #[test]
+    fn dead_followers_leave_the_in_sync_set() {
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        assert!(p.elect(Election::Liveness { unclean: false }, &live_set(&[1, 3])));
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (Some(1), vec![1, 3], 0)
+        );
+    }
+
+    #[test]
+    fn a_restarted_leader_hands_over_or_takes_a_new_epoch() {
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        assert!(p.elect(Election::Restarted(1), &live_set(&[1, 2, 3])));
+        assert_eq!((p.leader, p.leader_epoch), (Some(2), 1));
+        let mut alone = PartitionState::new(vec![1]);
+        assert!(alone.elect(Election::Restarted(1), &live_set(&[1])));
+        assert_eq!((alone.leader, alone.leader_epoch), (Some(1), 1));
+        // Another broker's restart leaves the partition alone.
+        assert!(!alone.elect(Election::Restarted(2), &live_set(&[1])));
+    }
+
+    #[test]
+    fn alter_isr_is_checked() {
+        let live = live_set(&[1, 2, 3]);
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        let err = |r: Result<i32, Rejection>| r.unwrap_err().code;
+        assert_eq!(
+            err(p.alter_isr(2, 0, 0, &[2], &live)),
+            codes::NOT_LEADER_OR_FOLLOWER
+        );
+        assert_eq!(
+            err(p.alter_isr(1, 1, 0, &[1], &live)),
+            codes::FENCED_LEADER_EPOCH
+        );
+        assert_eq!(
+            err(p.alter_isr(1, 0, 5, &[1], &live)),
+            codes::INVALID_UPDATE_VERSION
+        );
+        assert_eq!(
+            err(p.alter_isr(1, 0, 0, &[2, 3], &live)),
+            codes::INELIGIBLE_REPLICA
+        );
+        assert_eq!(
+            err(p.alter_isr(1, 0, 0, &[1, 4], &live)),
+            codes::INELIGIBLE_REPLICA
+        );
+        assert_eq!(p.alter_isr(1, 0, 0, &[3, 1], &live), Ok(1));
+        assert_eq!(p.isr, vec![1, 3]);
+        // A dead broker may not be added back.
+        assert_eq!(
+            err(p.alter_isr(1, 0, 1, &[1, 2, 3], &live_set(&[1, 3]))),
+            codes::INELIGIBLE_REPLICA
+        );
+    }
+
+    #[test]
+    fn preferred_election() {
+        let live = live_set(&[1, 2, 3]);
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        assert_eq!(p.elect_preferred(&live), codes::ELECTION_NOT_NEEDED);
+        p.elect(Election::Liveness { unclean: false }, &live_set(&[2, 3]));
+        assert_eq!(
+            p.elect_preferred(&live),
+            codes::PREFERRED_LEADER_NOT_AVAILABLE
+        );
+        p.isr = vec![1, 2, 3];
+        assert_eq!(p.elect_preferred(&live), codes::NONE);
+        assert_eq!((p.leader, p.leader_epoch), (Some(1), 2));
+    }
+
+    #[test]
+    fn racks_alternate() {
+        let brokers = [
+            (1, Some("a".to_string())),
+            (2, Some("a".to_string())),
+            (3, Some("b".to_string())),
+            (4, Some("c".to_string())),
+        ];
+        assert_eq!(rack_alternated(&brokers), vec![1, 3, 4, 2]);
+        assert_eq!(replica_set(&[1, 3, 4, 2], 3, 3), vec![2, 1, 3]);
+        assert_eq!(replica_set(&[1, 2], 0, 3), vec![1, 2]);
+    }
+}
