@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use brook_jepsen::cluster::{self, Cluster, Net};
+use brook_jepsen::nemesis::Probe;
 use brook_jepsen::netns::{self, shapes};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -35,6 +36,7 @@ const NEW_LEADER_BOUND: Duration = Duration::from_secs(30);
 const REJOIN_BOUND: Duration = Duration::from_secs(60);
 /// How long a raw Produce to the isolated leader waits for an answer.
 const PROBE_WAIT: Duration = Duration::from_secs(25);
+const NOT_ENOUGH_REPLICAS: i16 = 19;
 
 fn brook_bin() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("BROOK_BIN").filter(|b| !b.is_empty()) {
@@ -439,35 +441,50 @@ fn wait_until(
     }
 }
 
-fn scenario(cluster: &Cluster) -> Result<()> {
-    let rt = tokio::runtime::Runtime::new()?;
-    let addrs: Vec<(u32, String)> = cluster
-        .nodes
-        .iter()
-        .map(|n| (n.id, n.kafka_addr()))
-        .collect();
-    let addr = |id: u32| addrs.iter().find(|(i, _)| *i == id).unwrap().1.clone();
-    let bootstrap = cluster.bootstrap();
-
-    let admin: AdminClient<DefaultClientContext> = client_config(&bootstrap).create()?;
-    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in rt.block_on(admin.create_topics([&topic], &options))? {
-        result.map_err(|(t, e)| anyhow!("creating {t}: {e:?}"))?;
+/// Every change in how the listed nodes describe partition 0, with its time since `origin`,
+/// recorded until `stop` is set (for the report: how the in-sync set moved).
+fn watch(
+    addrs: &[(u32, String)],
+    origin: Instant,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Vec<(Duration, u32, PartitionInfo)> {
+    let mut last: BTreeMap<u32, PartitionInfo> = BTreeMap::new();
+    let mut changes = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for (id, addr) in addrs {
+            if let Ok(p) = describe(addr, TOPIC, 0) {
+                if last.get(id) != Some(&p) {
+                    changes.push((origin.elapsed(), *id, p.clone()));
+                    last.insert(*id, p);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    drop(admin);
-    let before = wait_until(
-        "every node to describe the topic fully in sync",
-        &addrs,
-        Duration::from_secs(60),
-        |v| {
-            let first = v.values().next();
-            v.values()
-                .all(|p| p.error == 0 && p.leader > 0 && p.replicas.len() == 3 && p.isr.len() == 3)
-                && v.values().all(|p| Some(p) == first)
-        },
-    )?;
-    let info = before.values().next().unwrap().clone();
+    changes
+}
+
+/// What happened while the leader was cut off.
+struct Partitioned {
+    /// Acknowledged writes and their offsets.
+    acked: Vec<(String, i64)>,
+    /// Writes whose outcome is unknown (no answer, or an error that does not say): each may
+    /// be in the log at most once.
+    maybe: Vec<String>,
+    /// The majority's description once it elected a new leader.
+    new_view: PartitionInfo,
+}
+
+/// The partition itself: cuts the leader off from the other nodes (clients still reach
+/// everyone), checks (1) to (3) and returns the messages written meanwhile, their offsets and
+/// the majority's description of the partition once it elected a new leader.
+fn partitioned(
+    rt: &tokio::runtime::Runtime,
+    addrs: &[(u32, String)],
+    info: &PartitionInfo,
+    warm: &[String],
+) -> Result<Partitioned> {
+    let addr = |id: u32| addrs.iter().find(|(i, _)| *i == id).unwrap().1.clone();
     let old_leader = u32::try_from(info.leader)?;
     let others: Vec<u32> = IDS.iter().copied().filter(|&i| i != old_leader).collect();
     let majority: Vec<(u32, String)> = others.iter().map(|&i| (i, addr(i))).collect();
@@ -476,13 +493,6 @@ fn scenario(cluster: &Cluster) -> Result<()> {
         .map(|(_, a)| a.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    eprintln!("partition 0 before the partition: {info:?}");
-
-    let warm: Vec<String> = (0..100).map(|i| format!("warm-{i}")).collect();
-    let warm_offsets = produce_all(&rt, &bootstrap, &warm)?;
-    eprintln!("acknowledged {} warm-up messages", warm_offsets.len());
-
-    // Cut the leader off from the other nodes; clients still reach everyone.
     netns::partition(&shapes::isolate(&IDS, old_leader))?;
     let isolated_at = Instant::now();
     eprintln!("isolated node {old_leader} from {others:?}");
@@ -533,10 +543,39 @@ fn scenario(cluster: &Cluster) -> Result<()> {
          elected: {late}"
     );
 
+    // acks=all straight to the new leader: acknowledged only with at least
+    // min.insync.replicas (2) replicas in sync. (The in-sync set may change between the
+    // looks before and after; only an acknowledgement with too few in sync both times is
+    // wrong.)
+    let mut acked = Vec::new();
+    let mut maybe = Vec::new();
+    let new_addr = addr(u32::try_from(new_leader)?);
+    let isr_before = describe(&new_addr, TOPIC, 0)?.isr;
+    let direct = produce_directly(&new_addr, "direct-new-leader");
+    let isr_after = describe(&new_addr, TOPIC, 0)?.isr;
+    eprintln!(
+        "acks=all Produce straight to the new leader {new_leader} (in-sync set {isr_before:?} \
+         before, {isr_after:?} after): {direct}"
+    );
+    match direct {
+        ProduceOutcome::Acknowledged { base_offset } => {
+            ensure!(
+                isr_before.len() >= 2 || isr_after.len() >= 2,
+                "the new leader acknowledged an acks=all write with in-sync set {isr_before:?} \
+                 before and {isr_after:?} after, below min.insync.replicas=2"
+            );
+            acked.push(("direct-new-leader".to_string(), base_offset));
+        }
+        ProduceOutcome::Refused {
+            error: NOT_ENOUGH_REPLICAS,
+        } => {}
+        _ => maybe.push("direct-new-leader".to_string()),
+    }
+
     // (3) A client of the majority writes through the new leader.
     let during: Vec<String> = (0..200).map(|i| format!("during-{i}")).collect();
     let started = Instant::now();
-    let during_offsets = produce_all(&rt, &majority_bootstrap, &during)?;
+    let during_offsets = produce_all(rt, &majority_bootstrap, &during)?;
     eprintln!(
         "MEASURED 200 acks=all writes through the majority during the partition: {:?}",
         started.elapsed()
@@ -545,6 +584,114 @@ fn scenario(cluster: &Cluster) -> Result<()> {
         during_offsets.iter().all(|&o| o >= warm.len() as i64),
         "writes on the new leader continue its log: {during_offsets:?}"
     );
+
+    acked.extend(during.into_iter().zip(during_offsets));
+    Ok(Partitioned {
+        acked,
+        maybe,
+        new_view,
+    })
+}
+
+/// Which node leads the partition that is cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Victim {
+    /// The Raft leader (the controller) leads the partition too: both are cut off at once.
+    RaftLeader,
+    /// A node that is not the Raft leader.
+    RaftFollower,
+}
+
+fn scenario(cluster: &Cluster, bin: &Path, victim: Victim) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let addrs: Vec<(u32, String)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.kafka_addr()))
+        .collect();
+    let bootstrap = cluster.bootstrap();
+    let probe = Probe {
+        brook_bin: bin.to_path_buf(),
+        node_addrs: addrs.clone(),
+        topics: vec![TOPIC.to_string()],
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let raft_leader = loop {
+        if let Some(l) = probe.raft_leader() {
+            break l;
+        }
+        ensure!(Instant::now() < deadline, "no node names a Raft leader");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The first replica leads a new partition.
+    let chosen = match victim {
+        Victim::RaftLeader => raft_leader,
+        Victim::RaftFollower => IDS.into_iter().find(|&i| i != raft_leader).unwrap(),
+    };
+    let mut assignment = vec![i32::try_from(chosen)?];
+    assignment.extend(
+        IDS.iter()
+            .filter(|&&i| i != chosen)
+            .map(|&i| i32::try_from(i).unwrap()),
+    );
+
+    let admin: AdminClient<DefaultClientContext> = client_config(&bootstrap).create()?;
+    let replicas = [assignment.as_slice()];
+    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(&replicas))
+        .set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in rt.block_on(admin.create_topics([&topic], &options))? {
+        result.map_err(|(t, e)| anyhow!("creating {t}: {e:?}"))?;
+    }
+    drop(admin);
+    let before = wait_until(
+        "every node to describe the topic fully in sync",
+        &addrs,
+        Duration::from_secs(60),
+        |v| {
+            let first = v.values().next();
+            v.values()
+                .all(|p| p.error == 0 && p.leader > 0 && p.replicas.len() == 3 && p.isr.len() == 3)
+                && v.values().all(|p| Some(p) == first)
+        },
+    )?;
+    let info = before.values().next().unwrap().clone();
+    ensure!(
+        info.leader == assignment[0],
+        "partition 0 was created with replicas {assignment:?} but is led by {}",
+        info.leader
+    );
+    let raft_leader_now = probe.raft_leader();
+    eprintln!("partition 0 before the partition: {info:?}; Raft leader {raft_leader_now:?}");
+    ensure!(
+        raft_leader_now == Some(raft_leader),
+        "the Raft leader moved from {raft_leader} to {raft_leader_now:?} meanwhile"
+    );
+
+    let warm: Vec<String> = (0..100).map(|i| format!("warm-{i}")).collect();
+    let warm_offsets = produce_all(&rt, &bootstrap, &warm)?;
+    eprintln!("acknowledged {} warm-up messages", warm_offsets.len());
+
+    // Cut the leader off from the other nodes; clients still reach everyone.
+    let stop_watching = std::sync::atomic::AtomicBool::new(false);
+    let isolated_at = Instant::now();
+    let (watched, outcome) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| watch(&addrs, isolated_at, &stop_watching));
+        let outcome = partitioned(&rt, &addrs, &info, &warm);
+        stop_watching.store(true, std::sync::atomic::Ordering::Relaxed);
+        (watcher.join(), outcome)
+    });
+    eprintln!("partition 0 as each node described it, from the isolation on:");
+    for (at, id, p) in watched.map_err(|_| anyhow!("watcher panicked"))? {
+        eprintln!("  +{at:?} node {id}: {p:?}");
+    }
+    let Partitioned {
+        acked: during,
+        maybe,
+        new_view,
+    } = outcome?;
+    let old_leader = u32::try_from(info.leader)?;
+    let new_leader = new_view.leader;
 
     // (4) Heal: the old leader rejoins and is in sync again.
     netns::heal(&IDS)?;
@@ -593,7 +740,7 @@ fn scenario(cluster: &Cluster) -> Result<()> {
     let acknowledged: Vec<(&String, i64)> = warm
         .iter()
         .zip(warm_offsets)
-        .chain(during.iter().zip(during_offsets))
+        .chain(during.iter().map(|(v, o)| (v, *o)))
         .chain(more.iter().zip(more_offsets))
         .collect();
     let mut problems = Vec::new();
@@ -610,7 +757,11 @@ fn scenario(cluster: &Cluster) -> Result<()> {
         }
     }
     for (offset, value) in &read {
-        if !acknowledged.iter().any(|(v, _)| *v == value) {
+        if maybe.contains(value) {
+            if read.iter().filter(|(_, v)| v == value).count() > 1 {
+                problems.push(format!("offset {offset}: {value:?} is in the log twice"));
+            }
+        } else if !acknowledged.iter().any(|(v, _)| *v == value) {
             problems.push(format!("offset {offset}: {value:?} was never acknowledged"));
         }
     }
@@ -641,7 +792,7 @@ struct KeepOnFailure(PathBuf);
 
 impl Drop for KeepOnFailure {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("BROOK_KEEP_TEST_DATA").is_some() {
             eprintln!("kept the nodes' logs and data: {}", self.0.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -649,8 +800,21 @@ impl Drop for KeepOnFailure {
     }
 }
 
+/// The partition's leader is not the Raft leader: the controller sees it go and moves the
+/// partition.
 #[test]
 fn isolated_partition_leader_is_replaced_and_rejoins() {
+    run(Victim::RaftFollower);
+}
+
+/// The partition's leader is the Raft leader too: the majority elects a new Raft leader, which
+/// then moves the partition.
+#[test]
+fn isolated_partition_and_raft_leader_is_replaced_and_rejoins() {
+    run(Victim::RaftLeader);
+}
+
+fn run(victim: Victim) {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("not root: skipping the network-namespace test");
         return;
@@ -659,7 +823,10 @@ fn isolated_partition_leader_is_replaced_and_rejoins() {
         eprintln!("no brook binary (set BROOK_BIN): skipping the leader partition test");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("brook-leader-partition-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "brook-leader-partition-{victim:?}-{}",
+        std::process::id()
+    ));
     let _dir = KeepOnFailure(dir.clone());
     // Dropped in reverse order: the nodes die, then their namespaces go, then the lock.
     let _lock = cluster::exclusive(Net::Netns, &|m| eprintln!("{m}")).unwrap();
@@ -671,7 +838,8 @@ fn isolated_partition_leader_is_replaced_and_rejoins() {
     ];
     let mut cluster = Cluster::new(&bin, 3, &dir.join("nodes"), settings, Net::Netns).unwrap();
     cluster.start_all().unwrap();
-    if let Err(e) = scenario(&cluster) {
+    eprintln!("---- {victim:?} leads the partition that is cut off ----");
+    if let Err(e) = scenario(&cluster, &bin, victim) {
         for n in &cluster.nodes {
             let log = std::fs::read_to_string(&n.log).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();

@@ -479,6 +479,40 @@ impl Cluster {
             "CreateTopics {name} (replication factor {replication_factor}) through node {via}: \
              error {code} {message:?}"
         );
+        self.wait_until_in_sync(via, name, partitions, replication_factor as usize)
+    }
+
+    /// Creates a topic whose partition `p` has the replica set `replicas[p]` (the first one
+    /// leads) and topic `configs` through node `via`, and waits as
+    /// [`Cluster::create_replicated_topic`] does. Returns node `via`'s view.
+    pub fn create_assigned_topic(
+        &self,
+        via: i32,
+        name: &str,
+        replicas: &[Vec<i32>],
+        configs: &[(&str, &str)],
+    ) -> Result<TopicView> {
+        let (code, message) =
+            create_topic_with_assignment(&mut self.conn(via)?, name, replicas, configs)?;
+        ensure!(
+            code == 0,
+            "CreateTopics {name} (replicas {replicas:?}) through node {via}: error {code} \
+             {message:?}"
+        );
+        let rf = replicas.first().map_or(0, Vec::len);
+        self.wait_until_in_sync(via, name, replicas.len() as i32, rf)
+    }
+
+    /// Waits until every running node describes `name` the same way, with `partitions`
+    /// partitions, each led and with `replication_factor` replicas all in sync; returns node
+    /// `via`'s view.
+    fn wait_until_in_sync(
+        &self,
+        via: i32,
+        name: &str,
+        partitions: i32,
+        replication_factor: usize,
+    ) -> Result<TopicView> {
         self.wait_for_topic(name, partitions)?;
         let up = self.up_ids();
         wait_for(
@@ -490,9 +524,10 @@ impl Cluster {
                     let Some(t) = self.topic(id, name)? else {
                         bail!("node {id} does not know {name}");
                     };
-                    let complete = t.partitions.iter().all(|p| {
-                        p.replicas.len() == replication_factor as usize && p.fully_in_sync()
-                    });
+                    let complete = t
+                        .partitions
+                        .iter()
+                        .all(|p| p.replicas.len() == replication_factor && p.fully_in_sync());
                     ensure!(complete, "node {id} describes {name} as {t:?}");
                     views.push((id, t));
                 }
@@ -921,6 +956,49 @@ pub fn create_topic_with(
             .with_name(topic_name(name))
             .with_num_partitions(partitions)
             .with_replication_factor(replication_factor)
+            .with_configs(configs)]);
+    let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
+    let t = response
+        .topics
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("CreateTopics answered without a topic"))?;
+    Ok((t.error_code, t.error_message.map(|m| m.to_string())))
+}
+
+/// CreateTopics of one topic with a manual assignment: partition `p` has the replica set
+/// `replicas[p]`, the first of which leads; plus topic `configs`. Returns
+/// `(error_code, error_message)`.
+pub fn create_topic_with_assignment(
+    conn: &mut RawConn,
+    name: &str,
+    replicas: &[Vec<i32>],
+    configs: &[(&str, &str)],
+) -> Result<(i16, Option<String>)> {
+    let assignments = replicas
+        .iter()
+        .enumerate()
+        .map(|(p, ids)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(p as i32)
+                .with_broker_ids(ids.iter().map(|&id| BrokerId(id)).collect())
+        })
+        .collect();
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(assignments)
             .with_configs(configs)]);
     let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
     let t = response

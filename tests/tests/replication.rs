@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -260,22 +260,52 @@ fn check_exactly_once(
 /// message exactly once, at its acknowledged offset, in produced order. The killed node then
 /// restarts and must return to the in-sync set of every partition, after which a read through
 /// any node still shows exactly the acknowledged messages.
+///
+/// Partition 0's leader is a node other than the Raft leader here.
 #[test]
 fn idempotent_producer_keeps_exactly_once_across_leader_kill() -> Result<()> {
+    failover(false)
+}
+
+/// As above, with partition 0 led by the Raft leader (the controller), so both fail at once.
+#[test]
+fn idempotent_producer_keeps_exactly_once_across_leader_and_raft_leader_kill() -> Result<()> {
+    failover(true)
+}
+
+fn failover(kill_raft_leader: bool) -> Result<()> {
     const TOPIC: &str = "failover";
     const PARTITIONS: i32 = 3;
     const MESSAGES: usize = 100_000;
     const KILL_AFTER_ACKED: usize = MESSAGES / 3;
     let mut c = Cluster::start_with(3, fast_failure_detection);
-    let before =
-        c.create_replicated_topic(1, TOPIC, PARTITIONS, 3, &[("min.insync.replicas", "2")])?;
-    let victim = before.partition(0).unwrap().leader;
+    let raft_leader = c.raft_leader();
+    let victim = if kill_raft_leader {
+        raft_leader
+    } else {
+        c.ids().into_iter().find(|&i| i != raft_leader).unwrap()
+    };
+    // Partition p is led by the p-th node counting from the victim; every node holds a replica.
+    let ids = c.ids();
+    let at = ids.iter().position(|&i| i == victim).unwrap();
+    let replicas: Vec<Vec<i32>> = (0..PARTITIONS as usize)
+        .map(|p| {
+            (0..ids.len())
+                .map(|k| ids[(at + p + k) % ids.len()])
+                .collect()
+        })
+        .collect();
+    let before = c.create_assigned_topic(1, TOPIC, &replicas, &[("min.insync.replicas", "2")])?;
+    assert_eq!(
+        before.partition(0).unwrap().leader,
+        victim,
+        "the first replica leads: {before:?}"
+    );
     let survivors: Vec<i32> = c.ids().into_iter().filter(|&i| i != victim).collect();
     eprintln!(
         "leaders before the kill: {:?}; killing node {victim} (leader of partition 0); Raft \
-         leader {}",
+         leader {raft_leader}",
         before.leaders(),
-        c.raft_leader()
     );
 
     let recorder = Recorder::new(MESSAGES);
@@ -386,7 +416,7 @@ fn idempotent_producer_keeps_exactly_once_across_leader_kill() -> Result<()> {
         .max_by_key(|(a, b)| *b - *a)
     {
         eprintln!(
-            "MEASURED partition 0 acknowledgements paused from {:?} before/after the kill \
+            "MEASURED partition 0 acknowledgements paused from {} before/after the kill \
              (negative = before) to {:?} after it: failover as the producer saw it {:?}",
             signed_ms(from, killed_at),
             to.saturating_duration_since(killed_at),
@@ -490,13 +520,63 @@ fn signed_ms(t: Instant, origin: Instant) -> String {
 /// While a node is down, Metadata from every survivor lists all three replicas of every
 /// partition, names the dead node in `offline_replicas` and no longer in the in-sync set,
 /// never names it leader, and a partition it led has a new leader with a higher leader epoch
-/// (the others keep their leader and epoch). A partition whose only replica is on the dead
-/// node has no leader (LEADER_NOT_AVAILABLE). When the node returns, it is in sync everywhere
-/// again and nothing is offline.
+/// (the others keep their leader and epoch). A live in-sync replica never leaves the in-sync
+/// set meanwhile (every description the survivors give from the kill on is checked). A
+/// partition whose only replica is on the dead node has no leader (LEADER_NOT_AVAILABLE).
+/// When the node returns, it is in sync everywhere again and nothing is offline.
+///
+/// The dead node is a partition leader but not the Raft leader.
 #[test]
 fn metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down() -> Result<()> {
-    const TOPIC: &str = "described";
-    const LONELY: &str = "lonely";
+    metadata_while_a_node_is_down(false)
+}
+
+/// As above, with the Raft leader (the controller) as the dead node: the survivors elect a
+/// new Raft leader first, which then moves the partitions.
+#[test]
+fn metadata_describes_replicas_isr_and_offline_replicas_while_the_raft_leader_is_down() -> Result<()>
+{
+    metadata_while_a_node_is_down(true)
+}
+
+/// Every distinct description of `topic` that the `ids` give, polled until `stop` is set.
+fn watch_topic(
+    c: &Cluster,
+    ids: &[i32],
+    topic: &str,
+    origin: Instant,
+    stop: &AtomicBool,
+) -> Vec<(Duration, i32, Vec<PartitionView>)> {
+    let mut last: BTreeMap<i32, Vec<PartitionView>> = BTreeMap::new();
+    let mut seen = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        for &id in ids {
+            if let Ok(Some(t)) = c.topic(id, topic) {
+                if last.get(&id) != Some(&t.partitions) {
+                    seen.push((origin.elapsed(), id, t.partitions.clone()));
+                    last.insert(id, t.partitions);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
+}
+
+const DESCRIBED: &str = "described";
+const LONELY: &str = "lonely";
+
+/// Sets the flag when dropped, also when unwinding, so a watcher thread always stops.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn metadata_while_a_node_is_down(kill_raft_leader: bool) -> Result<()> {
+    const TOPIC: &str = DESCRIBED;
     const PARTITIONS: i32 = 3;
     let mut c = Cluster::start_with(3, fast_failure_detection);
     let before =
@@ -510,7 +590,24 @@ fn metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down() -
             "Metadata v12 reports leader epochs: {p:?}"
         );
     }
-    let victim = before.partition(0).unwrap().leader;
+    let raft_leader = c.raft_leader();
+    let victim = if kill_raft_leader {
+        raft_leader
+    } else {
+        before
+            .leaders()
+            .into_iter()
+            .find(|&l| l != raft_leader)
+            .ok_or_else(|| anyhow!("the Raft leader leads every partition: {before:?}"))?
+    };
+    ensure!(
+        !before.led_by(victim).is_empty(),
+        "node {victim} leads no partition of {before:?}"
+    );
+    eprintln!(
+        "killing node {victim} (Raft leader {raft_leader}); leaders {:?}",
+        before.leaders()
+    );
     let survivors: Vec<i32> = c.ids().into_iter().filter(|&i| i != victim).collect();
     let (code, message) = create_topic_with_owners(&mut c.conn(1)?, LONELY, &[victim])?;
     assert_eq!(code, 0, "creating {LONELY} on node {victim}: {message:?}");
@@ -518,8 +615,73 @@ fn metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down() -
 
     let killed_at = Instant::now();
     c.kill9(victim);
-    for &id in &survivors {
-        c.wait_for_brokers(id, &survivors)?;
+    let stop = AtomicBool::new(false);
+    let (seen, during) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| watch_topic(&c, &survivors, TOPIC, killed_at, &stop));
+        let stopper = SetOnDrop(&stop);
+        let during = describe_down(&c, &before, victim, &survivors, killed_at);
+        // A little longer: a description that is still changing shows up.
+        std::thread::sleep(Duration::from_secs(2));
+        drop(stopper);
+        (watcher.join().unwrap(), during)
+    });
+    eprintln!("{TOPIC} as the survivors described it from the kill on:");
+    for (at, id, partitions) in &seen {
+        let brief: Vec<String> = partitions
+            .iter()
+            .map(|p| {
+                format!(
+                    "p{} leader {} epoch {} isr {:?} offline {:?}",
+                    p.index, p.leader, p.leader_epoch, p.isr, p.offline
+                )
+            })
+            .collect();
+        eprintln!("  +{at:?} node {id}: {}", brief.join("; "));
+    }
+    let during = during?;
+    let mut dropped = Vec::new();
+    for (at, id, partitions) in &seen {
+        for p in partitions {
+            let old = before.partition(p.index).unwrap();
+            let live_left: Vec<i32> = old
+                .isr
+                .iter()
+                .copied()
+                .filter(|&r| r != victim && !p.isr.contains(&r))
+                .collect();
+            if !live_left.is_empty() {
+                dropped.push(format!(
+                    "+{at:?} node {id}: {TOPIC}/{} in-sync set {:?} (leader {} epoch {}) lacks \
+                     live replica(s) {live_left:?}",
+                    p.index, p.isr, p.leader, p.leader_epoch
+                ));
+            }
+            if p.offline.contains(&victim) {
+                assert_ne!(p.leader, victim, "+{at:?} node {id}: {p:?}");
+            }
+        }
+    }
+    assert!(
+        dropped.is_empty(),
+        "live in-sync replicas left the in-sync set when node {victim} died (Raft leader: \
+         {kill_raft_leader}):\n{}",
+        dropped.join("\n")
+    );
+    restart_and_check(&mut c, victim, &during)
+}
+
+/// Waits until the survivors describe `victim` as down: see
+/// [`metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down`].
+fn describe_down(
+    c: &Cluster,
+    before: &TopicView,
+    victim: i32,
+    survivors: &[i32],
+    killed_at: Instant,
+) -> Result<TopicView> {
+    const TOPIC: &str = DESCRIBED;
+    for &id in survivors {
+        c.wait_for_brokers(id, survivors)?;
     }
     eprintln!(
         "MEASURED kill -9 of node {victim} -> both survivors stop listing it: {:?}",
@@ -578,11 +740,13 @@ fn metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down() -
     // flips back to the dead node): every survivor, polled for two seconds.
     let until = Instant::now() + Duration::from_secs(2);
     while Instant::now() < until {
-        for &id in &survivors {
-            let t = c.topic(id, TOPIC)?.unwrap();
-            assert_eq!(
-                t.partitions, during.partitions,
-                "node {id} changed its description while nothing happened"
+        for &id in survivors {
+            let t = c
+                .topic(id, TOPIC)?
+                .ok_or_else(|| anyhow!("node {id} forgot {TOPIC}"))?;
+            ensure!(
+                t.partitions == during.partitions,
+                "node {id} changed its description while nothing happened: {t:?}, was {during:?}"
             );
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -603,6 +767,12 @@ fn metadata_describes_replicas_isr_and_offline_replicas_while_a_node_is_down() -
         },
     )?;
 
+    Ok(during)
+}
+
+/// Restarts `victim` and waits until it is in sync everywhere again and leads [`LONELY`] again.
+fn restart_and_check(c: &mut Cluster, victim: i32, during: &TopicView) -> Result<()> {
+    const TOPIC: &str = DESCRIBED;
     c.restart(victim);
     let after = c.wait_for_partitions(
         &format!("node {victim} in sync again"),
