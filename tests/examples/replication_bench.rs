@@ -10,8 +10,10 @@
 //!
 //! produces `messages` records (default 200,000) of `size` bytes (default 100) round-robin to
 //! `partitions` partitions (default 3) of a fresh topic, through a client that knows every
-//! node, and prints messages/s, MB/s and the send-to-acknowledgement latency percentiles.
-//! Figures only: nothing here asserts a speed.
+//! node, and prints messages/s, MB/s and the send-to-acknowledgement latency percentiles (all
+//! messages are handed to the client at once, so these include the wait in its queue); then
+//! sends 1,000 more one at a time, each after the previous one was acknowledged, and prints
+//! the percentiles of that round trip. Figures only: nothing here asserts a speed.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,9 @@ use brook_tests::{percentile, unique_name};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// Messages of the one-at-a-time latency run.
+const SEQUENTIAL: usize = 1000;
 
 struct Scenario {
     nodes: usize,
@@ -100,6 +105,39 @@ async fn produce(
     Ok((elapsed, latencies))
 }
 
+/// One message at a time, each sent when the previous one is acknowledged (linger.ms 0):
+/// the round trip of a single acknowledged write, without queueing behind others.
+async fn one_at_a_time(
+    bootstrap: &str,
+    topic: &str,
+    acks: &str,
+    partitions: i32,
+    messages: usize,
+    size: usize,
+) -> Result<Vec<Duration>> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("acks", acks)
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", "60000")
+        .create()?;
+    let payload = vec![b'y'; size];
+    let mut latencies = Vec::with_capacity(messages);
+    for i in 0..messages {
+        let record = FutureRecord::<(), _>::to(topic)
+            .payload(&payload)
+            .partition((i as i32) % partitions);
+        let sent = Instant::now();
+        match producer.send(record, Duration::from_secs(10)).await {
+            Ok(_) => latencies.push(sent.elapsed()),
+            Err((e, _)) => bail!("delivery failed: {e}"),
+        }
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -130,6 +168,14 @@ async fn main() -> Result<()> {
             view.leaders(),
             messages as f64 / elapsed,
             (messages * size) as f64 / elapsed / 1e6,
+            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        );
+        let latencies =
+            one_at_a_time(&bootstrap, &topic, s.acks, partitions, SEQUENTIAL, size).await?;
+        println!(
+            "  one at a time ({SEQUENTIAL} messages):{:>36}p50 {:>7.2} ms  p99 {:>7.2} ms",
+            "",
             percentile(&latencies, 0.50).as_secs_f64() * 1e3,
             percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         );

@@ -965,3 +965,227 @@ fn acks_all_is_refused_below_min_insync_replicas() -> Result<()> {
     assert_eq!(offsets, BTreeSet::from([0, 1, 2]));
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// acks=all waits for every in-sync replica
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `signal` (STOP, CONT) to a process.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+    assert!(
+        matches!(status, Ok(s) if s.success()),
+        "kill -{signal} {pid}: {status:?}"
+    );
+}
+
+/// Resumes a stopped node when dropped, so that a failing test leaves no stopped process.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// An acks=all write is answered only once every in-sync replica has it, not just
+/// `min.insync.replicas` of them: with one follower frozen (SIGSTOP) while it is still in the
+/// in-sync set (session timeout and `replica.lag.time.max.ms` are long here), the leader does
+/// not answer for several seconds, while acks=1 is answered at once; when the follower
+/// resumes, the write is acknowledged, and it is in the log once.
+#[test]
+fn acks_all_waits_for_every_in_sync_replica() -> Result<()> {
+    const TOPIC: &str = "waits";
+    const FROZEN_FOR: Duration = Duration::from_secs(4);
+    let c = Cluster::start_with(3, |o| {
+        o.set("broker.heartbeat.interval.ms", 500)
+            .set("broker.session.timeout.ms", 30_000)
+            .set("replica.lag.time.max.ms", 30_000);
+    });
+    // Led by the Raft leader; the frozen follower is neither.
+    let leader = c.raft_leader();
+    let frozen = c.ids().into_iter().find(|&i| i != leader).unwrap();
+    let third = c
+        .ids()
+        .into_iter()
+        .find(|&i| i != leader && i != frozen)
+        .unwrap();
+    let view = c.create_assigned_topic(
+        1,
+        TOPIC,
+        &[vec![leader, frozen, third]],
+        &[("min.insync.replicas", "2")],
+    )?;
+    assert_eq!(view.partition(0).unwrap().leader, leader);
+    let mut conn = c.conn(leader)?;
+    let first = produce_with_acks(&mut conn, TOPIC, -1, 30_000, &[(0, one_record("first")?)])?;
+    assert_eq!((first[0].error_code, first[0].base_offset), (0, 0));
+
+    let pid = c.node(frozen).pid().unwrap();
+    signal(pid, "STOP");
+    let resume = Resume(pid);
+    let request = kafka_protocol::messages::ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(60_000)
+        .with_topic_data(vec![
+            kafka_protocol::messages::produce_request::TopicProduceData::default()
+                .with_name(topic_name(TOPIC))
+                .with_partition_data(vec![
+                    kafka_protocol::messages::produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(one_record("waits-for-all")?)),
+                ]),
+        ]);
+    let sent_at = Instant::now();
+    let correlation = conn.send_request(PRODUCE_VERSION, &request)?;
+    conn.stream().set_read_timeout(Some(FROZEN_FOR))?;
+    let early = conn.read_frame();
+    let isr_meanwhile = c.partition(leader, TOPIC, 0)?;
+    match &early {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }) => {}
+        other => {
+            let other = other.as_ref().map(|f| f.as_ref().map(|b| b.len()));
+            panic!(
+                "with follower {frozen} frozen but in sync ({isr_meanwhile:?}), the leader \
+                 answered an acks=all Produce after {:?} instead of waiting: {other:?}",
+                sent_at.elapsed()
+            );
+        }
+    }
+    assert!(
+        isr_meanwhile.in_sync(frozen),
+        "follower {frozen} left the in-sync set while frozen for {FROZEN_FOR:?}: \
+         {isr_meanwhile:?}"
+    );
+    // The leader itself is fine: acks=1 is answered at once.
+    let leader_only = produce_with_acks(
+        &mut c.conn(leader)?,
+        TOPIC,
+        1,
+        30_000,
+        &[(0, one_record("acks-1")?)],
+    )?;
+    assert_eq!(leader_only[0].error_code, 0, "{:?}", leader_only[0]);
+
+    drop(resume);
+    conn.stream().set_read_timeout(Some(OP_TIMEOUT))?;
+    let response = conn
+        .read_response::<kafka_protocol::messages::ProduceRequest>(PRODUCE_VERSION, correlation)?;
+    let p = &response.responses[0].partition_responses[0];
+    eprintln!(
+        "acks=all answered {:?} after it was sent, {FROZEN_FOR:?} of it with a follower \
+         frozen: {p:?}",
+        sent_at.elapsed()
+    );
+    assert_eq!((p.error_code, p.base_offset), (0, 1), "{p:?}");
+    let values: Vec<String> = fetch_all_raw(&mut c.conn(leader)?, TOPIC, 0, 0)?
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(values, ["first", "waits-for-all", "acks-1"]);
+    Ok(())
+}
+
+/// A follower that stops fetching (frozen with SIGSTOP, while its broker session is long
+/// enough that it is not declared down) leaves the in-sync set after
+/// `replica.lag.time.max.ms`; the acks=all write that waited for it is then acknowledged
+/// without it (two in sync still meet `min.insync.replicas` 2). Resumed, it catches up and
+/// rejoins the in-sync set, and the log holds the write once.
+#[test]
+fn a_lagging_follower_leaves_the_in_sync_set_and_rejoins() -> Result<()> {
+    const TOPIC: &str = "lagging";
+    const LAG_MAX_MS: u64 = 3000;
+    let c = Cluster::start_with(3, |o| {
+        o.set("broker.heartbeat.interval.ms", 500)
+            .set("broker.session.timeout.ms", 60_000)
+            .set("replica.lag.time.max.ms", LAG_MAX_MS);
+    });
+    let leader = c.raft_leader();
+    let frozen = c.ids().into_iter().find(|&i| i != leader).unwrap();
+    let third = c
+        .ids()
+        .into_iter()
+        .find(|&i| i != leader && i != frozen)
+        .unwrap();
+    c.create_assigned_topic(
+        1,
+        TOPIC,
+        &[vec![leader, frozen, third]],
+        &[("min.insync.replicas", "2")],
+    )?;
+    let mut conn = c.conn(leader)?;
+    let first = produce_with_acks(&mut conn, TOPIC, -1, 30_000, &[(0, one_record("first")?)])?;
+    assert_eq!((first[0].error_code, first[0].base_offset), (0, 0));
+
+    let pid = c.node(frozen).pid().unwrap();
+    signal(pid, "STOP");
+    let resume = Resume(pid);
+    let frozen_at = Instant::now();
+    let during = produce_with_acks(
+        &mut conn,
+        TOPIC,
+        -1,
+        60_000,
+        &[(0, one_record("without-the-laggard")?)],
+    )?;
+    let answered_after = frozen_at.elapsed();
+    let view = c.partition(leader, TOPIC, 0)?;
+    eprintln!(
+        "MEASURED follower frozen -> acks=all answered without it: {answered_after:?} \
+         (replica.lag.time.max.ms {LAG_MAX_MS}); {view:?}"
+    );
+    assert_eq!(
+        (during[0].error_code, during[0].base_offset),
+        (0, 1),
+        "{:?}",
+        during[0]
+    );
+    assert!(
+        !view.in_sync(frozen) && view.isr.len() == 2,
+        "answered while frozen follower {frozen} is still in sync: {view:?}"
+    );
+    // The frozen node cannot answer Metadata; the others agree.
+    wait_for(
+        &format!("nodes {leader} and {third} to see {frozen} out of the in-sync set"),
+        FAILOVER_BOUND,
+        || {
+            for id in [leader, third] {
+                let p = c.partition(id, TOPIC, 0)?;
+                ensure!(!p.in_sync(frozen) && p.leader == leader, "node {id}: {p:?}");
+            }
+            Ok(Some(()))
+        },
+    )?;
+
+    drop(resume);
+    let resumed_at = Instant::now();
+    c.wait_for_partitions(
+        &format!("follower {frozen} back in the in-sync set"),
+        TOPIC,
+        REJOIN_BOUND,
+        |p| {
+            ensure!(p.fully_in_sync() && p.leader == leader, "{p:?}");
+            Ok(())
+        },
+    )?;
+    eprintln!(
+        "MEASURED follower resumed -> in the in-sync set again: {:?}",
+        resumed_at.elapsed()
+    );
+    let values: Vec<String> = fetch_all_raw(&mut c.conn(leader)?, TOPIC, 0, 0)?
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(values, ["first", "without-the-laggard"]);
+    Ok(())
+}
