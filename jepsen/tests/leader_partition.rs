@@ -682,8 +682,24 @@ fn scenario(cluster: &Cluster, bin: &Path, victim: Victim) -> Result<()> {
         (watcher.join(), outcome)
     });
     eprintln!("partition 0 as each node described it, from the isolation on:");
+    let majority: Vec<i32> = IDS
+        .iter()
+        .filter_map(|&i| i32::try_from(i).ok())
+        .filter(|&i| i != info.leader)
+        .collect();
     for (at, id, p) in watched.map_err(|_| anyhow!("watcher panicked"))? {
         eprintln!("  +{at:?} node {id}: {p:?}");
+        // Not this test's subject (brook-tests' replication tests assert it): reported only.
+        let missing: Vec<i32> = majority
+            .iter()
+            .copied()
+            .filter(|r| !p.isr.contains(r))
+            .collect();
+        if p.leader != info.leader && !missing.is_empty() {
+            eprintln!(
+                "    NOTE: live node(s) {missing:?} of the majority are not in this in-sync set"
+            );
+        }
     }
     let Partitioned {
         acked: during,
