@@ -1,8 +1,10 @@
 //! Replicated partitions on a real 3-node cluster: an idempotent acks=all producer keeps
-//! exactly-once, in-order delivery across the SIGKILL of a partition leader; the killed node
-//! returns to every in-sync set; Metadata describes replicas, in-sync replicas, offline
-//! replicas and leader epochs while a node is down; acks=all is refused with
-//! NOT_ENOUGH_REPLICAS when fewer replicas than `min.insync.replicas` are in sync.
+//! exactly-once, in-order delivery across the SIGKILL of a partition leader (also when it is
+//! the Raft leader); the killed node returns to every in-sync set; Metadata describes replicas,
+//! in-sync replicas, offline replicas and leader epochs while a node is down, and live nodes
+//! keep their leadership and in-sync membership; acks=all is refused with NOT_ENOUGH_REPLICAS
+//! below `min.insync.replicas`, waits for every in-sync replica, and goes on without a
+//! follower that lags longer than `replica.lag.time.max.ms`.
 //!
 //! Measured figures (failover time seen by the producer, time for a returning node to be in
 //! sync again) are printed with `eprintln!`; run with `--nocapture` to see them.
@@ -1088,10 +1090,21 @@ fn acks_all_waits_for_every_in_sync_replica() -> Result<()> {
         sent_at.elapsed()
     );
     assert_eq!((p.error_code, p.base_offset), (0, 1), "{p:?}");
-    let values: Vec<String> = fetch_all_raw(&mut c.conn(leader)?, TOPIC, 0, 0)?
-        .iter()
-        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
-        .collect();
+    // The acks=1 record becomes visible once the followers have it too (high watermark).
+    let mut conn = c.conn(leader)?;
+    let values = wait_for(
+        "all three records below the high watermark",
+        EVENTUALLY,
+        || {
+            let values: Vec<String> = fetch_all_raw(&mut conn, TOPIC, 0, 0)?
+                .iter()
+                .map(|r| {
+                    String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()
+                })
+                .collect();
+            Ok((values.len() >= 3).then_some(values))
+        },
+    )?;
     assert_eq!(values, ["first", "waits-for-all", "acks-1"]);
     Ok(())
 }
