@@ -79,8 +79,10 @@ pub struct RunOpts {
     /// Keys (partitions of the workload's topic).
     #[arg(long, default_value_t = 8)]
     pub keys: u32,
-    #[arg(long, default_value_t = 1)]
-    pub replication_factor: i32,
+    /// Replicas of the workload's topics: by default 3 (at most the node count) with
+    /// `--safe`, else 1.
+    #[arg(long)]
+    pub replication_factor: Option<i32>,
     /// The brook binary.
     #[arg(long, env = "BROOK_BIN", default_value = "target/release/brook")]
     pub brook_bin: PathBuf,
@@ -382,7 +384,11 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         seed,
         concurrency: opts.concurrency,
         rate: opts.rate,
-        replication_factor: opts.replication_factor,
+        replication_factor: opts.replication_factor.unwrap_or(if opts.safe {
+            i32::try_from(opts.nodes.min(3)).unwrap_or(1)
+        } else {
+            1
+        }),
         final_time_limit: Duration::from_secs(opts.final_time_limit),
     };
     workload.setup(&ctx).context("setting up the workload")?;

@@ -61,7 +61,10 @@ impl AdminClient {
         Ok(response)
     }
 
-    async fn metadata(&mut self, topics: Option<Vec<String>>) -> anyhow::Result<MetadataResponse> {
+    pub async fn metadata(
+        &mut self,
+        topics: Option<Vec<String>>,
+    ) -> anyhow::Result<MetadataResponse> {
         let topics = topics.map(|names| {
             names
                 .into_iter()

@@ -144,7 +144,16 @@ impl Broker {
             }
         }
         self.followers.set(self, follow);
-        let deleted = |k: &PartitionKey| image.is_deleted(Uuid::from_bytes(k.topic_id));
+        // A partition's data goes when its topic was deleted, or when this node no longer
+        // holds a replica of it (it was moved away).
+        let deleted = |k: &PartitionKey| {
+            let id = Uuid::from_bytes(k.topic_id);
+            image.is_deleted(id)
+                || image.topic_by_id(id).is_some_and(|t| {
+                    t.owner(k.partition)
+                        .is_some_and(|p| !p.replicas.contains(&me))
+                })
+        };
         let mut stale: Vec<PartitionKey> = self.partitions.keys();
         for (topic_id, partition) in self.store.partitions()? {
             stale.push(PartitionKey {

@@ -36,6 +36,9 @@ pub struct PartitionMeta {
     /// The replica set, preferred leader first.
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// A move in progress: replicas joining and leaving (both are in `replicas` meanwhile).
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
 }
 
 impl TopicMeta {
@@ -88,6 +91,8 @@ impl MetadataImage {
                         partition_epoch: p.partition_epoch,
                         replicas: p.replicas.iter().copied().map(node_id).collect(),
                         isr: p.isr.iter().copied().map(node_id).collect(),
+                        adding: p.adding.iter().copied().map(node_id).collect(),
+                        removing: p.removing.iter().copied().map(node_id).collect(),
                     })
                     .collect::<Vec<_>>();
                 let meta = TopicMeta {

@@ -50,6 +50,8 @@ pub mod codes {
     pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
     /// The preferred replica already leads.
     pub const ELECTION_NOT_NEEDED: i16 = 84;
+    /// A reassignment was cancelled where none is in progress.
+    pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
     /// A broker registered with an epoch older than the one already known.
     pub const STALE_BROKER_EPOCH: i16 = 77;
     /// A heartbeat came from a broker id that never registered.
@@ -116,6 +118,9 @@ pub enum MetadataCommand {
     /// Move leadership of each partition to its preferred replica where that replica is live
     /// and in sync (Kafka's preferred ElectLeaders).
     ElectPreferredLeaders { partitions: Vec<(String, u32)> },
+    /// Move partitions to new replica sets (leader first), or cancel a move in progress
+    /// (`replicas: None`), as Kafka's AlterPartitionReassignments.
+    ReassignPartitions { moves: Vec<Reassignment> },
     /// Record a consumer group's completed generation. Like every group write, it names the
     /// `coordinator` that made it and the placement epoch `since` which that coordinator
     /// loaded the group at; it applies only if the coordinator held the group throughout.
@@ -150,6 +155,15 @@ pub enum MetadataCommand {
     ExpireOffsets { at_ms: u64, retention_ms: u64 },
 }
 
+/// One partition's move in [`MetadataCommand::ReassignPartitions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    pub topic: String,
+    pub partition: u32,
+    /// The new replica set; `None` cancels the move in progress.
+    pub replicas: Option<Vec<u64>>,
+}
+
 /// What a successfully applied entry produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandOutput {
@@ -167,8 +181,8 @@ pub enum CommandOutput {
     ProducerIds { start: i64, count: u32 },
     /// The in-sync set changed; the partition is now at this partition epoch.
     PartitionAltered { partition_epoch: i32 },
-    /// One Kafka error code per partition of an election, in order.
-    Elections { codes: Vec<i16> },
+    /// One Kafka error code per partition of an election or reassignment, in order.
+    PartitionResults { codes: Vec<i16> },
     /// One Kafka error code per commit or group of the command, in order.
     GroupResults { codes: Vec<i16> },
 }

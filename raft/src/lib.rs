@@ -35,7 +35,7 @@ pub mod state_machine;
 pub mod store;
 pub mod typ;
 
-pub use command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
+pub use command::{codes, CommandOutput, CommandResult, MetadataCommand, Reassignment, Rejection};
 pub use consumer_groups::{
     CommittedOffset, ConsumerGroups, GroupCommit, GroupRecord, GroupState, MemberRecord,
     OffsetCommit,

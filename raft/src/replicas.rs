@@ -26,6 +26,10 @@ pub struct PartitionState {
     /// Bumped on every change (leader or in-sync set); an in-sync set change names the
     /// version it starts from, so a stale one is refused.
     pub partition_epoch: i32,
+    /// A reassignment in progress (Kafka's adding and removing replicas): `replicas` holds
+    /// both the old and the new set until every new replica is in sync.
+    pub adding: Vec<u64>,
+    pub removing: Vec<u64>,
 }
 
 /// Why an election moves leadership.
@@ -47,7 +51,88 @@ impl PartitionState {
             replicas,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
+    }
+
+    /// Starts moving the partition to `target` (leader first), replacing any move in
+    /// progress. The new replicas join as followers; the move completes once all of them are
+    /// in sync ([`PartitionState::finish_reassignment`]). Returns whether anything changed.
+    pub fn reassign(&mut self, target: &[u64], live: &impl Fn(u64) -> bool) -> bool {
+        let original: Vec<u64> = self
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding.contains(r))
+            .collect();
+        let mut replicas = target.to_vec();
+        replicas.extend(original.iter().filter(|r| !target.contains(r)));
+        let adding: Vec<u64> = target
+            .iter()
+            .copied()
+            .filter(|r| !original.contains(r))
+            .collect();
+        let removing: Vec<u64> = original
+            .iter()
+            .copied()
+            .filter(|r| !target.contains(r))
+            .collect();
+        if replicas == self.replicas && adding == self.adding && removing == self.removing {
+            return false;
+        }
+        // Replicas dropped by replacing an earlier move leave the in-sync set too.
+        self.isr.retain(|r| replicas.contains(r));
+        self.replicas = replicas;
+        self.adding = adding;
+        self.removing = removing;
+        self.partition_epoch = self.partition_epoch.saturating_add(1);
+        self.finish_reassignment(live);
+        true
+    }
+
+    /// Gives up a move in progress: back to the original replicas.
+    pub fn cancel_reassignment(&mut self, live: &impl Fn(u64) -> bool) -> bool {
+        if self.adding.is_empty() && self.removing.is_empty() {
+            return false;
+        }
+        let original: Vec<u64> = self
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding.contains(r))
+            .collect();
+        self.adding.clear();
+        self.removing.clear();
+        self.reassign(&original, live)
+    }
+
+    /// Completes a move once every target replica is in sync: the replica set becomes the
+    /// target, the removed replicas leave the in-sync set, and leadership moves into the
+    /// target if it was outside.
+    pub fn finish_reassignment(&mut self, live: &impl Fn(u64) -> bool) -> bool {
+        if self.adding.is_empty() && self.removing.is_empty() {
+            return false;
+        }
+        let target: Vec<u64> = self
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect();
+        if !target.iter().all(|r| self.isr.contains(r)) {
+            return false;
+        }
+        self.replicas = target;
+        self.isr.retain(|r| self.replicas.contains(r));
+        self.adding.clear();
+        self.removing.clear();
+        if !self.leader.is_some_and(|l| self.replicas.contains(&l)) {
+            let leader = self.first_live_in_sync(live, None);
+            self.set_leader(leader);
+        }
+        self.partition_epoch = self.partition_epoch.saturating_add(1);
+        true
     }
 
     /// Applies an election; returns whether anything changed.
@@ -161,6 +246,7 @@ impl PartitionState {
             .filter(|r| new.contains(r))
             .collect();
         self.partition_epoch = self.partition_epoch.saturating_add(1);
+        self.finish_reassignment(live);
         Ok(self.partition_epoch)
     }
 
@@ -332,6 +418,51 @@ mod tests {
         p.isr = vec![1, 2, 3];
         assert_eq!(p.elect_preferred(&live), codes::NONE);
         assert_eq!((p.leader, p.leader_epoch), (Some(1), 2));
+    }
+
+    #[test]
+    fn a_reassignment_completes_once_the_new_replicas_are_in_sync() {
+        let live = live_set(&[1, 2, 3, 4]);
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        assert!(p.reassign(&[4, 2, 3], &live));
+        assert_eq!(
+            (p.replicas.clone(), p.adding.clone(), p.removing.clone()),
+            (vec![4, 2, 3, 1], vec![4], vec![1])
+        );
+        assert_eq!(
+            p.leader,
+            Some(1),
+            "the old leader leads until the move completes"
+        );
+        // The leader adds 4 to the in-sync set: the move completes and 1 hands over.
+        let epoch = p.partition_epoch;
+        p.alter_isr(1, 0, epoch, &[1, 2, 3, 4], &live).unwrap();
+        assert_eq!(
+            (p.replicas.clone(), p.isr.clone()),
+            (vec![4, 2, 3], vec![4, 2, 3])
+        );
+        assert!(p.adding.is_empty() && p.removing.is_empty());
+        assert_eq!((p.leader, p.leader_epoch), (Some(4), 1));
+        // Shrinking needs no catch-up.
+        assert!(p.reassign(&[4, 2], &live));
+        assert_eq!(
+            (p.replicas.clone(), p.isr.clone()),
+            (vec![4, 2], vec![4, 2])
+        );
+    }
+
+    #[test]
+    fn a_reassignment_can_be_cancelled() {
+        let live = live_set(&[1, 2, 3, 4]);
+        let mut p = PartitionState::new(vec![1, 2]);
+        p.reassign(&[3, 4], &live);
+        assert_eq!(p.replicas, vec![3, 4, 1, 2]);
+        assert!(p.cancel_reassignment(&live));
+        assert_eq!(
+            (p.replicas.clone(), p.isr.clone(), p.leader),
+            (vec![1, 2], vec![1, 2], Some(1))
+        );
+        assert!(!p.cancel_reassignment(&live));
     }
 
     #[test]

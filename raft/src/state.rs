@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{codes, CommandOutput, CommandResult, MetadataCommand, Rejection};
+use crate::command::{
+    codes, CommandOutput, CommandResult, MetadataCommand, Reassignment, Rejection,
+};
 use crate::consumer_groups::{self, ConsumerGroups, GroupCommit, GroupRecord};
 use crate::replicas::{self, Election, PartitionState};
 
@@ -342,6 +344,7 @@ impl MetadataState {
             MetadataCommand::ElectPreferredLeaders { partitions } => {
                 Ok(self.elect_preferred(partitions))
             }
+            MetadataCommand::ReassignPartitions { moves } => Ok(self.reassign(moves)),
             MetadataCommand::StoreGroup {
                 coordinator,
                 since,
@@ -596,7 +599,58 @@ impl MetadataState {
                 }
             })
             .collect();
-        CommandOutput::Elections { codes }
+        CommandOutput::PartitionResults { codes }
+    }
+
+    fn reassign(&mut self, moves: &[Reassignment]) -> CommandOutput {
+        let live: BTreeSet<u64> = self.live_brokers().map(|b| b.id).collect();
+        let is_live = |id: u64| live.contains(&id);
+        let codes = moves
+            .iter()
+            .map(|m| {
+                if let Some(target) = &m.replicas {
+                    if self.check_replicas(target).is_err() {
+                        return codes::INVALID_REPLICA_ASSIGNMENT;
+                    }
+                }
+                let Some(p) = self
+                    .topics
+                    .get_mut(&m.topic)
+                    .and_then(|t| t.partitions.get_mut(m.partition as usize))
+                else {
+                    return codes::UNKNOWN_TOPIC_OR_PARTITION;
+                };
+                match &m.replicas {
+                    Some(target) => {
+                        p.reassign(target, &is_live);
+                        codes::NONE
+                    }
+                    None if p.cancel_reassignment(&is_live) => codes::NONE,
+                    None => codes::NO_REASSIGNMENT_IN_PROGRESS,
+                }
+            })
+            .collect();
+        CommandOutput::PartitionResults { codes }
+    }
+
+    /// A replica set must be non-empty, name each broker once, and only registered ones.
+    fn check_replicas(&self, replicas: &[u64]) -> Result<(), Rejection> {
+        let mut distinct = replicas.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if replicas.is_empty() || distinct.len() != replicas.len() {
+            return Err(Rejection::new(
+                codes::INVALID_REPLICA_ASSIGNMENT,
+                format!("replica set {replicas:?} is empty or repeats a broker"),
+            ));
+        }
+        if let Some(unknown) = replicas.iter().find(|b| !self.brokers.contains_key(b)) {
+            return Err(Rejection::new(
+                codes::INVALID_REPLICA_ASSIGNMENT,
+                format!("broker {unknown} is not registered"),
+            ));
+        }
+        Ok(())
     }
 
     /// The replica sets of `count` new partitions: the given assignment, checked, or placed.
@@ -618,21 +672,7 @@ impl MetadataState {
             ));
         }
         for replicas in assignment {
-            let mut distinct = replicas.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if replicas.is_empty() || distinct.len() != replicas.len() {
-                return Err(Rejection::new(
-                    codes::INVALID_REPLICA_ASSIGNMENT,
-                    format!("replica set {replicas:?} is empty or repeats a broker"),
-                ));
-            }
-            if let Some(unknown) = replicas.iter().find(|b| !self.brokers.contains_key(b)) {
-                return Err(Rejection::new(
-                    codes::INVALID_REPLICA_ASSIGNMENT,
-                    format!("broker {unknown} is not registered"),
-                ));
-            }
+            self.check_replicas(replicas)?;
         }
         Ok(assignment.to_vec())
     }
@@ -1357,7 +1397,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             out,
-            CommandOutput::Elections {
+            CommandOutput::PartitionResults {
                 codes: vec![codes::NONE, codes::UNKNOWN_TOPIC_OR_PARTITION]
             }
         );

@@ -4,8 +4,10 @@
 //! - [`layout`]: the nodes' ids, ports and directories, saved in `DIR/cluster.toml`.
 //! - [`up`]: `brook cluster up`, the supervisor of the child processes.
 //! - [`status`]: `brook cluster status`, DescribeQuorum and Metadata as a table.
+//! - [`rebalance`]: `brook cluster rebalance`, moving replicas onto new and off leaving nodes.
 
 pub mod layout;
+pub mod rebalance;
 pub mod status;
 pub mod up;
 
@@ -36,6 +38,22 @@ pub enum ClusterCommand {
         /// A setting for every node by its Kafka name, e.g. -o num.partitions=3 (repeatable).
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE", value_parser = key_value)]
         overrides: Vec<(String, String)>,
+    },
+    /// Spread the replicas evenly over the live brokers (a new node gets its share), moving
+    /// them off `--decommission`ed ones; a dry run unless --execute.
+    Rebalance {
+        /// Any node of the cluster.
+        #[arg(long, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
+        bootstrap_server: String,
+        /// Brokers to move every replica off, e.g. --decommission 3 (repeatable).
+        #[arg(long)]
+        decommission: Vec<i32>,
+        /// Start the moves and wait until they complete.
+        #[arg(long)]
+        execute: bool,
+        /// How long to wait for the moves, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
     /// Show the Raft quorum and the brokers of a running cluster.
     Status {
@@ -72,5 +90,19 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             .await
         }
         ClusterCommand::Status { bootstrap_server } => status::status(&bootstrap_server).await,
+        ClusterCommand::Rebalance {
+            bootstrap_server,
+            decommission,
+            execute,
+            timeout,
+        } => {
+            rebalance::rebalance(
+                &bootstrap_server,
+                &decommission,
+                execute,
+                std::time::Duration::from_secs(timeout),
+            )
+            .await
+        }
     }
 }

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -27,6 +28,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -70,6 +72,8 @@ pub const APIS: &[ApiRange] = &[
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::FindCoordinator, 0, 6),
     api(ApiKey::DescribeQuorum, 0, 2),
+    api(ApiKey::AlterPartitionReassignments, 0, 1),
+    api(ApiKey::ListPartitionReassignments, 0, 0),
     // The group APIs at the versions Kafka 4 accepts (KIP-896 dropped JoinGroup v0-1 and
     // OffsetCommit v0-1, OffsetFetch v0).
     api(ApiKey::JoinGroup, 2, 9),
@@ -162,6 +166,18 @@ pub fn dispatch(
             describe_quorum::handle(&b, version, r),
         )))
         .boxed(),
+        RequestKind::AlterPartitionReassignments(r) => async move {
+            Some(ResponseKind::AlterPartitionReassignments(
+                alter_partition_reassignments::handle(&b, version, r).await,
+            ))
+        }
+        .boxed(),
+        RequestKind::ListPartitionReassignments(r) => {
+            future::ready(Some(ResponseKind::ListPartitionReassignments(
+                list_partition_reassignments::handle(&b, version, r),
+            )))
+            .boxed()
+        }
         RequestKind::JoinGroup(r) => async move {
             Some(ResponseKind::JoinGroup(
                 join_group::handle(&b, &client, version, r).await,
