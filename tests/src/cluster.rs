@@ -22,14 +22,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ::anyhow::{anyhow, bail, ensure, Context as _, Result};
+use bytes::Bytes;
 use kafka_protocol::messages::{
-    create_topics_request::{CreatableReplicaAssignment, CreatableTopic},
+    create_topics_request::{CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig},
     delete_topics_request::DeleteTopicState,
     describe_quorum_request,
     metadata_request::MetadataRequestTopic,
+    produce_request::{PartitionProduceData, TopicProduceData},
+    produce_response::PartitionProduceResponse,
     BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeQuorumRequest, MetadataRequest, MetadataResponse,
+    DescribeQuorumRequest, MetadataRequest, MetadataResponse, ProduceRequest,
 };
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -41,6 +45,8 @@ use crate::{
 /// Kafka error codes of the cluster tests (the single-node ones are in [`crate::codes`]).
 pub const LEADER_NOT_AVAILABLE: i16 = 5;
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
 
 /// Versions of the raw cluster requests (all within what brook advertises).
@@ -449,6 +455,131 @@ impl Cluster {
         self.wait_for_topic(name, partitions)
     }
 
+    /// Creates a topic with `replication_factor` replicas per partition and topic `configs`
+    /// (e.g. `min.insync.replicas`) through node `via`, and waits until every running node
+    /// describes it the same way: `partitions` partitions, each with a leader, that many
+    /// replicas and every replica in sync. Returns node `via`'s view.
+    pub fn create_replicated_topic(
+        &self,
+        via: i32,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<TopicView> {
+        let (code, message) = create_topic_with(
+            &mut self.conn(via)?,
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        )?;
+        ensure!(
+            code == 0,
+            "CreateTopics {name} (replication factor {replication_factor}) through node {via}: \
+             error {code} {message:?}"
+        );
+        self.wait_until_in_sync(via, name, partitions, replication_factor as usize)
+    }
+
+    /// Creates a topic whose partition `p` has the replica set `replicas[p]` (the first one
+    /// leads) and topic `configs` through node `via`, and waits as
+    /// [`Cluster::create_replicated_topic`] does. Returns node `via`'s view.
+    pub fn create_assigned_topic(
+        &self,
+        via: i32,
+        name: &str,
+        replicas: &[Vec<i32>],
+        configs: &[(&str, &str)],
+    ) -> Result<TopicView> {
+        let (code, message) =
+            create_topic_with_assignment(&mut self.conn(via)?, name, replicas, configs)?;
+        ensure!(
+            code == 0,
+            "CreateTopics {name} (replicas {replicas:?}) through node {via}: error {code} \
+             {message:?}"
+        );
+        let rf = replicas.first().map_or(0, Vec::len);
+        self.wait_until_in_sync(via, name, replicas.len() as i32, rf)
+    }
+
+    /// Waits until every running node describes `name` the same way, with `partitions`
+    /// partitions, each led and with `replication_factor` replicas all in sync; returns node
+    /// `via`'s view.
+    fn wait_until_in_sync(
+        &self,
+        via: i32,
+        name: &str,
+        partitions: i32,
+        replication_factor: usize,
+    ) -> Result<TopicView> {
+        self.wait_for_topic(name, partitions)?;
+        let up = self.up_ids();
+        wait_for(
+            &format!("{name} fully in sync on nodes {up:?}"),
+            EVENTUALLY,
+            || {
+                let mut views = Vec::new();
+                for &id in &up {
+                    let Some(t) = self.topic(id, name)? else {
+                        bail!("node {id} does not know {name}");
+                    };
+                    let complete = t
+                        .partitions
+                        .iter()
+                        .all(|p| p.replicas.len() == replication_factor && p.fully_in_sync());
+                    ensure!(complete, "node {id} describes {name} as {t:?}");
+                    views.push((id, t));
+                }
+                let first = &views[0].1;
+                for (id, t) in &views {
+                    ensure!(
+                        t.partitions == first.partitions,
+                        "node {id} describes {name} as {t:?}, node {} as {first:?}",
+                        views[0].0
+                    );
+                }
+                Ok(views.into_iter().find(|(id, _)| *id == via).map(|(_, t)| t))
+            },
+        )
+    }
+
+    /// Partition `partition` of `topic` as node `id` describes it.
+    pub fn partition(&self, id: i32, topic: &str, partition: i32) -> Result<PartitionView> {
+        let t = self
+            .topic(id, topic)?
+            .ok_or_else(|| anyhow!("node {id} does not know {topic}"))?;
+        t.partition(partition)
+            .cloned()
+            .ok_or_else(|| anyhow!("node {id} describes {topic} without partition {partition}"))
+    }
+
+    /// Waits until every running node describes `topic` so that `check` holds for each of its
+    /// partitions (the check names what is wrong in its error); returns the lowest running
+    /// node's view.
+    pub fn wait_for_partitions(
+        &self,
+        what: &str,
+        topic: &str,
+        timeout: Duration,
+        check: impl Fn(&PartitionView) -> Result<()>,
+    ) -> Result<TopicView> {
+        let up = self.up_ids();
+        wait_for(what, timeout, || {
+            let mut first = None;
+            for &id in &up {
+                let Some(t) = self.topic(id, topic)? else {
+                    bail!("node {id} does not know {topic}");
+                };
+                for p in &t.partitions {
+                    check(p).map_err(|e| anyhow!("node {id}, {topic}/{}: {e:#}", p.index))?;
+                }
+                first.get_or_insert(t);
+            }
+            Ok(first)
+        })
+    }
+
     /// Waits until every running node describes `name` with `partitions` led partitions and
     /// the same topic id; returns the lowest running node's view.
     pub fn wait_for_topic(&self, name: &str, partitions: i32) -> Result<TopicView> {
@@ -629,16 +760,59 @@ impl TopicView {
             .map(|p| p.index)
             .collect()
     }
+
+    /// Each partition's leader (-1 for none), by partition index.
+    pub fn leaders(&self) -> Vec<i32> {
+        self.partitions.iter().map(|p| p.leader).collect()
+    }
+
+    /// The partitions `leader` leads.
+    pub fn led_by(&self, leader: i32) -> Vec<i32> {
+        self.partitions
+            .iter()
+            .filter(|p| p.leader == leader)
+            .map(|p| p.index)
+            .collect()
+    }
+
+    /// Partition `index`, if the topic has it.
+    pub fn partition(&self, index: i32) -> Option<&PartitionView> {
+        self.partitions.iter().find(|p| p.index == index)
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionView {
     pub index: i32,
-    /// -1 while the owner is down.
+    /// -1 while no replica leads.
     pub leader: i32,
-    /// The first (today the only) replica.
+    /// The first replica (the preferred leader).
     pub owner: i32,
     pub error: i16,
+    /// The replica set, in the order Metadata lists it.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
+    /// Replicas on brokers that are not live (`offline_replicas`).
+    pub offline: Vec<i32>,
+    /// The leader epoch (-1 if the broker reports none).
+    pub leader_epoch: i32,
+}
+
+impl PartitionView {
+    /// Whether `id` is one of the in-sync replicas.
+    pub fn in_sync(&self, id: i32) -> bool {
+        self.isr.contains(&id)
+    }
+
+    /// Whether every replica is in sync (and there are replicas).
+    pub fn fully_in_sync(&self) -> bool {
+        let mut replicas = self.replicas.clone();
+        let mut isr = self.isr.clone();
+        replicas.sort_unstable();
+        isr.sort_unstable();
+        !replicas.is_empty() && replicas == isr
+    }
 }
 
 /// Metadata v12 for `topics` (`None`: all topics, `Some(&[])`: none), without auto-creation.
@@ -671,6 +845,10 @@ pub fn metadata(conn: &mut RawConn, topics: Option<&[&str]>) -> Result<ClusterVi
                         leader: p.leader_id.0,
                         owner: p.replica_nodes.first().map_or(-1, |b| b.0),
                         error: p.error_code,
+                        replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                        isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                        offline: p.offline_replicas.iter().map(|b| b.0).collect(),
+                        leader_epoch: p.leader_epoch,
                     })
                     .collect();
                 partitions.sort_by_key(|p| p.index);
@@ -751,6 +929,132 @@ pub fn create_topic_with_owners(
         .next()
         .ok_or_else(|| anyhow!("CreateTopics answered without a topic"))?;
     Ok((t.error_code, t.error_message.map(|m| m.to_string())))
+}
+
+/// CreateTopics of one topic with `partitions` partitions, `replication_factor` replicas each
+/// (-1: the broker's `default.replication.factor`) and topic `configs`. Returns
+/// `(error_code, error_message)`.
+pub fn create_topic_with(
+    conn: &mut RawConn,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(&str, &str)],
+) -> Result<(i16, Option<String>)> {
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_validate_only(false)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(configs)]);
+    let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
+    let t = response
+        .topics
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("CreateTopics answered without a topic"))?;
+    Ok((t.error_code, t.error_message.map(|m| m.to_string())))
+}
+
+/// CreateTopics of one topic with a manual assignment: partition `p` has the replica set
+/// `replicas[p]`, the first of which leads; plus topic `configs`. Returns
+/// `(error_code, error_message)`.
+pub fn create_topic_with_assignment(
+    conn: &mut RawConn,
+    name: &str,
+    replicas: &[Vec<i32>],
+    configs: &[(&str, &str)],
+) -> Result<(i16, Option<String>)> {
+    let assignments = replicas
+        .iter()
+        .enumerate()
+        .map(|(p, ids)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(p as i32)
+                .with_broker_ids(ids.iter().map(|&id| BrokerId(id)).collect())
+        })
+        .collect();
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(assignments)
+            .with_configs(configs)]);
+    let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
+    let t = response
+        .topics
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("CreateTopics answered without a topic"))?;
+    Ok((t.error_code, t.error_message.map(|m| m.to_string())))
+}
+
+/// Produce (v9) of one batch per listed partition of one topic with the given `acks` (-1, 0
+/// or 1) and request timeout; returns the partition responses in request order. With acks=0
+/// the broker sends no response, and neither does this: it returns an empty list.
+pub fn produce_with_acks(
+    conn: &mut RawConn,
+    topic: &str,
+    acks: i16,
+    timeout_ms: i32,
+    batches: &[(i32, Bytes)],
+) -> Result<Vec<PartitionProduceResponse>> {
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(timeout_ms)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(
+                batches
+                    .iter()
+                    .map(|(p, b)| {
+                        PartitionProduceData::default()
+                            .with_index(*p)
+                            .with_records(Some(b.clone()))
+                    })
+                    .collect(),
+            )]);
+    if acks == 0 {
+        conn.send_request(crate::PRODUCE_VERSION, &request)?;
+        return Ok(Vec::new());
+    }
+    let response = conn.call(crate::PRODUCE_VERSION, &request)?;
+    let topic_response = response
+        .responses
+        .into_iter()
+        .find(|t| t.name.0.as_str() == topic)
+        .ok_or_else(|| anyhow!("no response for topic {topic}"))?;
+    batches
+        .iter()
+        .map(|(p, _)| {
+            topic_response
+                .partition_responses
+                .iter()
+                .find(|r| r.index == *p)
+                .cloned()
+                .ok_or_else(|| anyhow!("no response for partition {p}"))
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -899,7 +899,7 @@ async fn topic_deleted_while_its_owner_is_down_is_empty_when_recreated() -> Resu
         .partitions
         .iter()
         .find(|p| p.owner != 1)
-        .copied()
+        .cloned()
         .unwrap();
 
     c.kill9(away.owner);
@@ -937,7 +937,7 @@ async fn producer_waits_for_a_down_owner_and_delivers_after_restart() -> Result<
         .partitions
         .iter()
         .find(|p| p.owner != 1)
-        .copied()
+        .cloned()
         .unwrap();
     assert_eq!(
         view.owner_counts().len(),
@@ -958,7 +958,7 @@ async fn producer_waits_for_a_down_owner_and_delivers_after_restart() -> Result<
         || {
             for &id in &survivors {
                 let t = c.topic(id, TOPIC)?.unwrap();
-                let p = t.partitions[down.index as usize];
+                let p = t.partitions[down.index as usize].clone();
                 ensure!(
                     p.leader == -1 && p.error == LEADER_NOT_AVAILABLE,
                     "node {id}: {p:?}"
