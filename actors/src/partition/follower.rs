@@ -142,6 +142,12 @@ impl Handler<AppendAsFollower> for PartitionActor {
 
     fn handle(&mut self, msg: AppendAsFollower, ctx: &mut Self::Context) {
         match self.append_copied(&msg) {
+            // With `brook.ack.before.flush` a follower, like Kafka's, reports what it copied
+            // before it is on disk.
+            Ok(at) if self.config.ack_before_flush => {
+                self.flushed(at.log_end);
+                let _ = msg.reply.send(Ok(at));
+            }
             Ok(at) => {
                 let reply = msg.reply;
                 self.flush_then(ctx, at.log_end, move |result| {
