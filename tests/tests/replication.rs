@@ -151,24 +151,34 @@ fn parse_payload(value: Option<&[u8]>) -> Option<usize> {
 }
 
 /// The high watermark of every partition, from ListOffsets (latest) asked of its leader as
-/// node `via` describes the topic.
+/// node `via` describes the topic. Retriable answers are retried, as clients do: a leader that
+/// just took over answers OFFSET_NOT_AVAILABLE until its high watermark covers the previous
+/// leader's (KIP-207).
 fn ends_from_leaders(c: &Cluster, via: i32, topic: &str) -> Result<BTreeMap<i32, i64>> {
-    let t = c
-        .topic(via, topic)?
-        .ok_or_else(|| anyhow!("node {via} does not know {topic}"))?;
-    let mut ends = BTreeMap::new();
-    for p in &t.partitions {
-        ensure!(p.leader >= 0, "{topic}/{} has no leader: {p:?}", p.index);
-        let (code, end) = c.end_offset(p.leader, topic, p.index)?;
-        ensure!(
-            code == 0,
-            "ListOffsets {topic}/{} on its leader {}: error {code}",
-            p.index,
-            p.leader
-        );
-        ends.insert(p.index, end);
-    }
-    Ok(ends)
+    const RETRIABLE: [i16; 3] = [5, 6, 78];
+    wait_for(&format!("high watermarks of {topic}"), EVENTUALLY, || {
+        let t = c
+            .topic(via, topic)?
+            .ok_or_else(|| anyhow!("node {via} does not know {topic}"))?;
+        let mut ends = BTreeMap::new();
+        for p in &t.partitions {
+            if p.leader < 0 {
+                return Ok(None);
+            }
+            let (code, end) = c.end_offset(p.leader, topic, p.index)?;
+            if RETRIABLE.contains(&code) {
+                return Ok(None);
+            }
+            ensure!(
+                code == 0,
+                "ListOffsets {topic}/{} on its leader {}: error {code}",
+                p.index,
+                p.leader
+            );
+            ends.insert(p.index, end);
+        }
+        Ok(Some(ends))
+    })
 }
 
 /// Every acknowledged message was read back exactly once, at the offset its acknowledgement
