@@ -941,29 +941,10 @@ pub fn create_topic_with(
     replication_factor: i16,
     configs: &[(&str, &str)],
 ) -> Result<(i16, Option<String>)> {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(k.to_string()))
-                .with_value(Some(StrBytes::from_string(v.to_string())))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_validate_only(false)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(topic_name(name))
-            .with_num_partitions(partitions)
-            .with_replication_factor(replication_factor)
-            .with_configs(configs)]);
-    let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
-    let t = response
-        .topics
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("CreateTopics answered without a topic"))?;
-    Ok((t.error_code, t.error_message.map(|m| m.to_string())))
+    let topic = CreatableTopic::default()
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication_factor);
+    create_one(conn, name, topic, configs)
 }
 
 /// CreateTopics of one topic with a manual assignment: partition `p` has the replica set
@@ -984,6 +965,21 @@ pub fn create_topic_with_assignment(
                 .with_broker_ids(ids.iter().map(|&id| BrokerId(id)).collect())
         })
         .collect();
+    let topic = CreatableTopic::default()
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(assignments);
+    create_one(conn, name, topic, configs)
+}
+
+/// Sends CreateTopics for `topic` named `name` with topic `configs`; returns
+/// `(error_code, error_message)`.
+fn create_one(
+    conn: &mut RawConn,
+    name: &str,
+    topic: CreatableTopic,
+    configs: &[(&str, &str)],
+) -> Result<(i16, Option<String>)> {
     let configs = configs
         .iter()
         .map(|(k, v)| {
@@ -994,11 +990,8 @@ pub fn create_topic_with_assignment(
         .collect();
     let request = CreateTopicsRequest::default()
         .with_timeout_ms(30_000)
-        .with_topics(vec![CreatableTopic::default()
+        .with_topics(vec![topic
             .with_name(topic_name(name))
-            .with_num_partitions(-1)
-            .with_replication_factor(-1)
-            .with_assignments(assignments)
             .with_configs(configs)]);
     let response = conn.call(CREATE_TOPICS_VERSION, &request)?;
     let t = response

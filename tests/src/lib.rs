@@ -28,10 +28,9 @@ use kafka_protocol::messages::{
     fetch_request::{FetchPartition, FetchTopic},
     fetch_response::PartitionData,
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
-    produce_request::{PartitionProduceData, TopicProduceData},
     produce_response::PartitionProduceResponse,
-    ApiKey, BrokerId, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest,
-    ProducerId, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, BrokerId, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProducerId,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use kafka_protocol::records::{
@@ -1213,37 +1212,7 @@ pub fn produce_raw(
     topic: &str,
     batches: &[(i32, Bytes)],
 ) -> Result<Vec<PartitionProduceResponse>> {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(
-                batches
-                    .iter()
-                    .map(|(p, b)| {
-                        PartitionProduceData::default()
-                            .with_index(*p)
-                            .with_records(Some(b.clone()))
-                    })
-                    .collect(),
-            )]);
-    let response = conn.call(PRODUCE_VERSION, &request)?;
-    let topic_response = response
-        .responses
-        .into_iter()
-        .find(|t| t.name.0.as_str() == topic)
-        .ok_or_else(|| anyhow!("no response for topic {topic}"))?;
-    let mut out = Vec::new();
-    for (p, _) in batches {
-        let pr = topic_response
-            .partition_responses
-            .iter()
-            .find(|r| r.index == *p)
-            .ok_or_else(|| anyhow!("no response for partition {p}"))?;
-        out.push(pr.clone());
-    }
-    Ok(out)
+    crate::cluster::produce_with_acks(conn, topic, -1, 30_000, batches)
 }
 
 /// Fetch (v12) of one partition from `offset`.

@@ -75,7 +75,6 @@ pub async fn handle(
             Err(e) => Err(meta_error(&e)),
         }
     };
-    broker.reconcile_or_log().await;
     let mut responses: Vec<ReassignableTopicResponse> = request
         .topics
         .iter()

@@ -104,8 +104,8 @@ pub async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiv
                     let Some(key) = by_name.get(&(name, data.partition_index)) else {
                         continue;
                     };
-                    if let Some(f) = followed.get(key) {
-                        work.push(apply(*key, f.clone(), data));
+                    if let (Some(f), Some(at)) = (followed.get(key), positions.get(key)) {
+                        work.push(apply(*key, f.clone(), *at, data));
                     }
                 }
             }
@@ -196,6 +196,7 @@ fn fetch_request(
 async fn apply(
     key: PartitionKey,
     f: Followed,
+    at: FollowerPosition,
     data: PartitionData,
 ) -> (PartitionKey, Option<FollowerPosition>) {
     let outcome = match ResponseError::try_from_code(data.error_code) {
@@ -223,7 +224,8 @@ async fn apply(
                     other => other,
                 }
             }
-            None => truncate(&f, None).await,
+            // Nothing new: the position stands.
+            None => Ok(at),
         },
         Some(ResponseError::OffsetOutOfRange) => {
             let divergence = Divergence::OutOfRange {

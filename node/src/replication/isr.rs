@@ -32,9 +32,9 @@ pub async fn run(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<IsrR
             isr,
         };
         match broker.metadata.write(command).await {
+            // The actor learns the new set from the metadata, like every node.
             Ok(_) => {
-                tracing::info!(partition = %request.key, isr = ?request.isr, "in-sync set changed");
-                broker.reconcile_or_log().await;
+                tracing::info!(partition = %request.key, isr = ?request.isr, "in-sync set changed")
             }
             // The actor asks again after a while if it still wants the change.
             Err(e) => {
