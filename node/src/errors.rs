@@ -1,5 +1,6 @@
 //! Domain failures as Kafka error codes.
 
+use brook_actors::group::codes;
 use brook_actors::PartitionError;
 use kafka_protocol::ResponseError;
 
@@ -37,5 +38,19 @@ pub fn meta_error(e: &MetaError) -> ResponseError {
     ResponseError::try_from_code(e.kafka_code()).unwrap_or(ResponseError::UnknownServerError)
 }
 
-/// Kafka's 0 for success.
-pub const NONE: i16 = 0;
+/// A failed write as the client should see it: a rejection keeps its code (NOT_COORDINATOR
+/// when this node lost the group); anything else means the metadata quorum is unreachable,
+/// which the client treats as a coordinator to look up again.
+pub(crate) fn store_error(e: &MetaError) -> i16 {
+    match e {
+        MetaError::Rejected(r) if r.code == codes::MESSAGE_TOO_LARGE => {
+            tracing::warn!(error = %r, "group write too large for the metadata log");
+            codes::UNKNOWN_SERVER_ERROR
+        }
+        MetaError::Rejected(r) => r.code,
+        other => {
+            tracing::warn!(error = %other, "group write through Raft failed");
+            codes::COORDINATOR_NOT_AVAILABLE
+        }
+    }
+}

@@ -1,37 +1,45 @@
-//! brook-node: the `brook` binary's library.
+//! brook-node: the `brook` binary's library: the broker server and the admin CLI.
 //!
-//! - [`config`] reads settings (defaults, TOML file, `BROOK_*` variables, flags) by Kafka's names;
-//!   [`topic_config`] resolves a topic's settings from its own configs and the broker defaults.
-//! - [`runtime`] starts a node: store, actors, metadata, listener; and stops it gracefully.
-//! - [`formation`] makes the node part of a cluster: its Raft member, forming or joining the
-//!   cluster, registration and heartbeats, and partition actors that follow the metadata.
-//! - [`server`] accepts connections; [`connection`] reads frames, dispatches them and writes
-//!   responses in order.
-//! - [`handlers`] has one file per Kafka API and the dispatch table that ApiVersions is derived
-//!   from; [`routing`] finds the partition actor a data request is for.
-//! - [`broker`] is the state handlers share; [`metadata`] the node's view of the Raft-replicated
-//!   metadata (brokers, topics, owners) and writes through Raft.
-//! - [`groups`] is the node's side of the group coordinator: placement, the group actors it
-//!   runs, and their state and committed offsets on Raft (batched commits).
-//! - [`errors`] turns domain failures into Kafka error codes.
-//! - [`admin`] is a small Kafka-protocol client for the `brook topic ...` commands;
-//!   [`group_admin`] runs `brook group ...` (list, describe, delete, reset-offsets) with it.
-//! - [`cluster`] runs a local cluster as child processes (`brook cluster up`) and reports a
-//!   cluster's Raft quorum and brokers (`brook cluster status`).
+//! Where things live:
+//! - [`server`]: start-up and shutdown of a node ([`server::Node`]), the listener, the
+//!   connection loop, and `server/tasks/`, every background loop (membership and heartbeats,
+//!   partitions following the metadata, group coordination, in-sync sets, preferred leaders,
+//!   offset expiry, retention).
+//! - [`handlers`]: one file per Kafka API, declared with its versions in one table that drives
+//!   both dispatch and ApiVersions; `handlers/fetch/` holds the consumer and replica paths.
+//! - `broker`: only the state handlers share. `partitions`: the partition actors made to match
+//!   the metadata. `metadata`: the image of the Raft state, writes through Raft, and cluster
+//!   formation. `groups`: this node's group coordinator on Raft. `replication`: the follower's
+//!   replica fetchers.
+//! - [`config`]: settings by Kafka's names; topic settings resolved from them.
+//! - `clock`: wall-clock time and the leader lease. `errors`: domain failures as Kafka error
+//!   codes. `shutdown`: the signal every task holds.
+//! - [`client`]: the one Kafka client brook uses to talk to itself (replica fetchers, the CLI).
+//! - [`cli`]: `brook topic|group|cluster ...`, built on [`client`]. The server never imports it.
+//!
+//! The path of a Produce request, socket to sled and back, in eight files:
+//! 1. `server/listener.rs` accepts the connection (up to `max.connections`).
+//! 2. `server/connection.rs` reads a frame, decodes the header and body (`brook-wire`), and
+//!    dispatches it; responses go back in request order.
+//! 3. `handlers/mod.rs` routes by API key through the table of APIs.
+//! 4. `handlers/produce.rs` validates each partition's batch (`wire/src/batch.rs`) and, through
+//!    `handlers/routing.rs`, finds the partition's leader actor on this node.
+//! 5. `actors/src/partition/mod.rs`, the partition actor, assigns offsets and appends.
+//! 6. `storage/src/partition.rs` writes the batch into sled; the group-committed flush makes it
+//!    durable, and the actor answers once `acks` is satisfied (for acks=all, once the in-sync
+//!    replicas' fetches moved the high watermark past it).
 
-pub mod admin;
-pub mod broker;
-pub mod cluster;
+pub mod cli;
+pub mod client;
 pub mod config;
-pub mod connection;
-pub mod errors;
-pub mod formation;
-pub mod group_admin;
-pub mod groups;
 pub mod handlers;
-pub mod metadata;
-pub mod replication;
-pub mod routing;
-pub mod runtime;
 pub mod server;
-pub mod topic_config;
+
+mod broker;
+mod clock;
+mod errors;
+mod groups;
+mod metadata;
+mod partitions;
+mod replication;
+mod shutdown;

@@ -1,12 +1,14 @@
-//! `brook`: run a node, or administer one over the Kafka protocol.
+//! `brook`: run a node, or administer one over the Kafka protocol. Argument parsing only: the
+//! node is `brook_node::server`, the admin commands `brook_node::cli`.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use brook_node::cli::{self, key_value};
 use brook_node::config::BrokerConfig;
-use brook_node::{admin, runtime::Node};
+use brook_node::server::Node;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -20,37 +22,8 @@ struct Cli {
 enum Command {
     /// Run a node (defaults: 127.0.0.1:9092, data under ./data).
     Node(NodeArgs),
-    /// Create, list, describe or delete topics on a running node.
-    Topic {
-        #[command(subcommand)]
-        command: TopicCommand,
-        /// Any node of the cluster.
-        #[arg(
-            long,
-            global = true,
-            default_value = "127.0.0.1:9092",
-            env = "BROOK_BOOTSTRAP_SERVER"
-        )]
-        bootstrap_server: String,
-    },
-    /// List, describe or delete consumer groups, or reset their offsets.
-    Group {
-        #[command(subcommand)]
-        command: brook_node::group_admin::GroupCommand,
-        /// Any node of the cluster.
-        #[arg(
-            long,
-            global = true,
-            default_value = "127.0.0.1:9092",
-            env = "BROOK_BOOTSTRAP_SERVER"
-        )]
-        bootstrap_server: String,
-    },
-    /// Start a local cluster (`up`), or show the state of a running one (`status`).
-    Cluster {
-        #[command(subcommand)]
-        command: brook_node::cluster::ClusterCommand,
-    },
+    #[command(flatten)]
+    Admin(cli::AdminCommand),
 }
 
 #[derive(Args)]
@@ -84,33 +57,6 @@ struct NodeArgs {
     overrides: Vec<(String, String)>,
 }
 
-#[derive(Subcommand)]
-enum TopicCommand {
-    Create {
-        name: String,
-        #[arg(long, default_value_t = -1)]
-        partitions: i32,
-        #[arg(long, default_value_t = -1)]
-        replication_factor: i16,
-        /// A topic config, e.g. --config retention.ms=60000 (repeatable).
-        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = key_value)]
-        configs: Vec<(String, String)>,
-    },
-    List,
-    Describe {
-        name: Option<String>,
-    },
-    Delete {
-        name: String,
-    },
-}
-
-fn key_value(text: &str) -> Result<(String, String), String> {
-    text.split_once('=')
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got `{text}`"))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = std::env::var("BROOK_LOG")
@@ -133,15 +79,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Node(args) => run_node(args).await,
-            Command::Topic {
-                command,
-                bootstrap_server,
-            } => run_topic(command, &bootstrap_server).await,
-            Command::Group {
-                command,
-                bootstrap_server,
-            } => brook_node::group_admin::run(command, &bootstrap_server).await,
-            Command::Cluster { command } => brook_node::cluster::run(command).await,
+            Command::Admin(command) => cli::run(command).await,
         }
     });
     match result {
@@ -188,18 +126,4 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
-}
-
-async fn run_topic(command: TopicCommand, bootstrap: &str) -> anyhow::Result<()> {
-    match command {
-        TopicCommand::Create {
-            name,
-            partitions,
-            replication_factor,
-            configs,
-        } => admin::create_topic(bootstrap, &name, partitions, replication_factor, &configs).await,
-        TopicCommand::List => admin::list_topics(bootstrap).await,
-        TopicCommand::Describe { name } => admin::describe_topics(bootstrap, name.as_deref()).await,
-        TopicCommand::Delete { name } => admin::delete_topic(bootstrap, &name).await,
-    }
 }

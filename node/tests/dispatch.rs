@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-use brook_node::admin::AdminClient;
+use brook_node::client::Client;
 use brook_node::config::BrokerConfig;
 use brook_node::handlers::APIS;
-use brook_node::runtime::Node;
+use brook_node::server::Node;
 use kafka_protocol::messages::*;
 
 async fn start(dir: &std::path::Path) -> Node {
@@ -65,9 +65,7 @@ fn sample(key: ApiKey) -> RequestKind {
 async fn every_advertised_api_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
-    let mut client = AdminClient::connect(&node.local_addr.to_string())
-        .await
-        .unwrap();
+    let mut client = Client::admin(&node.local_addr.to_string()).await.unwrap();
 
     let ResponseKind::ApiVersions(versions) = client
         .call(
@@ -107,7 +105,7 @@ async fn topics_survive_a_graceful_restart() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
     let addr = node.local_addr.to_string();
-    brook_node::admin::create_topic(
+    brook_node::cli::topic::create(
         &addr,
         "kept",
         3,
@@ -116,10 +114,10 @@ async fn topics_survive_a_graceful_restart() {
     )
     .await
     .unwrap();
-    assert!(brook_node::admin::create_topic(&addr, "kept", 3, 1, &[])
+    assert!(brook_node::cli::topic::create(&addr, "kept", 3, 1, &[])
         .await
         .is_err());
-    assert!(brook_node::admin::create_topic(
+    assert!(brook_node::cli::topic::create(
         &addr,
         "bad",
         1,
@@ -131,9 +129,7 @@ async fn topics_survive_a_graceful_restart() {
     node.shutdown().await.unwrap();
 
     let node = start(dir.path()).await;
-    let mut client = AdminClient::connect(&node.local_addr.to_string())
-        .await
-        .unwrap();
+    let mut client = Client::admin(&node.local_addr.to_string()).await.unwrap();
     let request = MetadataRequest::default().with_topics(None);
     let ResponseKind::Metadata(meta) = client
         .call(ApiKey::Metadata, 12, RequestKind::Metadata(request))
@@ -203,14 +199,12 @@ async fn every_accepted_version_answers_real_requests() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path()).await;
     let addr = node.local_addr.to_string();
-    brook_node::admin::create_topic(&addr, "t", 1, 1, &[])
+    brook_node::cli::topic::create(&addr, "t", 1, 1, &[])
         .await
         .unwrap();
-    let meta = brook_node::admin::AdminClient::connect(&addr)
-        .await
-        .unwrap();
+    let meta = Client::admin(&addr).await.unwrap();
     drop(meta);
-    let mut client = AdminClient::connect(&addr).await.unwrap();
+    let mut client = Client::admin(&addr).await.unwrap();
     let ResponseKind::Metadata(m) = client
         .call(
             ApiKey::Metadata,
@@ -431,6 +425,19 @@ async fn every_accepted_version_answers_real_requests() {
         );
         assert!(r.producer_id.0 >= 0);
     }
+    // A client naming another producer's id and epoch gets an id of its own, so it cannot
+    // fence that producer (as Kafka answers InitProducerId without a transactional id).
+    let victim = init_producer_id(&mut client, InitProducerIdRequest::default()).await;
+    let thief = init_producer_id(
+        &mut client,
+        InitProducerIdRequest::default()
+            .with_producer_id(victim.producer_id)
+            .with_producer_epoch(victim.producer_epoch),
+    )
+    .await;
+    assert_eq!(thief.error_code, 0);
+    assert_ne!(thief.producer_id, victim.producer_id, "{thief:?}");
+    assert_eq!(thief.producer_epoch, 0);
     for version in 0..=6 {
         let request = if version >= 4 {
             FindCoordinatorRequest::default().with_coordinator_keys(vec!["g1".into(), "g2".into()])
@@ -543,4 +550,22 @@ async fn every_accepted_version_answers_real_requests() {
         }
     }
     node.shutdown().await.unwrap();
+}
+
+async fn init_producer_id(
+    client: &mut Client,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    match client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            RequestKind::InitProducerId(request),
+        )
+        .await
+        .unwrap()
+    {
+        ResponseKind::InitProducerId(r) => r,
+        other => panic!("not InitProducerId: {other:?}"),
+    }
 }

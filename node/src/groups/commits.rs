@@ -10,7 +10,7 @@ use brook_actors::group::{codes, StoreResult};
 use brook_raft::{CommandOutput, GroupCommit, MetadataCommand, OffsetCommit};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::groups::store::store_error;
+use crate::errors::store_error;
 use crate::metadata::{MetaError, Metadata};
 
 /// Commits waiting for an entry; beyond this, committers wait for room (back-pressure).
@@ -106,7 +106,7 @@ async fn write_batches(
         let count = commits.len();
         let cmd = MetadataCommand::CommitOffsets {
             coordinator: node_id,
-            at_ms: crate::formation::now_ms(),
+            at_ms: crate::clock::now_ms(),
             commits,
         };
         let results: Vec<StoreResult<()>> = match metadata.write(cmd).await {

@@ -11,8 +11,9 @@ use brook_raft::{CommandOutput, GroupRecord, MemberRecord, MetadataCommand, Offs
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
 
-use crate::groups::commits::CommitQueue;
-use crate::metadata::{MetaError, Metadata};
+use super::CommitQueue;
+use crate::errors::store_error;
+use crate::metadata::Metadata;
 
 /// How long a load waits for this node's image to include its own barrier write.
 const LOAD_CATCH_UP: Duration = Duration::from_secs(10);
@@ -38,23 +39,6 @@ impl RaftGroupStore {
     }
 }
 
-/// A failed write as the client should see it: a rejection keeps its code (NOT_COORDINATOR
-/// when this node lost the group); anything else means the metadata quorum is unreachable,
-/// which the client treats as a coordinator to look up again.
-pub fn store_error(e: &MetaError) -> i16 {
-    match e {
-        MetaError::Rejected(r) if r.code == codes::MESSAGE_TOO_LARGE => {
-            tracing::warn!(error = %r, "group write too large for the metadata log");
-            codes::UNKNOWN_SERVER_ERROR
-        }
-        MetaError::Rejected(r) => r.code,
-        other => {
-            tracing::warn!(error = %other, "group write through Raft failed");
-            codes::COORDINATOR_NOT_AVAILABLE
-        }
-    }
-}
-
 impl GroupStore for RaftGroupStore {
     /// A heartbeat of this broker goes through Raft first, and the load waits until the local
     /// image shows it: by then every entry committed before the load began (such as the last
@@ -64,7 +48,7 @@ impl GroupStore for RaftGroupStore {
         let metadata = self.metadata.clone();
         let (me, group) = (self.node_id, group.to_owned());
         async move {
-            let at_ms = crate::formation::now_ms();
+            let at_ms = crate::clock::now_ms();
             metadata
                 .write(MetadataCommand::BrokerHeartbeat { id: me, at_ms })
                 .await

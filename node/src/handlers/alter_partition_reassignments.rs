@@ -14,14 +14,17 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    let broker = &broker;
+    let version = call.version;
     // From v1 a request may forbid changing the replication factor.
     let allow_rf_change = version < 1 || request.allow_replication_factor_change;
     let image = broker.image();

@@ -1,12 +1,19 @@
 //! ApiVersions: the versions of every API in the dispatch table.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::ResponseError;
 
-use super::APIS;
+use super::{Call, APIS};
+use crate::broker::Broker;
 
-pub fn handle(_version: i16, _request: &ApiVersionsRequest) -> ApiVersionsResponse {
+pub(crate) async fn handle(
+    _broker: Arc<Broker>,
+    _call: Call,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     response(0)
 }
 

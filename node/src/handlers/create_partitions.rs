@@ -7,14 +7,17 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
+use crate::partitions;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    _call: Call,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let broker = &broker;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
@@ -26,11 +29,15 @@ pub async fn handle(
         );
         let outcome = match outcome {
             Ok(_) if request.validate_only => Ok(()),
-            Ok(assignment) => broker
-                .create_partitions(&topic.name, topic.count, assignment)
-                .await
-                .map(|t| tracing::info!(topic = %t.name, partitions = t.partitions, "added partitions"))
-                .map_err(|e| (meta_error(&e), e.to_string())),
+            Ok(assignment) => partitions::create_partitions(
+                broker,
+                &topic.name,
+                topic.count,
+                assignment,
+            )
+            .await
+            .map(|t| tracing::info!(topic = %t.name, partitions = t.partitions, "added partitions"))
+            .map_err(|e| (meta_error(&e), e.to_string())),
             Err(e) => Err(e),
         };
         results.push(match outcome {

@@ -12,10 +12,12 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
+use crate::config::topic::{describe_topic, TopicConfig};
 use crate::errors::meta_error;
 use crate::metadata::validate_topic_name;
-use crate::topic_config::{describe_topic, TopicConfig};
+use crate::partitions;
 
 /// A topic the request may create: its partition count, replication factor and configs.
 struct Plan {
@@ -27,11 +29,13 @@ struct Plan {
     assignment: Vec<Vec<u64>>,
 }
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let broker = &broker;
+    let version = call.version;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &request.topics {
         *seen.entry(t.name.to_string()).or_default() += 1;
@@ -61,19 +65,19 @@ pub async fn handle(
             results.push(fail(result, ResponseError::TopicAlreadyExists, why));
             continue;
         }
-        let described = describe_topic(&broker.config, &plan.configs);
+        let described = describe_topic(&broker.config.values, &plan.configs);
         let result = if request.validate_only {
             result
         } else {
-            match broker
-                .create_topic(
-                    &name,
-                    plan.partitions,
-                    u32::try_from(plan.replication_factor).unwrap_or(1),
-                    plan.configs,
-                    plan.assignment,
-                )
-                .await
+            match partitions::create_topic(
+                broker,
+                &name,
+                plan.partitions,
+                u32::try_from(plan.replication_factor).unwrap_or(1),
+                plan.configs,
+                plan.assignment,
+            )
+            .await
             {
                 Ok(meta) => {
                     tracing::info!(topic = %name.as_str(), partitions = plan.partitions, "created topic");
@@ -125,7 +129,7 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
         })?;
         configs.insert(c.name.to_string(), value.to_string());
     }
-    TopicConfig::resolve(&broker.config, &configs)
+    TopicConfig::resolve(&broker.config.values, &configs)
         .map_err(|why| (ResponseError::InvalidConfig, why))?;
     let (partitions, replication_factor) = if topic.assignments.is_empty() {
         let partitions = match topic.num_partitions {

@@ -7,16 +7,18 @@ use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
+use super::Call;
 use crate::broker::Broker;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    _call: Call,
     r: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
+    let broker = &broker;
     let mut results = Vec::with_capacity(r.groups_names.len());
     for id in r.groups_names {
-        let error = match broker.group_actor(&id) {
+        let error = match broker.groups.actor(&id) {
             Ok(addr) => ask(&addr, |reply| DeleteGroup { reply })
                 .await
                 .unwrap_or(codes::COORDINATOR_NOT_AVAILABLE),

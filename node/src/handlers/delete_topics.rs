@@ -8,14 +8,18 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
+use crate::partitions;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    let broker = &broker;
+    let version = call.version;
     let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request
             .topics
@@ -46,8 +50,7 @@ pub async fn handle(
             .with_name(name.clone())
             .with_topic_id(id);
         let outcome = match found {
-            Ok(topic) => broker
-                .delete_topic(&topic.name)
+            Ok(topic) => partitions::delete_topic(broker, &topic.name)
                 .await
                 .map(|t| (t.name.clone(), t.id))
                 .map_err(|e| meta_error(&e)),

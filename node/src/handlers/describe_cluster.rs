@@ -7,16 +7,19 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 
 /// KIP-919: endpoint type 1 asks for brokers; 2 (controllers) is not something brook separates.
 const BROKERS: i8 = 1;
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    let broker = &broker;
+    let version = call.version;
     if request.endpoint_type != BROKERS {
         return DescribeClusterResponse::default()
             .with_error_code(ResponseError::UnsupportedEndpointType.code())

@@ -10,17 +10,20 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
-use crate::topic_config::{describe_broker, describe_topic, ConfigEntry};
+use crate::config::topic::{describe_broker, describe_topic, ConfigEntry};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let broker = &broker;
+    let version = call.version;
     let mut results = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let result = DescribeConfigsResult::default()
@@ -28,7 +31,7 @@ pub fn handle(
             .with_resource_name(resource.resource_name.clone());
         let entries = match resource.resource_type {
             TOPIC => match broker.image().topic(&resource.resource_name) {
-                Some(t) => Ok(describe_topic(&broker.config, &t.configs)),
+                Some(t) => Ok(describe_topic(&broker.config.values, &t.configs)),
                 None => Err((
                     ResponseError::UnknownTopicOrPartition,
                     format!("topic `{}` does not exist", resource.resource_name.as_str()),
@@ -37,7 +40,7 @@ pub fn handle(
             // An empty name means the cluster-wide dynamic defaults, of which brook has none.
             BROKER if resource.resource_name.is_empty() => Ok(Vec::new()),
             BROKER if resource.resource_name.as_str() == broker.node_id().to_string() => {
-                Ok(describe_broker(&broker.config))
+                Ok(describe_broker(&broker.config.values))
             }
             BROKER => Err((
                 ResponseError::InvalidRequest,
@@ -89,7 +92,9 @@ fn entry(
     let mut out = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(e.name))
         .with_value(Some(StrBytes::from_string(e.value)))
-        .with_read_only(false)
+        // Nothing can change a config at run time yet (AlterConfigs is not served), so every
+        // entry is read-only.
+        .with_read_only(true)
         .with_config_source(e.source);
     // Config types exist from v3.
     if version >= 3 {

@@ -8,16 +8,19 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
 
 /// Kafka's "authorized operations were not asked for".
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     r: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    let broker = &broker;
+    let version = call.version;
     let mut groups = Vec::with_capacity(r.groups.len());
     for id in r.groups {
         let described = describe(broker, &id).await;
@@ -33,7 +36,7 @@ pub async fn describe(broker: &Broker, group: &str) -> GroupDescription {
         state: "",
         ..Default::default()
     };
-    match broker.group_actor(group) {
+    match broker.groups.actor(group) {
         Ok(addr) => ask(&addr, |reply| DescribeGroup { reply })
             .await
             .unwrap_or_else(|| failed(codes::COORDINATOR_NOT_AVAILABLE)),

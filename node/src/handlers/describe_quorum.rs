@@ -14,16 +14,20 @@ use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumRe
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
+use crate::metadata::node_id;
 
 /// The name KRaft gives its metadata log; the request must ask for its partition 0.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    let broker = &broker;
+    let version = call.version;
     let metrics = broker.metadata.raft().metrics();
     let membership = metrics.membership_config.membership().clone();
     let me = metrics.id;
@@ -100,10 +104,6 @@ pub fn handle(
         })
         .collect();
     response.with_nodes(nodes)
-}
-
-fn node_id(id: u64) -> i32 {
-    i32::try_from(id).unwrap_or(-1)
 }
 
 /// Raft log indexes count from 0 for the first entry; a log end offset is one past the last.

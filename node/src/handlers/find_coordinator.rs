@@ -12,16 +12,19 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
+    let broker = &broker;
+    let version = call.version;
     if version >= 4 {
         // v4+ (KIP-699) batches keys; each gets its own answer.
         let coordinators = request

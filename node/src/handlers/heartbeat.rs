@@ -7,13 +7,19 @@ use brook_actors::group::messages::Heartbeat;
 use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use super::Call;
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Arc<Broker>, _version: i16, r: HeartbeatRequest) -> HeartbeatResponse {
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    _call: Call,
+    r: HeartbeatRequest,
+) -> HeartbeatResponse {
+    let broker = &broker;
     let error = if r.group_id.is_empty() {
         codes::INVALID_GROUP_ID
     } else {
-        match broker.group_actor(&r.group_id) {
+        match broker.groups.actor(&r.group_id) {
             Ok(addr) => {
                 let heartbeat = |reply| Heartbeat {
                     member_id: r.member_id.to_string(),

@@ -1,19 +1,25 @@
-//! InitProducerId: a new producer id for an idempotent producer, or the same id with a bumped
-//! epoch when the producer asks to keep its id (KIP-360). Transactions are not supported.
+//! InitProducerId: a new producer id for an idempotent producer. Transactions are not supported.
+//!
+//! A producer id and epoch in the request (KIP-360's bump after a fatal sequence error) are not
+//! taken on trust: as Kafka does for a producer without a transactional id, the answer is always
+//! a fresh id at epoch 0. Bumping the epoch of whatever id a client names would let any client
+//! fence any other producer.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    _call: Call,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
+    let broker = &broker;
     let fail = |e: ResponseError| {
         InitProducerIdResponse::default()
             .with_error_code(e.code())
@@ -25,16 +31,6 @@ pub async fn handle(
             "InitProducerId with a transactional id refused: transactions are not supported"
         );
         return fail(ResponseError::TransactionalIdAuthorizationFailed);
-    }
-    // KIP-360: an idempotent producer may keep its id with the next epoch, unless the epoch is
-    // exhausted, in which case it gets a new id.
-    if request.producer_id.0 >= 0
-        && request.producer_epoch >= 0
-        && request.producer_epoch < i16::MAX - 1
-    {
-        return InitProducerIdResponse::default()
-            .with_producer_id(request.producer_id)
-            .with_producer_epoch(request.producer_epoch + 1);
     }
     match broker.metadata.allocate_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()

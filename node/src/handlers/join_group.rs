@@ -9,32 +9,29 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
-use crate::handlers::RequestContext;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    client: &RequestContext,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    let broker = &broker;
+    let version = call.version;
+    let client = &call;
     let member_id = request.member_id.to_string();
     let result = join(broker, client, version, request).await;
     tracing::debug!(member = %member_id, error = result.error, generation = result.generation, "join group");
     response(version, result)
 }
 
-async fn join(
-    broker: &Broker,
-    client: &RequestContext,
-    version: i16,
-    r: JoinGroupRequest,
-) -> JoinResult {
+async fn join(broker: &Broker, client: &Call, version: i16, r: JoinGroupRequest) -> JoinResult {
     let member_id = r.member_id.to_string();
     if r.group_id.is_empty() {
         return JoinResult::error(codes::INVALID_GROUP_ID, &member_id);
     }
-    let addr = match broker.group_actor(&r.group_id) {
+    let addr = match broker.groups.actor(&r.group_id) {
         Ok(addr) => addr,
         Err(error) => return JoinResult::error(error, &member_id),
     };

@@ -10,13 +10,16 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     r: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    let broker = &broker;
+    let version = call.version;
     let members: Vec<LeavingMember> = if version >= 3 {
         r.members
             .iter()
@@ -64,7 +67,7 @@ async fn leave(broker: &Broker, group: &str, members: Vec<LeavingMember>) -> Lea
     if group.is_empty() {
         return failed(codes::INVALID_GROUP_ID);
     }
-    match broker.group_actor(group) {
+    match broker.groups.actor(group) {
         Ok(addr) => ask(&addr, |reply| LeaveGroup { members, reply })
             .await
             .unwrap_or_else(|| failed(codes::COORDINATOR_NOT_AVAILABLE)),

@@ -9,16 +9,19 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
 
 /// brook runs Kafka's classic group protocol only.
 const GROUP_TYPE: &str = "classic";
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     r: ListGroupsRequest,
 ) -> ListGroupsResponse {
+    let broker = &broker;
+    let version = call.version;
     let me = broker.node_id();
     let image = broker.image();
     // Groups recorded in the metadata that this node coordinates, with their recorded state.

@@ -10,9 +10,10 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::partition_error;
-use crate::routing::{self, TopicRef};
+use crate::handlers::routing::{self, TopicRef};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -20,11 +21,13 @@ const MAX_TIMESTAMP: i64 = -3;
 /// KIP-405: earliest offset in local storage; with no tiered storage it is the log start.
 const EARLIEST_LOCAL: i64 = -4;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let broker = &broker;
+    let version = call.version;
     let image = broker.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -37,7 +40,7 @@ pub async fn handle(
                 let meta = found.clone()?;
                 routing::check_leader_epoch(
                     p.current_leader_epoch,
-                    broker.leader_epoch(&meta, p.partition_index),
+                    meta.owner(p.partition_index).map_or(0, |o| o.leader_epoch),
                 )?;
                 let handle = routing::partition(broker, &meta, p.partition_index)?;
                 let query = match p.timestamp {

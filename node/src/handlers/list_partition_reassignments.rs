@@ -10,13 +10,15 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    _version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    _call: Call,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    let broker = &broker;
     let image = broker.image();
     let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let wanted = |topic: &str, partition: i32| match &request.topics {

@@ -10,18 +10,22 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
 use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
+use crate::partitions;
 
 /// Reported when the client did not ask for authorized operations (Kafka's sentinel).
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: MetadataRequest,
 ) -> MetadataResponse {
+    let broker = &broker;
+    let version = call.version;
     // v0 has no null list: an empty list means every topic.
     let requested = match request.topics {
         Some(list) if version == 0 && list.is_empty() => None,
@@ -90,15 +94,15 @@ async fn by_name(
         return error(ResponseError::UnknownTopicOrPartition);
     }
     let partitions = broker.config.num_partitions;
-    match broker
-        .create_topic(
-            name,
-            partitions,
-            broker.default_replication_factor(),
-            Default::default(),
-            Vec::new(),
-        )
-        .await
+    match partitions::create_topic(
+        broker,
+        name,
+        partitions,
+        broker.default_replication_factor(),
+        Default::default(),
+        Vec::new(),
+    )
+    .await
     {
         Ok(topic) => {
             tracing::info!(topic = %name.0, partitions, "auto-created topic");
@@ -156,7 +160,7 @@ fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataRespons
     let me = broker.node_id();
     let live = |id: i32| {
         if id == me {
-            broker.holds_lease()
+            broker.lease.holds()
         } else {
             image.is_live(id)
         }

@@ -1,44 +1,51 @@
-//! One file per Kafka API, and the dispatch table that routes a decoded request to it.
+//! One file per Kafka API, and the one table that declares each API with its versions and its
+//! handler: dispatch and the ApiVersions answer both come from it, so brook can never advertise
+//! an API it does not serve, nor serve one it does not advertise.
 //!
-//! [`APIS`] is the single list of what brook implements: the connection refuses anything not in
-//! it, and ApiVersions is answered from it, so brook never advertises an API it cannot serve.
+//! Every handler has the same shape, `handle(broker, call, request) -> response`; Produce does
+//! its routing when called, before its future is polled, so a connection's produce requests
+//! reach each partition in the order they were sent. [`routing`] finds the partition actor a
+//! data request is for; [`fetch`] holds the consumer and replica paths and their long poll.
 
 use std::sync::Arc;
 
-use futures::future::{self, BoxFuture, FutureExt};
+use futures::future::{BoxFuture, FutureExt};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
-pub mod alter_partition_reassignments;
-pub mod api_versions;
-pub mod create_partitions;
-pub mod create_topics;
-pub mod delete_groups;
-pub mod delete_topics;
-pub mod describe_cluster;
-pub mod describe_configs;
-pub mod describe_groups;
-pub mod describe_quorum;
-pub mod fetch;
-pub mod find_coordinator;
-pub mod heartbeat;
-pub mod init_producer_id;
-pub mod join_group;
-pub mod leave_group;
-pub mod list_groups;
-pub mod list_offsets;
-pub mod list_partition_reassignments;
-pub mod metadata;
-pub mod offset_commit;
-pub mod offset_delete;
-pub mod offset_fetch;
-pub mod produce;
-pub mod sync_group;
+mod alter_partition_reassignments;
+pub(crate) mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_groups;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod describe_groups;
+mod describe_quorum;
+mod fetch;
+mod find_coordinator;
+mod heartbeat;
+mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
+mod list_offsets;
+mod list_partition_reassignments;
+mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
+mod produce;
+mod routing;
+mod sync_group;
 
-/// Who sent a request: JoinGroup records it for DescribeGroups.
+/// One request as its handler sees it: the version it was sent at and who sent it (JoinGroup
+/// records the client for DescribeGroups).
 #[derive(Debug, Clone, Default)]
-pub struct RequestContext {
+pub(crate) struct Call {
+    pub version: i16,
     pub client_id: String,
     /// The client's address as Kafka shows it (`/127.0.0.1`).
     pub client_host: String,
@@ -52,193 +59,63 @@ pub struct ApiRange {
     pub max: i16,
 }
 
-const fn api(key: ApiKey, min: i16, max: i16) -> ApiRange {
-    ApiRange { key, min, max }
+/// What a handler eventually answers.
+pub(crate) type Reply = BoxFuture<'static, ResponseKind>;
+
+/// Declares every API once: its name (the `ApiKey`, `RequestKind` and `ResponseKind` variant),
+/// its versions and the module whose `handle` serves it. Doc comments on an entry say why its
+/// versions are what they are.
+macro_rules! apis {
+    ($($(#[$doc:meta])* $api:ident $min:literal ..= $max:literal => $module:ident,)*) => {
+        /// Everything brook answers, with the versions it accepts.
+        pub const APIS: &[ApiRange] = &[
+            $(ApiRange { key: ApiKey::$api, min: $min, max: $max },)*
+        ];
+
+        /// Starts the handler of a decoded request; `None` for an API missing from the table.
+        pub(crate) fn dispatch(broker: &Arc<Broker>, call: Call, body: RequestKind) -> Option<Reply> {
+            match body {
+                $(RequestKind::$api(r) => {
+                    Some($module::handle(broker.clone(), call, r).map(ResponseKind::$api).boxed())
+                })*
+                _ => None,
+            }
+        }
+    };
 }
 
-/// Everything brook answers. Produce is advertised from v0 although only v3+ (message format v2)
-/// is accepted: older librdkafka turns compression off when v0 is missing (KAFKA-18659).
-pub const APIS: &[ApiRange] = &[
-    api(ApiKey::Produce, 0, 12),
-    api(ApiKey::Fetch, 4, 17),
-    api(ApiKey::ListOffsets, 1, 8),
-    api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::ApiVersions, 0, 4),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
-    api(ApiKey::InitProducerId, 0, 5),
-    api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::CreatePartitions, 0, 3),
-    api(ApiKey::DescribeCluster, 0, 2),
-    api(ApiKey::FindCoordinator, 0, 6),
-    api(ApiKey::DescribeQuorum, 0, 2),
-    api(ApiKey::AlterPartitionReassignments, 0, 1),
-    api(ApiKey::ListPartitionReassignments, 0, 0),
+apis! {
+    /// Advertised from v0 although only v3+ (message format v2) is accepted: older librdkafka
+    /// turns compression off when v0 is missing (KAFKA-18659).
+    Produce 0..=12 => produce,
+    Fetch 4..=17 => fetch,
+    ListOffsets 1..=8 => list_offsets,
+    Metadata 0..=12 => metadata,
+    ApiVersions 0..=4 => api_versions,
+    CreateTopics 2..=7 => create_topics,
+    DeleteTopics 1..=6 => delete_topics,
+    InitProducerId 0..=5 => init_producer_id,
+    DescribeConfigs 1..=4 => describe_configs,
+    CreatePartitions 0..=3 => create_partitions,
+    DescribeCluster 0..=2 => describe_cluster,
+    FindCoordinator 0..=6 => find_coordinator,
+    DescribeQuorum 0..=2 => describe_quorum,
+    AlterPartitionReassignments 0..=1 => alter_partition_reassignments,
+    ListPartitionReassignments 0..=0 => list_partition_reassignments,
     // The group APIs at the versions Kafka 4 accepts (KIP-896 dropped JoinGroup v0-1 and
     // OffsetCommit v0-1, OffsetFetch v0).
-    api(ApiKey::JoinGroup, 2, 9),
-    api(ApiKey::SyncGroup, 0, 5),
-    api(ApiKey::Heartbeat, 0, 4),
-    api(ApiKey::LeaveGroup, 0, 5),
-    api(ApiKey::OffsetCommit, 2, 9),
-    api(ApiKey::OffsetFetch, 1, 9),
-    api(ApiKey::DescribeGroups, 0, 6),
-    api(ApiKey::ListGroups, 0, 5),
-    api(ApiKey::DeleteGroups, 0, 2),
-    api(ApiKey::OffsetDelete, 0, 0),
-];
-
-pub fn supported(key: ApiKey) -> Option<ApiRange> {
-    APIS.iter().copied().find(|a| a.key == key)
+    JoinGroup 2..=9 => join_group,
+    SyncGroup 0..=5 => sync_group,
+    Heartbeat 0..=4 => heartbeat,
+    LeaveGroup 0..=5 => leave_group,
+    OffsetCommit 2..=9 => offset_commit,
+    OffsetFetch 1..=9 => offset_fetch,
+    DescribeGroups 0..=6 => describe_groups,
+    ListGroups 0..=5 => list_groups,
+    DeleteGroups 0..=2 => delete_groups,
+    OffsetDelete 0..=0 => offset_delete,
 }
 
-/// What a handler eventually answers; `None` means no response at all (Produce with acks=0).
-pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
-
-/// Routes a request to its handler. Produce does its routing synchronously, before the returned
-/// future is first polled, so a connection's produce requests reach each partition in order.
-/// Returns None for an API missing from the table (the connection closes).
-pub fn dispatch(
-    broker: &Arc<Broker>,
-    client: RequestContext,
-    version: i16,
-    body: RequestKind,
-) -> Option<Reply> {
-    let b = broker.clone();
-    let reply = match body {
-        RequestKind::Produce(r) => produce::handle(broker, version, r),
-        RequestKind::ApiVersions(r) => future::ready(Some(ResponseKind::ApiVersions(
-            api_versions::handle(version, &r),
-        )))
-        .boxed(),
-        RequestKind::Fetch(r) => {
-            async move { Some(ResponseKind::Fetch(fetch::handle(&b, version, r).await)) }.boxed()
-        }
-        RequestKind::ListOffsets(r) => async move {
-            Some(ResponseKind::ListOffsets(
-                list_offsets::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::Metadata(r) => async move {
-            Some(ResponseKind::Metadata(
-                metadata::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::CreateTopics(r) => async move {
-            Some(ResponseKind::CreateTopics(
-                create_topics::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DeleteTopics(r) => async move {
-            Some(ResponseKind::DeleteTopics(
-                delete_topics::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::CreatePartitions(r) => async move {
-            Some(ResponseKind::CreatePartitions(
-                create_partitions::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::InitProducerId(r) => async move {
-            Some(ResponseKind::InitProducerId(
-                init_producer_id::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DescribeConfigs(r) => future::ready(Some(ResponseKind::DescribeConfigs(
-            describe_configs::handle(&b, version, r),
-        )))
-        .boxed(),
-        RequestKind::FindCoordinator(r) => future::ready(Some(ResponseKind::FindCoordinator(
-            find_coordinator::handle(&b, version, r),
-        )))
-        .boxed(),
-        RequestKind::DescribeCluster(r) => future::ready(Some(ResponseKind::DescribeCluster(
-            describe_cluster::handle(&b, version, r),
-        )))
-        .boxed(),
-        RequestKind::DescribeQuorum(r) => future::ready(Some(ResponseKind::DescribeQuorum(
-            describe_quorum::handle(&b, version, r),
-        )))
-        .boxed(),
-        RequestKind::AlterPartitionReassignments(r) => async move {
-            Some(ResponseKind::AlterPartitionReassignments(
-                alter_partition_reassignments::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::ListPartitionReassignments(r) => {
-            future::ready(Some(ResponseKind::ListPartitionReassignments(
-                list_partition_reassignments::handle(&b, version, r),
-            )))
-            .boxed()
-        }
-        RequestKind::JoinGroup(r) => async move {
-            Some(ResponseKind::JoinGroup(
-                join_group::handle(&b, &client, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::SyncGroup(r) => async move {
-            Some(ResponseKind::SyncGroup(
-                sync_group::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::Heartbeat(r) => async move {
-            Some(ResponseKind::Heartbeat(
-                heartbeat::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::LeaveGroup(r) => async move {
-            Some(ResponseKind::LeaveGroup(
-                leave_group::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::OffsetCommit(r) => async move {
-            Some(ResponseKind::OffsetCommit(
-                offset_commit::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::OffsetFetch(r) => async move {
-            Some(ResponseKind::OffsetFetch(
-                offset_fetch::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DescribeGroups(r) => async move {
-            Some(ResponseKind::DescribeGroups(
-                describe_groups::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::ListGroups(r) => async move {
-            Some(ResponseKind::ListGroups(
-                list_groups::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::DeleteGroups(r) => async move {
-            Some(ResponseKind::DeleteGroups(
-                delete_groups::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        RequestKind::OffsetDelete(r) => async move {
-            Some(ResponseKind::OffsetDelete(
-                offset_delete::handle(&b, version, r).await,
-            ))
-        }
-        .boxed(),
-        _ => return None,
-    };
-    Some(reply)
+pub(crate) fn supported(key: ApiKey) -> Option<ApiRange> {
+    APIS.iter().copied().find(|a| a.key == key)
 }

@@ -11,13 +11,16 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use super::Call;
 use crate::broker::Broker;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     r: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
+    let broker = &broker;
+    let version = call.version;
     let image = broker.image();
     let max_metadata = broker.groups.config.offset_metadata_max_bytes;
     // Each partition's own verdict; None means "for the coordinator to decide".
@@ -84,7 +87,7 @@ pub async fn handle(
 }
 
 async fn commit(broker: &Broker, r: &OffsetCommitRequest, offsets: Vec<OffsetToCommit>) -> i16 {
-    let addr = match broker.group_actor(&r.group_id) {
+    let addr = match broker.groups.actor(&r.group_id) {
         Ok(addr) => addr,
         Err(error) => return error,
     };

@@ -11,16 +11,18 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use super::Call;
 use crate::broker::Broker;
 use crate::handlers::describe_groups::describe;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    _call: Call,
     r: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    let broker = &broker;
     let failed = |error| OffsetDeleteResponse::default().with_error_code(error);
-    let addr = match broker.group_actor(&r.group_id) {
+    let addr = match broker.groups.actor(&r.group_id) {
         Ok(addr) => addr,
         Err(error) => return failed(error),
     };

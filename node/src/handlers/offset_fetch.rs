@@ -17,6 +17,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
 
 /// One partition's answer.
@@ -29,11 +30,13 @@ struct Fetched {
 /// Committed offsets by topic, in the order asked (or sorted, for "all").
 type ByTopic = Vec<(String, Vec<Fetched>)>;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     r: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    let broker = &broker;
+    let version = call.version;
     if version >= 8 {
         let mut groups = Vec::with_capacity(r.groups.len());
         for g in &r.groups {
@@ -105,17 +108,20 @@ async fn fetch(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (i16, ByTopic) {
-    if let Err(error) = broker.offsets_barrier(group).await {
+    if let Err(error) = broker.groups.offsets_barrier(group).await {
         return (error, Vec::new());
     }
     let Some(wanted) = wanted else {
-        return (codes::NONE, by_topic(broker.committed_offsets(group, None)));
+        return (
+            codes::NONE,
+            by_topic(broker.groups.committed_offsets(group, None)),
+        );
     };
     let keys: Vec<(String, i32)> = wanted
         .iter()
         .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
         .collect();
-    let found = broker.committed_offsets(group, Some(&keys));
+    let found = broker.groups.committed_offsets(group, Some(&keys));
     let mut found = found.into_iter();
     let topics = wanted
         .into_iter()

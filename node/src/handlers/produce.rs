@@ -2,7 +2,8 @@
 //! once every append is durable to the degree `acks` asks (nothing at all for acks=0).
 //!
 //! Validation and the sends to actors happen before the returned future is polled, so batches of
-//! pipelined requests from one producer reach each partition in the order they were sent.
+//! pipelined requests from one producer reach each partition in the order they were sent. With
+//! acks=0 the connection writes no response (Kafka's rule); the handler does not need to know.
 
 use std::sync::Arc;
 
@@ -13,15 +14,16 @@ use brook_wire::batch::validate_batches;
 use bytes::{Bytes, BytesMut};
 use futures::future::{join_all, BoxFuture, FutureExt};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use std::future::Future;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::errors::partition_error;
-use crate::handlers::Reply;
+use crate::handlers::routing::{self, TopicRef};
 use crate::metadata::MetadataImage;
-use crate::routing::{self, TopicRef};
 
 type Pending = BoxFuture<'static, Result<Appended, PartitionError>>;
 
@@ -31,7 +33,13 @@ enum Outcome {
     Sent(Pending),
 }
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Reply {
+pub(crate) fn handle(
+    broker: Arc<Broker>,
+    call: Call,
+    request: ProduceRequest,
+) -> impl Future<Output = ProduceResponse> + Send + 'static {
+    let broker = &broker;
+    let version = call.version;
     let acks = request.acks;
     // How long acks=all may wait for the in-sync replicas (Kafka's REQUEST_TIMED_OUT after).
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).max(1));
@@ -112,9 +120,8 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Re
                     .with_partition_responses(answers),
             );
         }
-        (acks != 0).then(|| ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+        ProduceResponse::default().with_responses(responses)
     }
-    .boxed()
 }
 
 fn failure(
@@ -154,7 +161,7 @@ fn append(
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Outcome::Failed(ResponseError::InvalidRecord, Some("no records".into()));
     };
-    let max = broker.topic_config(&meta).max_message_bytes;
+    let max = meta.config.max_message_bytes;
     if records.len() > max {
         let why = format!(
             "batch of {} bytes exceeds max.message.bytes {max}",

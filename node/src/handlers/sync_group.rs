@@ -8,13 +8,16 @@ use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Call;
 use crate::broker::Broker;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    version: i16,
+pub(crate) async fn handle(
+    broker: Arc<Broker>,
+    call: Call,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    let broker = &broker;
+    let version = call.version;
     let result = sync(broker, request).await;
     let mut response = SyncGroupResponse::default()
         .with_error_code(result.error)
@@ -31,7 +34,7 @@ async fn sync(broker: &Broker, r: SyncGroupRequest) -> SyncResult {
     if r.group_id.is_empty() {
         return SyncResult::error(codes::INVALID_GROUP_ID);
     }
-    let addr = match broker.group_actor(&r.group_id) {
+    let addr = match broker.groups.actor(&r.group_id) {
         Ok(addr) => addr,
         Err(error) => return SyncResult::error(error),
     };

@@ -9,7 +9,6 @@
 //! what lets the leader count it for acks=all.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use brook_actors::{
@@ -23,9 +22,9 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, RequestKind, Resp
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+use super::FetcherContext;
 use super::{FollowSet, Followed};
-use crate::admin::AdminClient;
-use crate::broker::Broker;
+use crate::client::{topic_name, Client};
 
 /// Fetch v12: the first with the follower's last fetched epoch and the diverging epoch.
 const FETCH_VERSION: i16 = 12;
@@ -33,22 +32,29 @@ const FETCH_VERSION: i16 = 12;
 const MAX_WAIT_MS: i32 = 500;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 16 << 20;
+/// The largest answer read from a leader: its `max_bytes` plus room for the framing of every
+/// partition, since the leader may exceed `max_bytes` by one batch.
+const RESPONSE_MAX_BYTES_CAP: usize = 64 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed connection or a round in which nothing could be fetched.
 const BACKOFF: Duration = Duration::from_millis(200);
 
-pub async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<FollowSet>) {
+pub(super) async fn run(
+    context: FetcherContext,
+    leader: i32,
+    mut partitions: watch::Receiver<FollowSet>,
+) {
     let mut positions: BTreeMap<PartitionKey, FollowerPosition> = BTreeMap::new();
-    let mut shutdown = broker.shutdown.clone();
+    let mut shutdown = context.shutdown.clone();
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             return;
         }
-        let Some(mut client) = connect(&broker, leader).await else {
+        let Some(mut client) = connect(&context, leader).await else {
             tokio::select! {
                 () = tokio::time::sleep(BACKOFF * 5) => continue,
-                _ = shutdown.changed() => return,
+                () = shutdown.recv() => return,
             }
         };
         loop {
@@ -57,7 +63,7 @@ pub async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiv
             if followed.is_empty() {
                 tokio::select! {
                     _ = partitions.changed() => continue,
-                    _ = shutdown.changed() => return,
+                    () = shutdown.recv() => return,
                 }
             }
             for (key, f) in &followed {
@@ -72,11 +78,11 @@ pub async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiv
                     }
                 }
             }
-            let request = fetch_request(&broker, &followed, &positions);
+            let request = fetch_request(context.node_id, &followed, &positions);
             let call = client.call(ApiKey::Fetch, FETCH_VERSION, RequestKind::Fetch(request));
             let response = tokio::select! {
                 r = tokio::time::timeout(REQUEST_TIMEOUT, call) => r,
-                _ = shutdown.changed() => return,
+                () = shutdown.recv() => return,
             };
             let response = match response {
                 Ok(Ok(ResponseKind::Fetch(r))) => r,
@@ -126,22 +132,27 @@ pub async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiv
                 tokio::select! {
                     () = tokio::time::sleep(BACKOFF) => {}
                     _ = partitions.changed() => {}
-                    _ = shutdown.changed() => return,
+                    () = shutdown.recv() => return,
                 }
             }
         }
         tokio::select! {
             () = tokio::time::sleep(BACKOFF) => {}
-            _ = shutdown.changed() => return,
+            () = shutdown.recv() => return,
         }
     }
 }
 
-async fn connect(broker: &Broker, leader: i32) -> Option<AdminClient> {
-    let image = broker.image();
+async fn connect(context: &FetcherContext, leader: i32) -> Option<Client> {
+    let image = context.metadata.image();
     let target = image.broker(leader)?;
     let addr = format!("{}:{}", target.host, target.port);
-    match tokio::time::timeout(CONNECT_TIMEOUT, AdminClient::connect(&addr)).await {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Client::connect(&addr, RESPONSE_MAX_BYTES_CAP),
+    )
+    .await
+    {
         Ok(Ok(client)) => Some(client),
         Ok(Err(e)) => {
             tracing::debug!(leader, %addr, error = %e, "cannot reach the leader");
@@ -155,7 +166,7 @@ async fn connect(broker: &Broker, leader: i32) -> Option<AdminClient> {
 }
 
 fn fetch_request(
-    broker: &Broker,
+    node_id: i32,
     followed: &FollowSet,
     positions: &BTreeMap<PartitionKey, FollowerPosition>,
 ) -> FetchRequest {
@@ -175,7 +186,7 @@ fn fetch_request(
         );
     }
     FetchRequest::default()
-        .with_replica_id(BrokerId(broker.node_id()))
+        .with_replica_id(BrokerId(node_id))
         .with_max_wait_ms(MAX_WAIT_MS)
         .with_min_bytes(1)
         .with_max_bytes(RESPONSE_MAX_BYTES)
@@ -184,7 +195,7 @@ fn fetch_request(
                 .into_iter()
                 .map(|(name, partitions)| {
                     FetchTopic::default()
-                        .with_topic(crate::group_admin::client::topic_name(name))
+                        .with_topic(topic_name(name))
                         .with_partitions(partitions)
                 })
                 .collect(),

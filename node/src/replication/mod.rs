@@ -1,14 +1,12 @@
-//! Partition replication, the node's side: which partitions this node follows and from whom
-//! ([`Followers`], one [`fetcher`] task per leader), the leaders' in-sync set changes written
-//! through Raft ([`isr`]), and moving leadership back to preferred replicas ([`preferred`]).
+//! Partition replication, the follower's side: which partitions this node follows and from
+//! whom ([`Followers`], one [`fetcher`] task per leader).
 //!
 //! The partition actors hold the replication state itself (`brook_actors::partition`); the
-//! metadata in Raft decides who leads and who is in sync.
+//! metadata in Raft decides who leads and who is in sync. The leader's side of a replica fetch
+//! is in `handlers/fetch/replica.rs`; in-sync set changes and preferred-leader elections are
+//! background tasks (`server/tasks/`).
 
-pub mod fetcher;
-pub mod isr;
-pub mod preferred;
-pub mod serve;
+mod fetcher;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,11 +15,12 @@ use brook_actors::{PartitionHandle, PartitionKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::broker::Broker;
+use crate::metadata::Metadata;
+use crate::shutdown::Shutdown;
 
 /// A partition this node follows.
 #[derive(Clone)]
-pub struct Followed {
+pub(crate) struct Followed {
     pub topic: String,
     pub partition: i32,
     pub leader_epoch: i32,
@@ -35,16 +34,32 @@ struct Fetcher {
     task: JoinHandle<()>,
 }
 
+/// What a fetcher needs of its node.
+#[derive(Clone)]
+pub(crate) struct FetcherContext {
+    pub node_id: i32,
+    /// Where the leaders are.
+    pub metadata: Arc<Metadata>,
+    pub shutdown: Shutdown,
+}
+
 /// The fetcher tasks of this node, one per leader it follows partitions of.
-#[derive(Default)]
-pub struct Followers {
+pub(crate) struct Followers {
+    context: FetcherContext,
     fetchers: Mutex<HashMap<i32, Fetcher>>,
 }
 
 impl Followers {
+    pub fn new(context: FetcherContext) -> Self {
+        Followers {
+            context,
+            fetchers: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Makes the fetchers follow exactly `wanted` (leader -> its partitions): starts tasks
     /// for new leaders, hands changed sets to running ones, stops the rest.
-    pub fn set(&self, broker: &Arc<Broker>, mut wanted: BTreeMap<i32, FollowSet>) {
+    pub fn set(&self, mut wanted: BTreeMap<i32, FollowSet>) {
         let mut fetchers = self
             .fetchers
             .lock()
@@ -65,7 +80,7 @@ impl Followers {
         });
         for (leader, set) in wanted {
             let (tx, rx) = watch::channel(set);
-            let task = tokio::spawn(fetcher::run(broker.clone(), leader, rx));
+            let task = tokio::spawn(fetcher::run(self.context.clone(), leader, rx));
             fetchers.insert(
                 leader,
                 Fetcher {

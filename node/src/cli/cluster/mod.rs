@@ -1,0 +1,104 @@
+//! `brook cluster ...`: run a local cluster of `brook node` processes, and report the state of
+//! any cluster over the Kafka protocol.
+//!
+//! - [`layout`]: the nodes' ids, ports and directories, saved in `DIR/cluster.toml`.
+//! - [`up`]: `brook cluster up`, the supervisor of the child processes.
+//! - [`status`]: `brook cluster status`, DescribeQuorum and Metadata as a table.
+//! - [`rebalance`]: `brook cluster rebalance`, moving replicas onto new and off leaving nodes.
+
+pub mod layout;
+pub mod rebalance;
+pub mod status;
+pub mod up;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::key_value;
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a local cluster of N nodes as child processes and supervise it until Ctrl-C.
+    ///
+    /// Node i listens on 127.0.0.1:(base-port + i - 1) for Kafka clients and on
+    /// 127.0.0.1:(raft-base-port + i - 1) for Raft, with its data under DIR/node-i. The layout is
+    /// saved in DIR/cluster.toml; later runs on the same DIR bring the same cluster back.
+    Up {
+        /// Number of nodes (default 3; a saved layout keeps its own).
+        #[arg(long)]
+        nodes: Option<u16>,
+        /// The cluster's directory: its layout and one data directory per node.
+        #[arg(long, default_value = "./brook-cluster")]
+        dir: PathBuf,
+        /// Kafka port of node 1 (default 9092).
+        #[arg(long)]
+        base_port: Option<u16>,
+        /// Raft port of node 1 (default 19092).
+        #[arg(long)]
+        raft_base_port: Option<u16>,
+        /// A setting for every node by its Kafka name, e.g. -o num.partitions=3 (repeatable).
+        #[arg(short = 'o', long = "override", value_name = "KEY=VALUE", value_parser = key_value)]
+        overrides: Vec<(String, String)>,
+    },
+    /// Spread the replicas evenly over the live brokers (a new node gets its share), moving
+    /// them off `--decommission`ed ones; a dry run unless --execute.
+    Rebalance {
+        /// Any node of the cluster.
+        #[arg(long, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
+        bootstrap_server: String,
+        /// Brokers to move every replica off, e.g. --decommission 3 (repeatable).
+        #[arg(long)]
+        decommission: Vec<i32>,
+        /// Start the moves and wait until they complete.
+        #[arg(long)]
+        execute: bool,
+        /// How long to wait for the moves, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Show the Raft quorum and the brokers of a running cluster.
+    Status {
+        /// Any node of the cluster.
+        #[arg(long, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
+        bootstrap_server: String,
+    },
+}
+
+pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
+    match command {
+        ClusterCommand::Up {
+            nodes,
+            dir,
+            base_port,
+            raft_base_port,
+            overrides,
+        } => {
+            up::up(up::UpArgs {
+                dir,
+                requested: layout::Requested {
+                    nodes,
+                    base_port,
+                    raft_base_port,
+                    overrides,
+                },
+            })
+            .await
+        }
+        ClusterCommand::Status { bootstrap_server } => status::status(&bootstrap_server).await,
+        ClusterCommand::Rebalance {
+            bootstrap_server,
+            decommission,
+            execute,
+            timeout,
+        } => {
+            rebalance::rebalance(
+                &bootstrap_server,
+                &decommission,
+                execute,
+                std::time::Duration::from_secs(timeout),
+            )
+            .await
+        }
+    }
+}

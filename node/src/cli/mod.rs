@@ -1,0 +1,72 @@
+//! The admin CLI: `brook topic|group|cluster ...`, which talk the Kafka protocol to any node
+//! through [`crate::client`], as Kafka's own tools do. The broker server never imports it.
+//!
+//! - [`topic`]: create, list, describe and delete topics.
+//! - [`group`]: list, describe and delete consumer groups, and reset their offsets.
+//! - [`cluster`]: run a local cluster (`up`), show a cluster's state (`status`), move replicas
+//!   (`rebalance`).
+//! - [`output`]: Kafka's error names and tables, one style for every command.
+
+pub mod cluster;
+pub mod group;
+pub(crate) mod output;
+pub mod topic;
+
+use clap::Subcommand;
+
+/// The admin commands, as `brook` exposes them.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create, list, describe or delete topics on a running node.
+    Topic {
+        #[command(subcommand)]
+        command: topic::TopicCommand,
+        /// Any node of the cluster.
+        #[arg(
+            long,
+            global = true,
+            default_value = "127.0.0.1:9092",
+            env = "BROOK_BOOTSTRAP_SERVER"
+        )]
+        bootstrap_server: String,
+    },
+    /// List, describe or delete consumer groups, or reset their offsets.
+    Group {
+        #[command(subcommand)]
+        command: group::GroupCommand,
+        /// Any node of the cluster.
+        #[arg(
+            long,
+            global = true,
+            default_value = "127.0.0.1:9092",
+            env = "BROOK_BOOTSTRAP_SERVER"
+        )]
+        bootstrap_server: String,
+    },
+    /// Start a local cluster (`up`), or show the state of a running one (`status`).
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
+}
+
+pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Topic {
+            command,
+            bootstrap_server,
+        } => topic::run(command, &bootstrap_server).await,
+        AdminCommand::Group {
+            command,
+            bootstrap_server,
+        } => group::run(command, &bootstrap_server).await,
+        AdminCommand::Cluster { command } => cluster::run(command).await,
+    }
+}
+
+/// Parses a `KEY=VALUE` argument.
+pub fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{text}`"))
+}

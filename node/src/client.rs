@@ -1,0 +1,104 @@
+//! The one Kafka client brook uses to talk to itself: the replica fetchers and the admin CLI.
+//!
+//! One request at a time over one connection, and every answer read is bounded: a response
+//! larger than the cap given at connect time is refused before anything is allocated for it.
+
+use anyhow::{bail, Context};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, RequestKind, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The response cap of the admin CLI: Metadata of a large cluster fits with room to spare.
+pub const ADMIN_RESPONSE_MAX_BYTES: usize = 256 << 20;
+
+/// A connection to one node, sending one request at a time.
+pub struct Client {
+    stream: TcpStream,
+    correlation_id: i32,
+    max_response: usize,
+}
+
+impl Client {
+    /// Connects to `addr`; answers over `max_response` bytes end the call with an error.
+    pub async fn connect(addr: &str, max_response: usize) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Client {
+            stream,
+            correlation_id: 0,
+            max_response,
+        })
+    }
+
+    /// A connection for the admin CLI ([`ADMIN_RESPONSE_MAX_BYTES`]).
+    pub async fn admin(addr: &str) -> anyhow::Result<Self> {
+        Self::connect(addr, ADMIN_RESPONSE_MAX_BYTES).await
+    }
+
+    pub async fn call(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("brook-admin")));
+        let frame = brook_wire::response::encode_request(&header, &body)?;
+        self.stream.write_all(&frame).await?;
+        let len = self.stream.read_i32().await.context("reading response")?;
+        let len = usize::try_from(len).context("negative response length")?;
+        if len > self.max_response {
+            bail!(
+                "a {len}-byte response exceeds this client's cap of {} bytes",
+                self.max_response
+            );
+        }
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf).await?;
+        let (correlation_id, response) =
+            brook_wire::response::decode_response(key, version, bytes::Bytes::from(buf))?;
+        if correlation_id != self.correlation_id {
+            bail!(
+                "response to request {correlation_id}, expected {}",
+                self.correlation_id
+            );
+        }
+        Ok(response)
+    }
+
+    pub async fn metadata(
+        &mut self,
+        topics: Option<Vec<String>>,
+    ) -> anyhow::Result<MetadataResponse> {
+        let topics = topics.map(|names| {
+            names
+                .into_iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(&n))))
+                .collect()
+        });
+        let request = MetadataRequest::default()
+            .with_topics(topics)
+            .with_allow_auto_topic_creation(false);
+        match self
+            .call(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+            .await?
+        {
+            ResponseKind::Metadata(r) => Ok(r),
+            other => bail!("unexpected response {other:?}"),
+        }
+    }
+}
+
+pub fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
+}

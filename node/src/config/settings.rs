@@ -1,0 +1,282 @@
+//! Every broker setting brook understands: its Kafka name, default, type and meaning. The same
+//! table answers DescribeConfigs for the broker, so what is reported is what is in force.
+
+use std::collections::BTreeMap;
+
+/// Where a setting's value came from (DescribeConfigs reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    Static,
+}
+
+/// One broker setting: its Kafka name, its default and what it means.
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+}
+
+/// The types DescribeConfigs v3+ reports (Kafka's ConfigType numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    List = 7,
+}
+
+/// Every broker setting brook understands.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "node.id",
+        default: "1",
+        kind: Kind::Int,
+        doc: "This node's id.",
+    },
+    Setting {
+        name: "listeners",
+        default: "PLAINTEXT://127.0.0.1:9092",
+        kind: Kind::List,
+        doc: "Where the Kafka listener binds; port 0 picks a free port.",
+    },
+    Setting {
+        name: "advertised.listeners",
+        default: "",
+        kind: Kind::List,
+        doc: "The address clients are told to use; defaults to the bound listener.",
+    },
+    Setting {
+        name: "log.dirs",
+        default: "./data",
+        kind: Kind::String,
+        doc: "The data directory.",
+    },
+    Setting {
+        name: "num.partitions",
+        default: "1",
+        kind: Kind::Int,
+        doc: "Partitions of an auto-created topic, or of CreateTopics with -1.",
+    },
+    Setting {
+        name: "default.replication.factor",
+        default: "3",
+        kind: Kind::Short,
+        doc: "Replication factor of auto-created topics and of CreateTopics with -1; capped at \
+              the number of live brokers.",
+    },
+    Setting {
+        name: "replica.lag.time.max.ms",
+        default: "30000",
+        kind: Kind::Long,
+        doc: "A follower that has not caught up with its leader for this long leaves the \
+              in-sync set.",
+    },
+    Setting {
+        name: "auto.leader.rebalance.enable",
+        default: "true",
+        kind: Kind::Boolean,
+        doc: "Move leadership back to each partition's preferred replica once it is in sync.",
+    },
+    Setting {
+        name: "leader.imbalance.check.interval.seconds",
+        default: "300",
+        kind: Kind::Long,
+        doc: "How often the controller looks for partitions to hand back to their preferred \
+              replica.",
+    },
+    Setting {
+        name: "auto.create.topics.enable",
+        default: "true",
+        kind: Kind::Boolean,
+        doc: "Create unknown topics asked for in Metadata.",
+    },
+    Setting {
+        name: "socket.request.max.bytes",
+        default: "104857600",
+        kind: Kind::Int,
+        doc: "Largest request frame accepted; larger closes the connection.",
+    },
+    Setting {
+        name: "max.connections",
+        default: "10000",
+        kind: Kind::Int,
+        doc: "Connections served at once; extra ones are closed.",
+    },
+    Setting {
+        name: "brook.max.inflight.requests.per.connection",
+        default: "32",
+        kind: Kind::Int,
+        doc: "Requests of one connection read ahead before reading pauses.",
+    },
+    Setting {
+        name: "message.max.bytes",
+        default: "1048588",
+        kind: Kind::Int,
+        doc: "Largest record batch accepted (topic: max.message.bytes).",
+    },
+    Setting {
+        name: "log.segment.bytes",
+        default: "1073741824",
+        kind: Kind::Int,
+        doc: "Segment size before a roll (topic: segment.bytes).",
+    },
+    Setting {
+        name: "log.roll.ms",
+        default: "604800000",
+        kind: Kind::Long,
+        doc: "Segment age before a roll (topic: segment.ms).",
+    },
+    Setting {
+        name: "log.retention.ms",
+        default: "604800000",
+        kind: Kind::Long,
+        doc: "Age after which whole segments are deleted; -1 keeps forever (topic: retention.ms).",
+    },
+    Setting {
+        name: "log.retention.bytes",
+        default: "-1",
+        kind: Kind::Long,
+        doc: "Partition size above which the oldest segments are deleted (topic: retention.bytes).",
+    },
+    Setting {
+        name: "log.retention.check.interval.ms",
+        default: "300000",
+        kind: Kind::Long,
+        doc: "How often retention runs.",
+    },
+    Setting {
+        name: "log.message.timestamp.type",
+        default: "CreateTime",
+        kind: Kind::String,
+        doc: "CreateTime or LogAppendTime (topic: message.timestamp.type).",
+    },
+    Setting {
+        name: "min.insync.replicas",
+        default: "2",
+        kind: Kind::Int,
+        doc: "In-sync replicas an acks=all write needs; while unset on the topic and the \
+              broker, capped at the topic's replication factor.",
+    },
+    Setting {
+        name: "brook.ack.before.flush",
+        default: "false",
+        kind: Kind::Boolean,
+        doc: "Acknowledge writes and show them to consumers before they are flushed to disk, as \
+              Kafka does by default. Faster, but a crash loses the last acknowledged writes.",
+    },
+    Setting {
+        name: "brook.arbiters",
+        default: "0",
+        kind: Kind::Int,
+        doc: "Arbiter threads for partition actors; 0 means one per core.",
+    },
+    Setting {
+        name: "broker.rack",
+        default: "",
+        kind: Kind::String,
+        doc: "This node's rack, reported in Metadata.",
+    },
+    Setting {
+        name: "brook.raft.listener",
+        default: "",
+        kind: Kind::String,
+        doc: "host:port of the Raft port; defaults to this node's entry in controller.quorum.voters, else 127.0.0.1:0.",
+    },
+    Setting {
+        name: "controller.quorum.voters",
+        default: "",
+        kind: Kind::List,
+        doc: "The initial Raft members as id@host:port,...; empty for a single node or a node that joins.",
+    },
+    Setting {
+        name: "controller.quorum.bootstrap.servers",
+        default: "",
+        kind: Kind::List,
+        doc: "Raft addresses (host:port,...) of a running cluster this node joins.",
+    },
+    Setting {
+        name: "controller.quorum.election.timeout.ms",
+        default: "1000",
+        kind: Kind::Int,
+        doc: "Raft election timeout; a follower waits between this and twice this for a leader.",
+    },
+    Setting {
+        name: "brook.raft.heartbeat.interval.ms",
+        default: "100",
+        kind: Kind::Int,
+        doc: "How often the Raft leader heartbeats its followers.",
+    },
+    Setting {
+        name: "brook.raft.snapshot.interval.entries",
+        default: "10000",
+        kind: Kind::Long,
+        doc: "Raft log entries between metadata snapshots; the log is compacted behind each.",
+    },
+    Setting {
+        name: "brook.raft.max.voters",
+        default: "3",
+        kind: Kind::Int,
+        doc: "Voters the Raft group keeps (3 or 5); further nodes join as learners.",
+    },
+    Setting {
+        name: "broker.heartbeat.interval.ms",
+        default: "2000",
+        kind: Kind::Int,
+        doc: "How often this node heartbeats through Raft.",
+    },
+    Setting {
+        name: "broker.session.timeout.ms",
+        default: "9000",
+        kind: Kind::Int,
+        doc: "A broker without a heartbeat for this long is down (fixed when the cluster forms).",
+    },
+    Setting {
+        name: "group.min.session.timeout.ms",
+        default: "6000",
+        kind: Kind::Int,
+        doc: "Smallest session.timeout.ms a consumer may ask for.",
+    },
+    Setting {
+        name: "group.max.session.timeout.ms",
+        default: "1800000",
+        kind: Kind::Int,
+        doc: "Largest session.timeout.ms a consumer may ask for.",
+    },
+    Setting {
+        name: "group.initial.rebalance.delay.ms",
+        default: "3000",
+        kind: Kind::Int,
+        doc: "How long the first rebalance of an empty group waits for more members.",
+    },
+    Setting {
+        name: "offsets.retention.minutes",
+        default: "10080",
+        kind: Kind::Int,
+        doc: "Committed offsets of a group are dropped this long after it became empty.",
+    },
+    Setting {
+        name: "offsets.retention.check.interval.ms",
+        default: "600000",
+        kind: Kind::Long,
+        doc: "How often expired offsets are dropped.",
+    },
+    Setting {
+        name: "offset.metadata.max.bytes",
+        default: "4096",
+        kind: Kind::Int,
+        doc: "Largest metadata string of a committed offset.",
+    },
+    Setting {
+        name: "brook.offsets.commit.batch.max",
+        default: "10000",
+        kind: Kind::Int,
+        doc: "Most partition offsets one Raft entry carries; commits arriving together share an entry.",
+    },
+];
+
+/// Settings as text by name, with where each value came from.
+pub type Values = BTreeMap<String, (String, Source)>;

@@ -1,0 +1,105 @@
+//! What consumer and replica fetches share: resolving the requested partitions once, waiting
+//! for data (a long poll woken when a watched offset moves), and assembling the answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{select_all, FutureExt};
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::handlers::routing::TopicRef;
+use crate::metadata::{MetadataImage, TopicMeta};
+use crate::shutdown::Shutdown;
+
+/// Resolves every requested partition once for all rounds of the poll: `wanted` turns a
+/// partition of a topic (or the topic's lookup error) into the caller's record of it. Returns
+/// those records and an empty answer per topic, in request order.
+pub(super) fn resolve<W>(
+    image: &MetadataImage,
+    version: i16,
+    request: &FetchRequest,
+    mut wanted: impl FnMut(usize, Result<Arc<TopicMeta>, ResponseError>, &FetchPartition) -> W,
+) -> (Vec<W>, Vec<FetchableTopicResponse>) {
+    let mut out = Vec::new();
+    let mut shells = Vec::with_capacity(request.topics.len());
+    for (index, topic) in request.topics.iter().enumerate() {
+        // Topics are named by id from v13.
+        let reference = if version >= 13 {
+            TopicRef::Id(topic.topic_id)
+        } else {
+            TopicRef::Name(&topic.topic)
+        };
+        let found = reference.find(image);
+        for p in &topic.partitions {
+            out.push(wanted(index, found.clone(), p));
+        }
+        shells.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id),
+        );
+    }
+    (out, shells)
+}
+
+/// When the poll gives up waiting: `max_wait_ms` from now.
+pub(super) fn deadline(max_wait_ms: i32) -> Instant {
+    Instant::now() + Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0))
+}
+
+/// A long poll's wait: until one of `watchers` (high watermarks or log ends) moves, the
+/// deadline passes, or the node begins to shut down.
+pub(super) async fn wait_for_change(
+    watchers: &mut [watch::Receiver<u64>],
+    deadline: Instant,
+    shutdown: &mut Shutdown,
+) {
+    let moved = async {
+        if watchers.is_empty() {
+            futures::future::pending::<()>().await;
+        }
+        let _ = select_all(watchers.iter_mut().map(|w| w.changed().boxed())).await;
+    };
+    tokio::select! {
+        () = moved => {}
+        () = tokio::time::sleep_until(deadline) => {}
+        () = shutdown.recv() => {}
+    }
+}
+
+/// Marks every watched offset as seen, so the next wait returns only for a later move.
+pub(super) fn mark_seen(watchers: &mut [watch::Receiver<u64>]) {
+    for w in watchers {
+        w.borrow_and_update();
+    }
+}
+
+/// The answer: each partition under its topic, in request order.
+pub(super) fn respond(
+    mut topics: Vec<FetchableTopicResponse>,
+    partitions: Vec<(usize, PartitionData)>,
+) -> FetchResponse {
+    for (topic, data) in partitions {
+        if let Some(t) = topics.get_mut(topic) {
+            t.partitions.push(data);
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics)
+}
+
+/// A partition's answer when it cannot be read.
+pub(super) fn failed(partition: i32, error: ResponseError) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(error.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_records(Some(bytes::Bytes::new()))
+}

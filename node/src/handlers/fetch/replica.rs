@@ -1,0 +1,114 @@
+//! The leader's side of a replica fetch: a Fetch request whose `replica_id` names a broker.
+//! Unlike a consumer's, it reads up to the log end (not the high watermark), reports where the
+//! follower's log diverged, and tells the partition's actor how far the follower got, which
+//! moves the high watermark. When nothing is new it waits up to `max_wait_ms` for an append.
+
+use brook_actors::{ask, PartitionHandle, ReplicaFetch, ReplicaRead};
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+use tokio::time::Instant;
+
+use super::long_poll::{deadline, failed, mark_seen, resolve, respond, wait_for_change};
+use crate::broker::Broker;
+use crate::errors::partition_error;
+use crate::handlers::routing;
+
+struct Wanted {
+    topic: usize,
+    partition: i32,
+    offset: i64,
+    last_fetched_epoch: i32,
+    current_leader_epoch: i32,
+    max_bytes: usize,
+    target: Result<PartitionHandle, ResponseError>,
+}
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    replica: i32,
+    request: FetchRequest,
+) -> FetchResponse {
+    let image = broker.image();
+    let (wanted, shells) = resolve(&image, version, &request, |topic, found, p| Wanted {
+        topic,
+        partition: p.partition,
+        offset: p.fetch_offset,
+        last_fetched_epoch: p.last_fetched_epoch,
+        current_leader_epoch: p.current_leader_epoch,
+        max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+        target: found.and_then(|meta| routing::partition(broker, &meta, p.partition)),
+    });
+    let deadline = deadline(request.max_wait_ms);
+    let mut shutdown = broker.shutdown.clone();
+    let mut watchers: Vec<_> = wanted
+        .iter()
+        .filter_map(|w| w.target.as_ref().ok().map(|h| h.log_end.clone()))
+        .collect();
+    loop {
+        mark_seen(&mut watchers);
+        let (partitions, done) = read_round(replica, &wanted).await;
+        if done || Instant::now() >= deadline || shutdown.is_shutdown() {
+            return respond(shells, partitions);
+        }
+        wait_for_change(&mut watchers, deadline, &mut shutdown).await;
+    }
+}
+
+/// Reads every partition once; returns the answers and whether to answer now (data, a
+/// divergence or an error).
+async fn read_round(replica: i32, wanted: &[Wanted]) -> (Vec<(usize, PartitionData)>, bool) {
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut done = false;
+    for w in wanted {
+        let base = PartitionData::default()
+            .with_partition_index(w.partition)
+            .with_records(Some(Bytes::new()));
+        let result = match (&w.target, u64::try_from(w.offset)) {
+            (Err(e), _) => Err(*e),
+            (Ok(_), Err(_)) => Err(ResponseError::OffsetOutOfRange),
+            (Ok(handle), Ok(offset)) => ask(&handle.addr, |reply| ReplicaFetch {
+                replica,
+                offset,
+                last_fetched_epoch: w.last_fetched_epoch,
+                current_leader_epoch: w.current_leader_epoch,
+                max_bytes: w.max_bytes,
+                reply,
+            })
+            .await
+            .map_err(|e| partition_error(&e)),
+        };
+        let data = match result {
+            Ok(read) => {
+                done |= !read.records.is_empty() || read.diverging.is_some();
+                answer(base, read)
+            }
+            Err(e) => {
+                done = true;
+                failed(w.partition, e)
+            }
+        };
+        out.push((w.topic, data));
+    }
+    (out, done)
+}
+
+fn answer(base: PartitionData, read: ReplicaRead) -> PartitionData {
+    let offset = |o: u64| i64::try_from(o).unwrap_or(i64::MAX);
+    let hw = offset(read.high_watermark);
+    let data = base
+        .with_high_watermark(hw)
+        .with_last_stable_offset(hw)
+        .with_log_start_offset(offset(read.log_start_offset))
+        .with_records(Some(read.records));
+    match read.diverging {
+        Some((epoch, end)) => data.with_diverging_epoch(
+            EpochEndOffset::default()
+                .with_epoch(epoch)
+                .with_end_offset(offset(end)),
+        ),
+        None => data,
+    }
+}

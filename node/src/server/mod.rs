@@ -1,0 +1,162 @@
+//! The broker server: start-up and shutdown of a node ([`Node`]), the Kafka listener, the
+//! connection loop, and the background tasks.
+//!
+//! Start-up opens the store, starts the actors, joins the metadata Raft group, binds the
+//! listener and serves; shutdown stops accepting, answers the requests in flight, drains the
+//! background tasks, flushes and stops the actors.
+
+mod connection;
+mod listener;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use brook_actors::group::GroupRegistry;
+use brook_actors::{ActorSystem, PartitionRegistry};
+use brook_storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::groups::{CommitQueue, Coordinator, RaftGroupStore};
+use crate::metadata::{formation, Metadata};
+use crate::replication::{FetcherContext, Followers};
+use crate::shutdown::Shutdown;
+use tasks::Tasks;
+
+/// How long shutdown waits for the background loops to finish what they are doing.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Node {
+    /// The address the listener is bound to (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The address of this node's Raft port, as peers reach it.
+    pub raft_addr: String,
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    tasks: Tasks,
+    actors: ActorSystem,
+}
+
+impl Node {
+    /// Start a node and return once it is part of the cluster: its Raft member is running,
+    /// the cluster is formed or joined, and this broker is registered (which needs a quorum,
+    /// so the first node of a new cluster waits here for the others).
+    pub async fn start(config: BrokerConfig) -> anyhow::Result<Node> {
+        let dir = config.log_dirs.clone();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await?
+            .with_context(|| format!("opening the data directory {}", config.log_dirs.display()))?;
+        let actors = ActorSystem::start(config.arbiters)?;
+        let (isr_requests, isr_queue) = tokio::sync::mpsc::unbounded_channel();
+        let partitions = PartitionRegistry::new(
+            store.clone(),
+            config.node_id,
+            isr_requests,
+            actors.arbiters().to_vec(),
+        );
+        let (raft, raft_addr) = formation::start_raft(&config).await?;
+        formation::form(&raft, &config, &raft_addr).await?;
+        let metadata = Arc::new(Metadata::new(raft, config.values.clone()));
+        let node_id = u64::try_from(config.node_id).unwrap_or_default();
+        let commits = CommitQueue::start(metadata.clone(), node_id, config.groups.commit_batch_max);
+        let groups = Coordinator {
+            registry: GroupRegistry::new(
+                Arc::new(RaftGroupStore::new(
+                    metadata.clone(),
+                    node_id,
+                    commits.clone(),
+                )),
+                actors.arbiters().to_vec(),
+                config.groups.coordinator,
+            ),
+            commits,
+            config: config.groups,
+            metadata: metadata.clone(),
+            node_id: config.node_id,
+        };
+        let listener = TcpListener::bind(config.listener)
+            .await
+            .with_context(|| format!("binding {}", config.listener))?;
+        let local_addr = listener.local_addr()?;
+        let advertised = match &config.advertised {
+            Some((host, port)) => (host.clone(), i32::from(*port)),
+            None if local_addr.ip().is_unspecified() => {
+                tracing::warn!("listening on all interfaces without advertised.listeners; advertising 127.0.0.1");
+                ("127.0.0.1".to_string(), i32::from(local_addr.port()))
+            }
+            None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
+        };
+        let (shutdown, signal) = Shutdown::new();
+        let broker = Arc::new(Broker {
+            followers: Followers::new(FetcherContext {
+                node_id: config.node_id,
+                metadata: metadata.clone(),
+                shutdown: signal.clone(),
+            }),
+            config,
+            metadata,
+            partitions,
+            groups,
+            store,
+            advertised,
+            shutdown: signal,
+            reconciling: tokio::sync::Mutex::new(()),
+            lease: Default::default(),
+        });
+        let server = tokio::spawn(listener::run(listener, broker.clone()));
+        let mut node = Node {
+            local_addr,
+            raft_addr,
+            broker: broker.clone(),
+            shutdown,
+            server,
+            tasks: Tasks::start(&broker, isr_queue),
+            actors,
+        };
+        if let Err(e) = tasks::membership::register(&broker).await {
+            let _ = node.shutdown().await;
+            return Err(e);
+        }
+        node.tasks.start_heartbeat(&broker);
+        tracing::info!(
+            node = broker.node_id(),
+            %local_addr,
+            advertised = %format!("{}:{}", broker.advertised.0, broker.advertised.1),
+            raft = %node.raft_addr,
+            topics = broker.image().topics().count(),
+            "node started"
+        );
+        Ok(node)
+    }
+
+    pub fn advertised(&self) -> (String, i32) {
+        self.broker.advertised.clone()
+    }
+
+    /// Graceful stop: no new connections or requests, in-flight requests answered, data
+    /// flushed, the Raft member stopped.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.server.await {
+            tracing::error!(error = %e, "listener task failed");
+        }
+        self.tasks.drain(DRAIN_GRACE).await;
+        self.broker.followers.stop();
+        self.broker.store.flush().await.context("final flush")?;
+        if let Err(e) = self.broker.metadata.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+        let actors = self.actors;
+        tokio::task::spawn_blocking(move || actors.shutdown()).await?;
+        tracing::info!("node stopped");
+        Ok(())
+    }
+}

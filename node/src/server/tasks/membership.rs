@@ -1,0 +1,113 @@
+//! This broker's membership: registering once at start (which names the cluster if no node did
+//! yet), heartbeating through Raft, and, on the Raft leader, renewing every broker's session at
+//! the start of a new term.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use brook_raft::MetadataCommand;
+use uuid::Uuid;
+
+use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::metadata::formation::own_id;
+
+/// Pause between attempts to register while no quorum is reachable.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Name the cluster (if no node did yet) and register this broker, retrying until a quorum
+/// answers. The broker epoch is the start time, so a restarted broker replaces its old entry.
+pub(crate) async fn register(broker: &Broker) -> anyhow::Result<()> {
+    let mut shutdown = broker.shutdown.clone();
+    let me = own_id(&broker.config)?;
+    let (host, port) = &broker.advertised;
+    let port = u16::try_from(*port).context("advertised port")?;
+    let epoch = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    let init = MetadataCommand::InitCluster {
+        // Kafka's cluster ids are 16 random bytes in URL-safe base64; any unique text works
+        // for clients, and a UUID's simple form is unambiguous.
+        cluster_id: Uuid::new_v4().simple().to_string(),
+        session_timeout_ms: broker.config.cluster.session_timeout_ms,
+    };
+    let register = MetadataCommand::RegisterBroker {
+        id: me,
+        host: host.clone(),
+        port,
+        rack: broker.config.cluster.rack.clone(),
+        epoch,
+        at_ms: now_ms(),
+    };
+    // Only the first InitCluster applies, so every node sending one at start is harmless.
+    for cmd in [init, register] {
+        loop {
+            match broker.metadata.write(cmd.clone()).await {
+                Ok(_) => {
+                    if let MetadataCommand::RegisterBroker { at_ms, .. } = &cmd {
+                        broker.renew_lease(*at_ms);
+                    }
+                    break;
+                }
+                Err(brook_raft::Error::Rejected(r)) => bail!("registration refused: {r}"),
+                Err(e) => tracing::info!(error = %e, "no metadata quorum yet; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                () = shutdown.recv() => bail!("stopped before joining the cluster"),
+            }
+        }
+    }
+    tracing::info!(node = me, epoch, "registered as a broker");
+    Ok(())
+}
+
+/// Heartbeat through Raft every `broker.heartbeat.interval.ms` until shutdown. A broker whose
+/// heartbeats stop is marked down by every node once `broker.session.timeout.ms` passed.
+pub(crate) async fn heartbeat(broker: Arc<Broker>) {
+    let mut shutdown = broker.shutdown.clone();
+    let Ok(id) = own_id(&broker.config) else {
+        return;
+    };
+    let period = Duration::from_millis(broker.config.cluster.heartbeat_interval_ms);
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = shutdown.recv() => return,
+        }
+        let at_ms = now_ms();
+        let cmd = MetadataCommand::BrokerHeartbeat { id, at_ms };
+        match broker.metadata.write(cmd).await {
+            Ok(_) => broker.renew_lease(at_ms),
+            Err(e) => tracing::warn!(error = %e, "heartbeat not committed"),
+        }
+    }
+}
+
+/// On the Raft leader: once a new term's first entry is applied, renew every live broker's
+/// session from this node's clock (see `MetadataCommand::RenewSessions`).
+pub(crate) async fn renew_sessions(broker: Arc<Broker>) {
+    let mut shutdown = broker.shutdown.clone();
+    let mut applied = broker.metadata.raft().reader().subscribe();
+    let reader = broker.metadata.raft().reader();
+    loop {
+        let pending = reader.read_applied(|_, state| state.sessions_need_renewal());
+        if pending && broker.metadata.controller_id() == broker.node_id() {
+            let cmd = MetadataCommand::RenewSessions { at_ms: now_ms() };
+            if let Err(e) = broker.metadata.write(cmd).await {
+                tracing::warn!(error = %e, "renewing broker sessions failed");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    () = shutdown.recv() => return,
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = shutdown.recv() => return,
+        }
+    }
+}
