@@ -2,7 +2,8 @@
 //!
 //! A command is validated while it is applied (so every node reaches the same verdict from the
 //! same log): it either changes the state completely and yields a [`CommandOutput`], or it is
-//! rejected with a [`Rejection`] carrying a Kafka error code and leaves the state untouched.
+//! rejected with a [`Rejection`] carrying a Kafka error code (one of [`crate::codes`]) and
+//! leaves the state untouched.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,57 +11,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::consumer_groups::{GroupCommit, GroupRecord};
-
-/// Kafka error codes a rejected command can carry (the `ErrorCode` numbers of the Kafka
-/// protocol, so `node` can put them straight into a response).
-pub mod codes {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The topic (or partition) does not exist.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The broker does not lead the partition.
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// The command is too large for one log entry.
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    /// A broker the command refers to is not live.
-    pub const BROKER_NOT_AVAILABLE: i16 = 8;
-    /// The broker that wrote a group change is no longer the group's coordinator.
-    pub const NOT_COORDINATOR: i16 = 16;
-    /// The topic name is not a legal Kafka topic name.
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    /// A topic with that name (or that topic id) already exists.
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    /// The partition count is not valid (zero, too large, or not larger than today's).
-    pub const INVALID_PARTITIONS: i16 = 37;
-    /// Not enough live brokers to place the replicas.
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    /// The replica assignment names a broker that is not registered.
-    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-    /// A group record older than the one already stored.
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    /// The request is malformed in a way no other code describes.
-    pub const INVALID_REQUEST: i16 = 42;
-    /// The group still has members.
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    /// The group does not exist.
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    /// A leader epoch older than the partition's current one.
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    /// The preferred replica is not live or not in sync.
-    pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
-    /// The preferred replica already leads.
-    pub const ELECTION_NOT_NEEDED: i16 = 84;
-    /// A reassignment was cancelled where none is in progress.
-    pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
-    /// A broker registered with an epoch older than the one already known.
-    pub const STALE_BROKER_EPOCH: i16 = 77;
-    /// A heartbeat came from a broker id that never registered.
-    pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
-    /// An in-sync set that names a replica which may not be in it.
-    pub const INELIGIBLE_REPLICA: i16 = 107;
-    /// An in-sync set change made from an outdated partition epoch.
-    pub const INVALID_UPDATE_VERSION: i16 = 108;
-}
 
 /// One change to the cluster metadata; the application data of every Raft log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +144,7 @@ pub enum CommandOutput {
 /// Why a command was not applied: a Kafka error code plus a message for humans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
-    /// A Kafka error code, one of [`codes`].
+    /// A Kafka error code, one of [`crate::codes`].
     pub code: i16,
     pub message: String,
 }

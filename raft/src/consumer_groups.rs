@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::codes;
+use crate::codes;
 
 /// The membership a coordinator recorded for the group's current generation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

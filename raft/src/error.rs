@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::codes;
 use crate::command::Rejection;
 use crate::typ::{Node, NodeId, RaftError};
 
@@ -49,15 +50,17 @@ pub enum Error {
 
 impl Error {
     /// The Kafka error code to answer a client with when a metadata write failed this way:
-    /// a rejection's own code, `NOT_CONTROLLER` (41, retriable) when there is no usable leader
-    /// (none known, unreachable, or stopping),
-    /// `REQUEST_TIMED_OUT` (7) for timeouts, `UNKNOWN_SERVER_ERROR` (-1) otherwise.
+    /// a rejection's own code, `NOT_CONTROLLER` (retriable) when there is no usable leader
+    /// (none known, unreachable, or stopping), `REQUEST_TIMED_OUT` for timeouts,
+    /// `UNKNOWN_SERVER_ERROR` otherwise.
     pub fn kafka_code(&self) -> i16 {
         match self {
             Error::Rejected(r) => r.code,
-            Error::NoLeader | Error::Raft(_) | Error::Io(_) | Error::UnexpectedReply(_) => 41,
-            Error::Timeout(_) => 7,
-            _ => -1,
+            Error::NoLeader | Error::Raft(_) | Error::Io(_) | Error::UnexpectedReply(_) => {
+                codes::NOT_CONTROLLER
+            }
+            Error::Timeout(_) => codes::REQUEST_TIMED_OUT,
+            _ => codes::UNKNOWN_SERVER_ERROR,
         }
     }
 }

@@ -16,7 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::command::{codes, CommandOutput, MetadataCommand, Rejection};
+use crate::codes;
+use crate::command::{CommandOutput, MetadataCommand, Rejection};
 use crate::error::{Error, Result};
 use crate::membership::{JoinReply, DEFAULT_MAX_VOTERS};
 use crate::network::{CallError, PeerClient, TcpNetworkFactory};

@@ -1,15 +1,15 @@
-//! A partition's replica set, leader and in-sync set, and the rules that change them: placement
-//! of new replicas, elections when brokers come and go (what KRaft's controller decides), and
-//! the leader's own in-sync set changes (Kafka's AlterPartition).
+//! One partition's replica set, leader and in-sync set ([`PartitionState`]), and the rules
+//! that change them: elections when brokers come and go (what KRaft's controller decides), the
+//! leader's own in-sync set changes (Kafka's AlterPartition), preferred-leader elections, and
+//! reassignments.
 //!
-//! Everything here is a pure function of the metadata, so every node reaches the same result
-//! from the same log.
-
-use std::collections::BTreeMap;
+//! Everything here is a pure function of the partition and the live brokers, so every node
+//! reaches the same result from the same log.
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{codes, Rejection};
+use crate::codes;
+use crate::command::Rejection;
 
 /// One partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ pub struct PartitionState {
 
 /// Why an election moves leadership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Election {
+pub(super) enum Election {
     /// Brokers came or went: replace a leader that is not live, drop dead followers from the
     /// in-sync set, elect a leader for a partition that has none.
     Liveness { unclean: bool },
@@ -44,7 +44,7 @@ pub enum Election {
 }
 
 impl PartitionState {
-    pub fn new(replicas: Vec<u64>) -> Self {
+    pub(super) fn new(replicas: Vec<u64>) -> Self {
         PartitionState {
             leader: replicas.first().copied(),
             isr: replicas.clone(),
@@ -59,7 +59,7 @@ impl PartitionState {
     /// Starts moving the partition to `target` (leader first), replacing any move in
     /// progress. The new replicas join as followers; the move completes once all of them are
     /// in sync ([`PartitionState::finish_reassignment`]). Returns whether anything changed.
-    pub fn reassign(&mut self, target: &[u64], live: &impl Fn(u64) -> bool) -> bool {
+    pub(super) fn reassign(&mut self, target: &[u64], live: &impl Fn(u64) -> bool) -> bool {
         let original = self.without(&self.adding);
         let mut replicas = target.to_vec();
         replicas.extend(original.iter().filter(|r| !target.contains(r)));
@@ -87,7 +87,7 @@ impl PartitionState {
     }
 
     /// Gives up a move in progress: back to the original replicas.
-    pub fn cancel_reassignment(&mut self, live: &impl Fn(u64) -> bool) -> bool {
+    pub(super) fn cancel_reassignment(&mut self, live: &impl Fn(u64) -> bool) -> bool {
         if self.adding.is_empty() && self.removing.is_empty() {
             return false;
         }
@@ -100,7 +100,7 @@ impl PartitionState {
     /// Completes a move once every target replica is in sync: the replica set becomes the
     /// target, the removed replicas leave the in-sync set, and leadership moves into the
     /// target if it was outside.
-    pub fn finish_reassignment(&mut self, live: &impl Fn(u64) -> bool) -> bool {
+    fn finish_reassignment(&mut self, live: &impl Fn(u64) -> bool) -> bool {
         if self.adding.is_empty() && self.removing.is_empty() {
             return false;
         }
@@ -121,7 +121,7 @@ impl PartitionState {
     }
 
     /// Applies an election; returns whether anything changed.
-    pub fn elect(&mut self, election: Election, live: &impl Fn(u64) -> bool) -> bool {
+    pub(super) fn elect(&mut self, election: Election, live: &impl Fn(u64) -> bool) -> bool {
         let before = self.clone();
         match election {
             Election::Liveness { unclean } => {
@@ -160,7 +160,7 @@ impl PartitionState {
 
     /// Moves leadership to the preferred replica (the first) if it is live and in sync.
     /// Returns Kafka's ElectLeaders code for the partition.
-    pub fn elect_preferred(&mut self, live: &impl Fn(u64) -> bool) -> i16 {
+    pub(super) fn elect_preferred(&mut self, live: &impl Fn(u64) -> bool) -> i16 {
         let Some(&preferred) = self.replicas.first() else {
             return codes::PREFERRED_LEADER_NOT_AVAILABLE;
         };
@@ -178,7 +178,7 @@ impl PartitionState {
     /// The leader changes its in-sync set (Kafka's AlterPartition). Only the current leader at
     /// its current epoch may, starting from the current partition epoch; the new set must
     /// hold the leader, only replicas, and only live brokers among those it adds.
-    pub fn alter_isr(
+    pub(super) fn alter_isr(
         &mut self,
         leader: u64,
         leader_epoch: i32,
@@ -266,38 +266,6 @@ impl PartitionState {
             self.leader_epoch = self.leader_epoch.saturating_add(1);
         }
     }
-}
-
-/// Orders brokers so that neighbours sit on different racks where possible (Kafka's
-/// rack-alternated list): racks in name order, taking one broker from each in turn. Brokers
-/// without a rack count as one rack of their own.
-pub fn rack_alternated(brokers: &[(u64, Option<String>)]) -> Vec<u64> {
-    let mut by_rack: BTreeMap<Option<&str>, Vec<u64>> = BTreeMap::new();
-    for (id, rack) in brokers {
-        by_rack.entry(rack.as_deref()).or_default().push(*id);
-    }
-    if by_rack.len() <= 1 {
-        return brokers.iter().map(|(id, _)| *id).collect();
-    }
-    let mut out = Vec::with_capacity(brokers.len());
-    let mut round = 0;
-    while out.len() < brokers.len() {
-        for ids in by_rack.values() {
-            if let Some(id) = ids.get(round) {
-                out.push(*id);
-            }
-        }
-        round += 1;
-    }
-    out
-}
-
-/// The replica set of a partition led by `order[leader_index]`: the leader, then the next
-/// `replication_factor - 1` brokers of `order`, wrapping around.
-pub fn replica_set(order: &[u64], leader_index: usize, replication_factor: usize) -> Vec<u64> {
-    (0..replication_factor.min(order.len()))
-        .map(|i| order[(leader_index + i) % order.len()])
-        .collect()
 }
 
 #[cfg(test)]
@@ -457,18 +425,5 @@ mod tests {
             (vec![1, 2], vec![1, 2], Some(1))
         );
         assert!(!p.cancel_reassignment(&live));
-    }
-
-    #[test]
-    fn racks_alternate() {
-        let brokers = [
-            (1, Some("a".to_string())),
-            (2, Some("a".to_string())),
-            (3, Some("b".to_string())),
-            (4, Some("c".to_string())),
-        ];
-        assert_eq!(rack_alternated(&brokers), vec![1, 3, 4, 2]);
-        assert_eq!(replica_set(&[1, 3, 4, 2], 3, 3), vec![2, 1, 3]);
-        assert_eq!(replica_set(&[1, 2], 0, 3), vec![1, 2]);
     }
 }

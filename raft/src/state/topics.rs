@@ -1,0 +1,281 @@
+//! Topics on the image: creating and deleting them and adding partitions, plus reads by name
+//! and by id. A topic keeps its id (a UUID) for life and a deleted topic's id is remembered, so
+//! a re-created topic is never confused with the old one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::replicas::PartitionState;
+use super::{reject, MetadataState};
+use crate::codes;
+use crate::command::{CommandOutput, CommandResult, Rejection};
+
+/// Largest partition count of one topic.
+pub const MAX_PARTITIONS: u32 = 100_000;
+/// Kafka's limit on topic name length.
+const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicState {
+    pub name: String,
+    /// Stable id (a UUID): a re-created topic gets a new one.
+    pub id: [u8; 16],
+    pub configs: BTreeMap<String, String>,
+    /// Indexed by partition number.
+    pub partitions: Vec<PartitionState>,
+}
+
+impl TopicState {
+    /// `unclean.leader.election.enable` set on the topic (the broker default is false).
+    pub fn unclean_election(&self) -> bool {
+        self.configs
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v == "true")
+    }
+}
+
+impl MetadataState {
+    /// All topics, by name.
+    pub fn topics(&self) -> &BTreeMap<String, TopicState> {
+        &self.topics
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicState> {
+        self.topics.get(name)
+    }
+
+    /// Ids of every deleted topic.
+    pub fn deleted_topics(&self) -> &BTreeSet<[u8; 16]> {
+        &self.deleted_topics
+    }
+
+    /// Whether the topic with this id existed and was deleted.
+    pub fn is_deleted(&self, id: &[u8; 16]) -> bool {
+        self.deleted_topics.contains(id)
+    }
+
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&TopicState> {
+        self.topics.values().find(|t| &t.id == id)
+    }
+
+    pub fn partition(&self, topic: &str, partition: u32) -> Option<&PartitionState> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+    }
+
+    /// `CreateTopic`: a legal, unused name and id, and replicas for every partition.
+    pub(super) fn apply_create_topic(
+        &mut self,
+        name: &str,
+        id: [u8; 16],
+        partitions: u32,
+        replication_factor: u32,
+        configs: &BTreeMap<String, String>,
+        assignment: &[Vec<u64>],
+    ) -> CommandResult {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return reject(
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("topic {name} already exists"),
+            );
+        }
+        if id == [0; 16] {
+            return reject(codes::INVALID_REQUEST, "topic id must not be zero");
+        }
+        if self.topic_by_id(&id).is_some() || self.deleted_topics.contains(&id) {
+            return reject(
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("topic id of {name} is already in use"),
+            );
+        }
+        if partitions == 0 || partitions > MAX_PARTITIONS {
+            return reject(
+                codes::INVALID_PARTITIONS,
+                format!("partition count {partitions} must be in 1..={MAX_PARTITIONS}"),
+            );
+        }
+        let replicas = self.replica_sets(&id, &[], partitions, replication_factor, assignment)?;
+        self.topics.insert(
+            name.to_owned(),
+            TopicState {
+                name: name.to_owned(),
+                id,
+                configs: configs.clone(),
+                partitions: replicas.iter().cloned().map(PartitionState::new).collect(),
+            },
+        );
+        Ok(CommandOutput::TopicCreated { id, replicas })
+    }
+
+    /// `DeleteTopic`: the topic goes, its id is remembered as deleted.
+    pub(super) fn apply_delete_topic(&mut self, name: &str) -> CommandResult {
+        match self.topics.remove(name) {
+            Some(topic) => {
+                self.deleted_topics.insert(topic.id);
+                Ok(CommandOutput::Done)
+            }
+            None => unknown_topic(name),
+        }
+    }
+
+    /// `CreatePartitions`: grow a topic, keeping the replication factor of its first partition.
+    pub(super) fn apply_create_partitions(
+        &mut self,
+        name: &str,
+        count: u32,
+        assignment: &[Vec<u64>],
+    ) -> CommandResult {
+        let Some(topic) = self.topics.get(name) else {
+            return unknown_topic(name);
+        };
+        let current = topic.partitions.len() as u32;
+        if count <= current || count > MAX_PARTITIONS {
+            return reject(
+                codes::INVALID_PARTITIONS,
+                format!(
+                    "topic {name} has {current} partitions; the new count {count} must be larger \
+                     and at most {MAX_PARTITIONS}"
+                ),
+            );
+        }
+        let leaders: Vec<u64> = topic.partitions.iter().map(|p| p.replicas[0]).collect();
+        let rf = topic.partitions.first().map_or(1, |p| p.replicas.len()) as u32;
+        let replicas = self.replica_sets(&topic.id, &leaders, count - current, rf, assignment)?;
+        if let Some(topic) = self.topics.get_mut(name) {
+            topic
+                .partitions
+                .extend(replicas.iter().cloned().map(PartitionState::new));
+        }
+        Ok(CommandOutput::PartitionsCreated {
+            first: current,
+            replicas,
+        })
+    }
+}
+
+fn unknown_topic(name: &str) -> CommandResult {
+    reject(
+        codes::UNKNOWN_TOPIC_OR_PARTITION,
+        format!("topic {name} does not exist"),
+    )
+}
+
+/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+fn validate_topic_name(name: &str) -> Result<(), Rejection> {
+    let legal = !name.is_empty()
+        && name.len() <= MAX_TOPIC_NAME_LEN
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-');
+    if legal {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            codes::INVALID_TOPIC_EXCEPTION,
+            format!("illegal topic name {name:?}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::MetadataCommand;
+    use crate::state::testkit::*;
+
+    #[test]
+    fn create_topic_keeps_configs() {
+        let mut s = with_brokers(&[1]);
+        let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        s.apply(&MetadataCommand::CreateTopic {
+            name: "t".into(),
+            id: [1; 16],
+            partitions: 1,
+            replication_factor: 1,
+            configs: configs.clone(),
+            assignment: vec![],
+        })
+        .unwrap();
+        assert_eq!(s.topic("t").unwrap().configs, configs);
+    }
+
+    #[test]
+    fn create_topic_rejections() {
+        let mut empty = MetadataState::default();
+        assert_rejected(
+            &mut empty,
+            create("t", 1, 3),
+            codes::INVALID_REPLICATION_FACTOR,
+        );
+
+        let mut s = with_brokers(&[1, 2]);
+        s.apply(&create("t", 1, 3)).unwrap();
+        assert_rejected(&mut s, create("t", 2, 3), codes::TOPIC_ALREADY_EXISTS);
+        assert_rejected(&mut s, create("u", 1, 3), codes::TOPIC_ALREADY_EXISTS);
+        assert_rejected(&mut s, create("u", 0, 3), codes::INVALID_REQUEST);
+        assert_rejected(&mut s, create("u", 2, 0), codes::INVALID_PARTITIONS);
+        assert_rejected(
+            &mut s,
+            create("u", 2, MAX_PARTITIONS + 1),
+            codes::INVALID_PARTITIONS,
+        );
+        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            assert_rejected(&mut s, create(bad, 2, 1), codes::INVALID_TOPIC_EXCEPTION);
+        }
+        s.apply(&create("a._-Z9", 2, 1)).unwrap();
+    }
+
+    #[test]
+    fn delete_topic_and_recreate_with_new_id() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&create("t", 1, 2)).unwrap();
+        assert_eq!(
+            s.apply(&MetadataCommand::DeleteTopic { name: "t".into() }),
+            Ok(CommandOutput::Done)
+        );
+        assert!(s.topic("t").is_none());
+        assert!(s.topic_by_id(&[1; 16]).is_none());
+        assert!(s.is_deleted(&[1; 16]) && !s.is_deleted(&[2; 16]));
+        assert_rejected(
+            &mut s,
+            MetadataCommand::DeleteTopic { name: "t".into() },
+            codes::UNKNOWN_TOPIC_OR_PARTITION,
+        );
+        // A deleted topic's id is never reused.
+        assert_rejected(&mut s, create("t", 1, 1), codes::TOPIC_ALREADY_EXISTS);
+        s.apply(&create("t", 2, 1)).unwrap();
+        assert_eq!(s.topic("t").unwrap().id, [2; 16]);
+    }
+
+    #[test]
+    fn create_partitions_rejections() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&create("t", 1, 3)).unwrap();
+        let grow = |name: &str, count| MetadataCommand::CreatePartitions {
+            name: name.into(),
+            count,
+            assignment: vec![],
+        };
+        assert_rejected(&mut s, grow("t", 3), codes::INVALID_PARTITIONS);
+        assert_rejected(&mut s, grow("t", 2), codes::INVALID_PARTITIONS);
+        assert_rejected(
+            &mut s,
+            grow("t", MAX_PARTITIONS + 1),
+            codes::INVALID_PARTITIONS,
+        );
+        assert_rejected(&mut s, grow("nope", 5), codes::UNKNOWN_TOPIC_OR_PARTITION);
+        // Nobody live to own new partitions.
+        s.apply(&register(2)).unwrap();
+        s.apply(&MetadataCommand::BrokerHeartbeat { id: 2, at_ms: 1 })
+            .unwrap();
+        let mut dead = s.clone();
+        dead.clock_ms = 1_000_000;
+        assert_rejected(&mut dead, grow("t", 5), codes::INVALID_REPLICATION_FACTOR);
+    }
+}
