@@ -11,8 +11,7 @@ use brook_storage::Store;
 use tokio::sync::{mpsc, watch};
 
 use crate::partition::{
-    ask, ApplyRetention, DeletePartition, IsrRequest, PartitionActor, PartitionConfig,
-    UpdateConfig, Watches,
+    ask, ApplyRetention, DeletePartition, IsrRequest, PartitionActor, PartitionConfig, Watches,
 };
 use crate::PartitionError;
 
@@ -127,12 +126,6 @@ impl PartitionRegistry {
         match handle {
             Some(handle) => ask(&handle.addr, |reply| DeletePartition { reply }).await,
             None => Ok(self.store.remove_partition(key.topic_id, key.partition)?),
-        }
-    }
-
-    pub fn update_config(&self, key: PartitionKey, config: PartitionConfig) {
-        if let Some(handle) = self.get(key) {
-            handle.addr.do_send(UpdateConfig(config));
         }
     }
 

@@ -5,6 +5,7 @@
 //! fsync except in the group-commit thread), so callers run it off their async executor.
 //!
 //! - `store`: [`Store`], the database handle; opens, lists and removes partitions.
+//! - `open_set`: the partitions with a live log, so no partition ever has two writers.
 //! - `group_commit`: one flusher thread, one fsync for everyone waiting ([`Store::flush`]).
 //! - `partition`: [`PartitionLog`] and [`LogConfig`]; appends, rolls, checkpoints.
 //! - `read`: fetch by offset, lookups by timestamp.
@@ -23,6 +24,7 @@ mod epoch_cache;
 mod error;
 mod group_commit;
 mod keys;
+mod open_set;
 mod partition;
 mod producer_state;
 mod read;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{BatchMeta, Prefix};
 use crate::epoch_cache::EpochCache;
 use crate::keys::{self, offset_key};
+use crate::open_set::OpenGuard;
 use crate::producer_state::{ProducerCheck, ProducerState};
 use crate::segment::{Segment, SegmentInfo, SegmentMeta, SegmentStats};
-use crate::store::OpenGuard;
 use crate::Error;
 
 /// Roll and retention settings, with Kafka's names and meaning (-1 = unlimited).
@@ -197,8 +197,7 @@ impl PartitionLog {
     pub fn set_high_watermark(&mut self, hw: u64) -> Result<(), Error> {
         let hw = hw.clamp(self.log_start, self.log_end_offset());
         if hw != self.high_watermark {
-            self.high_watermark = hw;
-            self.meta.insert(keys::HIGH_WATERMARK, &hw.to_be_bytes())?;
+            self.persist_high_watermark(hw)?;
         }
         Ok(())
     }
@@ -206,10 +205,6 @@ impl PartitionLog {
     /// Takes effect at the next append (rolls) or retention run.
     pub fn set_config(&mut self, config: LogConfig) {
         self.config = config;
-    }
-
-    pub fn config(&self) -> LogConfig {
-        self.config
     }
 
     pub fn latest_epoch(&self) -> Option<i32> {
@@ -343,6 +338,13 @@ impl PartitionLog {
 
     pub(crate) fn persist_epochs(&self) -> Result<(), Error> {
         self.meta.insert(keys::EPOCHS, encode(&self.epochs)?)?;
+        Ok(())
+    }
+
+    /// Sets the high watermark without clamping; the caller knows it lies within the log.
+    pub(crate) fn persist_high_watermark(&mut self, hw: u64) -> Result<(), Error> {
+        self.high_watermark = hw;
+        self.meta.insert(keys::HIGH_WATERMARK, &hw.to_be_bytes())?;
         Ok(())
     }
 

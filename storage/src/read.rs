@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::partition::PartitionLog;
-use crate::segment::StoredBatch;
+use crate::segment::{Segment, StoredBatch};
 use crate::Error;
 
 impl PartitionLog {
@@ -54,11 +54,8 @@ impl PartitionLog {
             if segment.stats.batch_count == 0 || segment.stats.max_timestamp < ts {
                 continue;
             }
-            for batch in segment.batches_from(segment.base_offset) {
+            for batch in self.live_batches(segment) {
                 let batch = batch?;
-                if batch.last_offset() < self.log_start {
-                    continue;
-                }
                 if batch.prefix.meta.max_timestamp >= ts {
                     return Ok(Some(into_pair(&batch)));
                 }
@@ -103,17 +100,26 @@ impl PartitionLog {
     fn max_in(&self, index: usize) -> Result<Option<(i64, u64)>, Error> {
         let segment = &self.segments[index];
         let mut best: Option<(i64, u64)> = None;
-        for batch in segment.batches_from(segment.base_offset) {
+        for batch in self.live_batches(segment) {
             let batch = batch?;
-            if batch.last_offset() < self.log_start {
-                continue;
-            }
             let ts = batch.prefix.meta.max_timestamp;
             if best.is_none_or(|(best_ts, _)| ts > best_ts) {
                 best = Some((ts, batch.base_offset));
             }
         }
         Ok(best)
+    }
+
+    /// A segment's batches that reach the log start (those wholly below it are deleted
+    /// records that still share the segment with live ones).
+    fn live_batches<'a>(
+        &self,
+        segment: &'a Segment,
+    ) -> impl Iterator<Item = Result<StoredBatch, Error>> + 'a {
+        let log_start = self.log_start;
+        segment
+            .batches_from(segment.base_offset)
+            .filter(move |b| b.as_ref().map_or(true, |b| b.last_offset() >= log_start))
     }
 }
 

@@ -15,10 +15,10 @@ use serde::de::DeserializeOwned;
 
 use crate::epoch_cache::EpochCache;
 use crate::keys::{self, TreeKind};
+use crate::open_set::OpenGuard;
 use crate::partition::{Checkpoint, LogConfig, PartitionLog};
 use crate::producer_state::ProducerState;
 use crate::segment::{Segment, SegmentMeta, SegmentStats};
-use crate::store::OpenGuard;
 use crate::Error;
 
 impl PartitionLog {
@@ -215,14 +215,9 @@ impl PartitionLog {
         // A replica may hold records past the high watermark that its leader never committed:
         // they stay hidden until a leader's high watermark covers them. A log without a stored
         // high watermark (from before replication) shows everything it recovered.
-        let stored = self
-            .meta
-            .get(keys::HIGH_WATERMARK)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes);
+        let stored = read_u64(&self.meta, keys::HIGH_WATERMARK)?;
         let hw = stored.map_or(log_end, |hw| hw.clamp(self.log_start, log_end));
-        self.high_watermark = hw;
-        self.meta.insert(keys::HIGH_WATERMARK, &hw.to_be_bytes())?;
+        self.persist_high_watermark(hw)?;
         self.write_checkpoint(None)?;
         Ok(())
     }
@@ -341,6 +336,33 @@ mod tests {
         }
     }
 
+    /// A store in a temporary directory, and the config the test partition is opened with.
+    struct Disk {
+        _dir: tempfile::TempDir,
+        store: Store,
+        config: LogConfig,
+    }
+
+    impl Disk {
+        fn reopen(&self) -> PartitionLog {
+            self.store.open_partition(TOPIC, 0, self.config).unwrap()
+        }
+    }
+
+    /// The test partition in a fresh store, filled with `n` batches of `len` bytes.
+    fn filled(config: LogConfig, n: i32, len: usize) -> (Disk, PartitionLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let disk = Disk {
+            _dir: dir,
+            store,
+            config,
+        };
+        let mut log = disk.reopen();
+        fill(&mut log, n, len);
+        (disk, log)
+    }
+
     /// Everything recovery must get back, except segment creation times.
     #[allow(clippy::type_complexity)]
     fn state(
@@ -382,10 +404,7 @@ mod tests {
 
     #[test]
     fn rebuilds_everything_without_meta_hints() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
-        fill(&mut log, 13, 40);
+        let (disk, log) = filled(small(), 13, 40);
         let before = state(&log);
         assert!(before.2.len() > 3 && before.3.latest() == Some(4));
         let meta_tree = log.meta.clone();
@@ -395,7 +414,7 @@ mod tests {
         }
         remove_prefix(&meta_tree, keys::SEGMENT_META);
         remove_prefix(&meta_tree, keys::SNAPSHOT);
-        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        let log = disk.reopen();
         assert_eq!(state(&log), before);
         // And the rebuilt hints are written back.
         assert!(meta_tree.get(keys::CHECKPOINT).unwrap().is_some());
@@ -407,10 +426,7 @@ mod tests {
 
     #[test]
     fn corrupt_meta_values_count_as_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
-        fill(&mut log, 7, 40);
+        let (disk, log) = filled(small(), 7, 40);
         let before = state(&log);
         let meta_tree = log.meta.clone();
         drop(log);
@@ -420,19 +436,14 @@ mod tests {
         for k in meta_tree.scan_prefix(keys::SEGMENT_META).keys() {
             meta_tree.insert(k.unwrap(), b"\xff".as_slice()).unwrap();
         }
-        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        let log = disk.reopen();
         assert_eq!(state(&log), before);
     }
 
     #[test]
     fn resumes_from_a_mid_segment_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store
-            .open_partition(TOPIC, 0, LogConfig::default())
-            .unwrap();
         let big = usize::try_from(CHECKPOINT_BYTES / 2).unwrap();
-        fill(&mut log, 3, big);
+        let (disk, mut log) = filled(LogConfig::default(), 3, big);
         fill(&mut log, 2, 10);
         let before = state(&log);
         let meta_tree = log.meta.clone();
@@ -444,27 +455,18 @@ mod tests {
             (cp.segment_base, cp.offset, cp.stats.batch_count),
             (0, 4, 2)
         );
-        let log = store
-            .open_partition(TOPIC, 0, LogConfig::default())
-            .unwrap();
+        let log = disk.reopen();
         assert_eq!(state(&log), before);
         assert_eq!(log.segments().len(), 1);
     }
 
     #[test]
     fn a_gap_in_the_active_segment_truncates_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store
-            .open_partition(TOPIC, 0, LogConfig::default())
-            .unwrap();
-        fill(&mut log, 6, 10);
+        let (disk, log) = filled(LogConfig::default(), 6, 10);
         let active = log.segments[0].tree.clone();
         drop(log);
         active.remove(keys::offset_key(6)).unwrap();
-        let log = store
-            .open_partition(TOPIC, 0, LogConfig::default())
-            .unwrap();
+        let log = disk.reopen();
         assert_eq!(log.log_end_offset(), 6);
         assert_eq!(log.read(0, usize::MAX, 100).unwrap().len(), 30);
         assert!(active.get(keys::offset_key(8)).unwrap().is_none());
@@ -484,10 +486,7 @@ mod tests {
 
     #[test]
     fn a_missing_segment_truncates_the_log_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
-        fill(&mut log, 10, 40);
+        let (disk, log) = filled(small(), 10, 40);
         let bases: Vec<u64> = log.segments().iter().map(|s| s.base_offset).collect();
         assert_eq!(bases, vec![0, 4, 8, 12, 16]);
         let (db, meta_tree) = (log.db.clone(), log.meta.clone());
@@ -496,7 +495,7 @@ mod tests {
         meta_tree
             .remove(keys::tagged(keys::SEGMENT_META, 8))
             .unwrap();
-        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        let log = disk.reopen();
         assert_eq!(log.log_end_offset(), 8);
         assert_eq!(log.segments().len(), 2);
         let names = db.tree_names();
@@ -510,17 +509,14 @@ mod tests {
 
     #[test]
     fn leftovers_below_the_log_start_are_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store.open_partition(TOPIC, 0, small()).unwrap();
-        fill(&mut log, 10, 40);
+        let (disk, log) = filled(small(), 10, 40);
         let meta_tree = log.meta.clone();
         drop(log);
         // As if retention persisted the new start and crashed before dropping the segments.
         meta_tree
             .insert(keys::LOG_START, &9u64.to_be_bytes())
             .unwrap();
-        let log = store.open_partition(TOPIC, 0, small()).unwrap();
+        let log = disk.reopen();
         assert_eq!(log.log_start_offset(), 9);
         assert_eq!(log.segments()[0].base_offset, 8);
         assert_eq!(log.log_end_offset(), 20);
@@ -528,19 +524,12 @@ mod tests {
 
     #[test]
     fn a_checkpoint_ahead_of_the_log_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut log = store
-            .open_partition(TOPIC, 0, LogConfig::default())
-            .unwrap();
-        fill(&mut log, 4, 10);
+        let (disk, mut log) = filled(LogConfig::default(), 4, 10);
         log.write_checkpoint(None).unwrap();
         let active = log.segments[0].tree.clone();
         drop(log);
         active.remove(keys::offset_key(6)).unwrap();
-        let log = store
-            .open_partition(TOPIC, 0, LogConfig::default())
-            .unwrap();
+        let log = disk.reopen();
         assert_eq!(log.log_end_offset(), 6);
         assert_eq!(log.segments()[0].batch_count, 3);
         assert_eq!(

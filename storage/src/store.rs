@@ -1,13 +1,14 @@
 //! The node's database handle: opens partitions, lists and removes them, and owns the
 //! group-commit flusher.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::group_commit::GroupCommit;
 use crate::keys::{self, TreeKind};
+use crate::open_set::OpenSet;
 use crate::partition::{LogConfig, PartitionLog};
 use crate::Error;
 
@@ -21,24 +22,6 @@ struct Inner {
     db: sled::Db,
     commit: GroupCommit,
     open: Arc<OpenSet>,
-}
-
-/// Partitions with a live `PartitionLog`, so two owners can never write the same trees.
-pub(crate) type OpenSet = Mutex<HashSet<([u8; 16], i32)>>;
-
-/// Removes its partition from the open set when the log is dropped.
-pub(crate) struct OpenGuard {
-    set: Arc<OpenSet>,
-    key: ([u8; 16], i32),
-}
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
-    }
 }
 
 impl Store {
@@ -66,20 +49,7 @@ impl Store {
         partition: i32,
         config: LogConfig,
     ) -> Result<PartitionLog, Error> {
-        let key = (topic_id, partition);
-        let inserted = self
-            .inner
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key);
-        if !inserted {
-            return Err(Error::AlreadyOpen);
-        }
-        let guard = OpenGuard {
-            set: Arc::clone(&self.inner.open),
-            key,
-        };
+        let guard = self.inner.open.claim((topic_id, partition))?;
         PartitionLog::open(self.inner.db.clone(), topic_id, partition, config, guard)
     }
 

@@ -44,9 +44,7 @@ impl PartitionLog {
         self.epochs.truncate_from_end(log_end);
         self.persist_epochs()?;
         if self.high_watermark > log_end {
-            self.high_watermark = log_end;
-            self.meta
-                .insert(keys::HIGH_WATERMARK, &log_end.to_be_bytes())?;
+            self.persist_high_watermark(log_end)?;
         }
         self.write_checkpoint(None)
     }
@@ -80,9 +78,7 @@ impl PartitionLog {
         self.persist_epochs()?;
         let segment = self.create_segment(offset, wall_clock_ms())?;
         self.segments.push(segment);
-        self.high_watermark = offset;
-        self.meta
-            .insert(keys::HIGH_WATERMARK, &offset.to_be_bytes())?;
+        self.persist_high_watermark(offset)?;
         self.write_checkpoint(None)
     }
 }

@@ -4,9 +4,6 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::Error;
 
-/// Kafka's `socket.request.max.bytes` default.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
-
 const LEN_PREFIX: usize = 4;
 
 /// Takes one complete frame (without its 4-byte length prefix) off the front of `buf`;
@@ -88,7 +85,8 @@ mod tests {
         );
         let mut buf = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
         assert!(matches!(
-            take_frame(&mut buf, DEFAULT_MAX_FRAME_BYTES),
+            // Kafka's `socket.request.max.bytes` default.
+            take_frame(&mut buf, 100 * 1024 * 1024),
             Err(Error::FrameTooLarge { .. })
         ));
         // Exactly at the limit is fine.

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use crate::group::actor::{CoordinatorConfig, GroupActor};
 use crate::group::messages::Unload;
 use crate::group::store::GroupStore;
+use crate::reply::send_asking;
 
 pub struct GroupRegistry {
     store: Arc<dyn GroupStore>,
@@ -98,7 +99,5 @@ where
     GroupActor: Handler<M>,
     T: Send + 'static,
 {
-    let (tx, rx) = oneshot::channel();
-    addr.do_send(make(tx));
-    rx.await.ok()
+    send_asking(addr, make).await.ok()
 }

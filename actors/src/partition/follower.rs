@@ -2,11 +2,13 @@
 //! truncating where this replica's log diverged from the leader's.
 
 use actix::prelude::*;
-use brook_storage::{BatchMeta, PartitionLog};
+use brook_storage::PartitionLog;
 use brook_wire::batch::validate_batches;
 use bytes::Bytes;
 
-use super::{now_ms, PartitionActor, Reply, Role};
+use super::messages::Reply;
+use super::{batch_meta, PartitionActor, Role};
+use crate::clock::now_ms;
 use crate::PartitionError;
 
 /// Where a follower's log stands: what it fetches from next.
@@ -82,14 +84,7 @@ impl PartitionActor {
             if last < log.log_end_offset() {
                 continue;
             }
-            let meta = BatchMeta {
-                last_offset_delta: header.last_offset_delta,
-                max_timestamp: header.max_timestamp,
-                producer_id: header.producer_id,
-                producer_epoch: header.producer_epoch,
-                base_sequence: header.base_sequence,
-                leader_epoch: header.partition_leader_epoch,
-            };
+            let meta = batch_meta(&header, header.partition_leader_epoch);
             log.append_as_follower(base, &meta, &msg.records[range], now)?;
         }
         let end = log.log_end_offset();

@@ -1,0 +1,162 @@
+//! The messages a partition actor serves and its answers (the follower's own are in
+//! `follower`). Each carries a oneshot for its answer and goes out through [`ask`].
+
+use actix::prelude::*;
+use brook_wire::batch::BatchHeader;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use super::leader::Leadership;
+use super::PartitionActor;
+use crate::reply::send_asking;
+use crate::{PartitionError, PartitionKey};
+
+/// A change of the in-sync set the leader asks the controller for (Kafka's AlterPartition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrRequest {
+    pub key: PartitionKey,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, PartitionError>>;
+
+/// Sends a message to a partition actor now and returns a future of its reply. The send happens
+/// before the future is polled, so messages sent one after another arrive in that order.
+pub fn ask<M, T>(
+    addr: &Addr<PartitionActor>,
+    make: impl FnOnce(Reply<T>) -> M,
+) -> impl std::future::Future<Output = Result<T, PartitionError>> + Send + 'static
+where
+    M: Message<Result = ()> + Send + 'static,
+    PartitionActor: Handler<M>,
+    T: Send + 'static,
+{
+    let reply = send_asking(addr, make);
+    async move { reply.await.map_err(|_| PartitionError::Stopped)? }
+}
+
+/// How much of the replica set must hold a batch before the producer is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// acks=0: answered at once.
+    None,
+    /// acks=1: once the leader flushed it.
+    Leader,
+    /// acks=all: once every in-sync replica holds it durably.
+    All,
+}
+
+/// Append one validated record batch (magic 2, CRC checked by the caller).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AppendBatch {
+    pub batch: BytesMut,
+    pub header: BatchHeader,
+    pub acks: Acks,
+    pub reply: Reply<Appended>,
+}
+
+/// Take the partition's lead at `state.leader_epoch`, or take in a new in-sync set in the
+/// current epoch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BecomeLeader(pub Leadership);
+
+/// Follow `leader` (or nobody, while the partition has no leader) in `leader_epoch`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BecomeFollower {
+    pub leader: Option<i32>,
+    pub leader_epoch: i32,
+}
+
+/// A follower's fetch (Kafka's Fetch with a replica id): batches from `offset` up to the log
+/// end, or where the follower's log diverged from this leader's.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplicaFetch {
+    pub replica: i32,
+    pub offset: u64,
+    /// The epoch of the last batch in the follower's log; -1 if it has none.
+    pub last_fetched_epoch: i32,
+    /// The leader epoch the follower believes in; -1 if it does not say.
+    pub current_leader_epoch: i32,
+    pub max_bytes: usize,
+    pub reply: Reply<ReplicaRead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRead {
+    pub records: Bytes,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+    pub log_end_offset: u64,
+    /// Where the follower's log diverged: (epoch, end offset) of the largest epoch both have;
+    /// the follower truncates there before fetching again.
+    pub diverging: Option<(i32, u64)>,
+}
+
+/// Where an appended (or deduplicated) batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, -1 otherwise (Kafka's sentinel).
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+}
+
+/// Read whole batches from `offset` up to the high watermark.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReadRecords {
+    pub offset: u64,
+    pub max_bytes: usize,
+    pub reply: Reply<RecordsRead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordsRead {
+    pub records: Bytes,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+    pub log_end_offset: u64,
+}
+
+/// The offsets ListOffsets asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetQuery {
+    Earliest,
+    Latest,
+    MaxTimestamp,
+    /// First record whose timestamp is >= this one.
+    Timestamp(i64),
+}
+
+/// An answer to [`ListOffset`]; offset and timestamp are -1 when nothing matches (Kafka's sentinel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAnswer {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub leader_epoch: i32,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ListOffset {
+    pub query: OffsetQuery,
+    pub reply: Reply<OffsetAnswer>,
+}
+
+/// Drop segments past retention; sent periodically by the node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyRetention;
+
+/// Remove the partition's data and stop the actor (the topic was deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeletePartition {
+    pub reply: Reply<()>,
+}

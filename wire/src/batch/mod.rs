@@ -1,0 +1,31 @@
+//! Record batches (message format v2, magic 2): inspection, validation and in-place patches.
+//!
+//! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8 (bytes after this field),
+//! partitionLeaderEpoch i32 @12, magic i8 @16, crc u32 @17, attributes i16 @21,
+//! lastOffsetDelta i32 @23, baseTimestamp i64 @27, maxTimestamp i64 @35, producerId i64 @43,
+//! producerEpoch i16 @51, baseSequence i32 @53, recordCount i32 @57, records @61.
+//! The CRC is CRC32C over bytes 21.. (attributes to the end), so offset and epoch can be patched
+//! without recomputing it.
+//!
+//! - `header`: the fixed header, its field offsets, and the magic, length and CRC checks.
+//! - `validate`: [`validate_batches`], what a produced records blob must pass.
+//! - `records`: the records inside a batch; [`record_timestamps`] for ListOffsets.
+//! - `compression`: decompressing the records section.
+//! - `patch`: the leader's in-place edits (offset, leader epoch, LogAppendTime).
+
+mod compression;
+mod header;
+mod patch;
+mod records;
+mod validate;
+
+#[cfg(test)]
+mod fixtures;
+
+/// For the fuzz tests; nothing else needs an unchecked header.
+#[cfg(test)]
+pub(crate) use header::parse_header;
+pub use header::BatchHeader;
+pub use patch::{set_base_offset, set_log_append_time, set_partition_leader_epoch};
+pub use records::record_timestamps;
+pub use validate::validate_batches;
