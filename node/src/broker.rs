@@ -31,6 +31,9 @@ pub(crate) struct Broker {
     pub reconciling: tokio::sync::Mutex<()>,
     /// Renewed by each committed heartbeat; see [`Lease`].
     pub lease: Lease,
+    /// Request bytes read and not yet answered, across all connections
+    /// (`queued.max.request.bytes`).
+    pub request_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Broker {

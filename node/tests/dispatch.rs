@@ -427,10 +427,11 @@ async fn every_accepted_version_answers_real_requests() {
     }
     // A client naming another producer's id and epoch gets an id of its own, so it cannot
     // fence that producer (as Kafka answers InitProducerId without a transactional id).
-    let victim = init_producer_id(&mut client, InitProducerIdRequest::default()).await;
+    let idempotent = || InitProducerIdRequest::default().with_transactional_id(None);
+    let victim = init_producer_id(&mut client, idempotent()).await;
     let thief = init_producer_id(
         &mut client,
-        InitProducerIdRequest::default()
+        idempotent()
             .with_producer_id(victim.producer_id)
             .with_producer_epoch(victim.producer_epoch),
     )

@@ -285,13 +285,23 @@ fn batch(prefix: &str, n: usize, producer: ProducerIdentity, base_sequence: i32)
     )
 }
 
+/// Produces one batch as a client does: a retriable error (the partition's leader is still
+/// being elected, say) is retried for a while; any other answer is returned.
 fn produce_one(conn: &mut RawConn, batch: &Bytes) -> Result<(i16, i64)> {
-    let r = produce_raw(conn, "pstate", &[(0, batch.clone())])?;
-    let p = r
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("no partition response"))?;
-    Ok((p.error_code, p.base_offset))
+    // NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS.
+    const RETRIABLE: [i16; 4] = [6, 5, 7, 19];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = produce_raw(conn, "pstate", &[(0, batch.clone())])?;
+        let p = r
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("no partition response"))?;
+        if !RETRIABLE.contains(&p.error_code) || std::time::Instant::now() >= deadline {
+            return Ok((p.error_code, p.base_offset));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Idempotent-producer state is durable: after kill -9 (and again after a graceful restart)

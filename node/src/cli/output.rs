@@ -2,31 +2,12 @@
 //! print them) and aligned tables.
 
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
+
+pub use crate::errors::error_name;
 
 /// `-` for a missing value, as kafka-consumer-groups.sh prints it.
 pub fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-/// Kafka's name for an error code, e.g. `NON_EMPTY_GROUP`.
-pub fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".to_string(),
-        Some(ResponseError::Unknown(c)) => format!("UNKNOWN_ERROR_CODE_{c}"),
-        Some(e) => screaming_snake(&format!("{e:?}")),
-    }
-}
-
-fn screaming_snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
 }
 
 /// An error code with the broker's message, if it sent one.

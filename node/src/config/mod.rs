@@ -32,6 +32,10 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     pub auto_create_topics: bool,
     pub socket_request_max_bytes: usize,
+    pub fetch_max_bytes: usize,
+    pub queued_max_request_bytes: usize,
+    pub connections_max_idle_ms: u64,
+    pub request_receive_timeout_ms: u64,
     pub max_connections: usize,
     pub max_inflight_per_connection: usize,
     pub retention_check_interval_ms: u64,
@@ -133,7 +137,7 @@ impl BrokerConfig {
         // Topic defaults are validated the way topic configs are, so a bad default fails at start.
         let topic_defaults =
             TopicConfig::resolve(&values, &BTreeMap::new()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(BrokerConfig {
+        let config = BrokerConfig {
             topic_defaults,
             node_id: parse(get("node.id"), "node.id")?,
             listener,
@@ -151,6 +155,19 @@ impl BrokerConfig {
             socket_request_max_bytes: positive(
                 get("socket.request.max.bytes"),
                 "socket.request.max.bytes",
+            )?,
+            fetch_max_bytes: positive(get("fetch.max.bytes"), "fetch.max.bytes")?,
+            queued_max_request_bytes: positive(
+                get("queued.max.request.bytes"),
+                "queued.max.request.bytes",
+            )?,
+            connections_max_idle_ms: positive(
+                get("connections.max.idle.ms"),
+                "connections.max.idle.ms",
+            )?,
+            request_receive_timeout_ms: positive(
+                get("brook.request.receive.timeout.ms"),
+                "brook.request.receive.timeout.ms",
             )?,
             max_connections: positive(get("max.connections"), "max.connections")?,
             max_inflight_per_connection: positive(
@@ -179,7 +196,15 @@ impl BrokerConfig {
             cluster: ClusterConfig::from_values(&get)?,
             groups: GroupConfig::from_values(&get)?,
             values,
-        })
+        };
+        if config.queued_max_request_bytes < config.socket_request_max_bytes {
+            bail!(
+                "queued.max.request.bytes ({}) must be at least socket.request.max.bytes ({}), or a largest request could never be read",
+                config.queued_max_request_bytes,
+                config.socket_request_max_bytes
+            );
+        }
+        Ok(config)
     }
 
     /// A setting's value as text ("" when unset).

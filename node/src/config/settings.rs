@@ -101,6 +101,30 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Largest request frame accepted; larger closes the connection.",
     },
     Setting {
+        name: "queued.max.request.bytes",
+        default: "268435456",
+        kind: Kind::Long,
+        doc: "Request bytes all connections together may hold until answered; reading pauses over it. At least socket.request.max.bytes.",
+    },
+    Setting {
+        name: "connections.max.idle.ms",
+        default: "600000",
+        kind: Kind::Long,
+        doc: "A connection with nothing in flight and nothing arriving for this long is closed.",
+    },
+    Setting {
+        name: "brook.request.receive.timeout.ms",
+        default: "30000",
+        kind: Kind::Long,
+        doc: "Time a request may take to arrive once its first byte came; a slower sender is disconnected.",
+    },
+    Setting {
+        name: "fetch.max.bytes",
+        default: "57671680",
+        kind: Kind::Int,
+        doc: "Most record bytes one Fetch answer carries, whatever the request asks (one batch may exceed it so a consumer always progresses).",
+    },
+    Setting {
         name: "max.connections",
         default: "10000",
         kind: Kind::Int,

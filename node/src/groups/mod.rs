@@ -47,6 +47,30 @@ impl Coordinator {
         }
     }
 
+    /// The actor of a group that exists: one running here, or one recorded in the metadata
+    /// (started to serve it). `Ok(None)` for a group nobody joined or committed to: APIs that
+    /// only read or leave a group answer that without starting an actor for a made-up id.
+    pub fn existing(&self, group: &str) -> Result<Option<Addr<GroupActor>>, i16> {
+        if let Some(addr) = self.registry.get(group) {
+            return Ok(Some(addr));
+        }
+        let recorded = self
+            .metadata
+            .raft()
+            .reader()
+            .read(|s| s.groups().get(group).is_some());
+        if recorded {
+            self.actor(group).map(Some)
+        } else {
+            // Still NOT_COORDINATOR from the wrong node, so clients look the group up.
+            match self.metadata.image().group_coordinator(group) {
+                Some(id) if id == self.node_id => Ok(None),
+                Some(_) => Err(codes::NOT_COORDINATOR),
+                None => Err(codes::COORDINATOR_NOT_AVAILABLE),
+            }
+        }
+    }
+
     /// Wait until this node's copy of the metadata holds every commit of `group` that was
     /// acknowledged before the call, by any coordinator: an empty commit goes through the Raft
     /// log (sharing an entry with other commits). Reads after it are linearizable.

@@ -18,10 +18,11 @@ pub(crate) async fn handle(
     let broker = &broker;
     let mut results = Vec::with_capacity(r.groups_names.len());
     for id in r.groups_names {
-        let error = match broker.groups.actor(&id) {
-            Ok(addr) => ask(&addr, |reply| DeleteGroup { reply })
+        let error = match broker.groups.existing(&id) {
+            Ok(Some(addr)) => ask(&addr, |reply| DeleteGroup { reply })
                 .await
                 .unwrap_or(codes::COORDINATOR_NOT_AVAILABLE),
+            Ok(None) => codes::GROUP_ID_NOT_FOUND,
             Err(error) => error,
         };
         tracing::info!(group = %id.as_str(), error, "delete group");

@@ -36,10 +36,16 @@ pub async fn describe(broker: &Broker, group: &str) -> GroupDescription {
         state: "",
         ..Default::default()
     };
-    match broker.groups.actor(group) {
-        Ok(addr) => ask(&addr, |reply| DescribeGroup { reply })
+    match broker.groups.existing(group) {
+        Ok(Some(addr)) => ask(&addr, |reply| DescribeGroup { reply })
             .await
             .unwrap_or_else(|| failed(codes::COORDINATOR_NOT_AVAILABLE)),
+        Ok(None) => GroupDescription {
+            error: codes::NONE,
+            state: "Dead",
+            exists: false,
+            ..Default::default()
+        },
         Err(error) => failed(error),
     }
 }

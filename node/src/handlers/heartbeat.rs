@@ -19,8 +19,9 @@ pub(crate) async fn handle(
     let error = if r.group_id.is_empty() {
         codes::INVALID_GROUP_ID
     } else {
-        match broker.groups.actor(&r.group_id) {
-            Ok(addr) => {
+        match broker.groups.existing(&r.group_id) {
+            Ok(None) => codes::UNKNOWN_MEMBER_ID,
+            Ok(Some(addr)) => {
                 let heartbeat = |reply| Heartbeat {
                     member_id: r.member_id.to_string(),
                     instance_id: r.group_instance_id.as_ref().map(|s| s.to_string()),

@@ -67,10 +67,15 @@ async fn leave(broker: &Broker, group: &str, members: Vec<LeavingMember>) -> Lea
     if group.is_empty() {
         return failed(codes::INVALID_GROUP_ID);
     }
-    match broker.groups.actor(group) {
-        Ok(addr) => ask(&addr, |reply| LeaveGroup { members, reply })
+    match broker.groups.existing(group) {
+        Ok(Some(addr)) => ask(&addr, |reply| LeaveGroup { members, reply })
             .await
             .unwrap_or_else(|| failed(codes::COORDINATOR_NOT_AVAILABLE)),
+        // No such group: none of the members is in it.
+        Ok(None) => LeaveResult {
+            error: codes::NONE,
+            members: vec![codes::UNKNOWN_MEMBER_ID; members.len()],
+        },
         Err(error) => failed(error),
     }
 }

@@ -40,8 +40,14 @@ pub(crate) async fn handle(
             .map(|t| describe(broker, version, t))
             .collect(),
         Some(list) => {
+            // A topic named twice is described once, as Kafka does: the answer stays
+            // proportional to the cluster, not to how often a request repeats a name.
+            let mut seen = std::collections::HashSet::new();
             let mut topics = Vec::with_capacity(list.len());
             for wanted in list {
+                if !seen.insert((wanted.name.clone(), wanted.topic_id)) {
+                    continue;
+                }
                 let entry = match wanted.name {
                     Some(name) => by_name(broker, version, &name, auto_create).await,
                     None => match image.topic_by_id(wanted.topic_id) {

@@ -22,8 +22,9 @@ pub(crate) async fn handle(
 ) -> OffsetDeleteResponse {
     let broker = &broker;
     let failed = |error| OffsetDeleteResponse::default().with_error_code(error);
-    let addr = match broker.groups.actor(&r.group_id) {
-        Ok(addr) => addr,
+    let addr = match broker.groups.existing(&r.group_id) {
+        Ok(Some(addr)) => addr,
+        Ok(None) => return failed(codes::GROUP_ID_NOT_FOUND),
         Err(error) => return failed(error),
     };
     let group = describe(broker, &r.group_id).await;

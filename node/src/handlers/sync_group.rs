@@ -34,8 +34,9 @@ async fn sync(broker: &Broker, r: SyncGroupRequest) -> SyncResult {
     if r.group_id.is_empty() {
         return SyncResult::error(codes::INVALID_GROUP_ID);
     }
-    let addr = match broker.groups.actor(&r.group_id) {
-        Ok(addr) => addr,
+    let addr = match broker.groups.existing(&r.group_id) {
+        Ok(Some(addr)) => addr,
+        Ok(None) => return SyncResult::error(codes::UNKNOWN_MEMBER_ID),
         Err(error) => return SyncResult::error(error),
     };
     let sync = |reply| SyncGroup {

@@ -1,5 +1,11 @@
 //! One client connection: read frames, dispatch them, write responses in request order.
 //!
+//! Every read is bounded: a request's bytes count against the node-wide
+//! `queued.max.request.bytes` from the moment its length is known until it is answered (reading
+//! pauses while the budget is spent), a frame must arrive within
+//! `brook.request.receive.timeout.ms`, and a connection idle for `connections.max.idle.ms` is
+//! closed.
+//!
 //! Requests are read ahead up to `brook.max.inflight.requests.per.connection` and run
 //! concurrently (a long-polling Fetch does not hold up a Produce behind it), while a
 //! `FuturesOrdered` keeps the responses in the order the requests came, as Kafka requires.
@@ -9,6 +15,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use brook_wire::request::{decode_body, decode_header, peek_header, HeaderPeek};
 use brook_wire::response::encode_response;
@@ -18,6 +25,8 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::broker::Broker;
@@ -51,25 +60,64 @@ pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
 async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> Result<(), String> {
     let mut shutdown = broker.shutdown.clone();
     let _ = socket.set_nodelay(true);
-    let max_frame = broker.config.socket_request_max_bytes;
-    let max_inflight = broker.config.max_inflight_per_connection;
+    let config = &broker.config;
+    let max_frame = config.socket_request_max_bytes;
+    let max_inflight = config.max_inflight_per_connection;
+    let idle = Duration::from_millis(config.connections_max_idle_ms);
+    let receive_timeout = Duration::from_millis(config.request_receive_timeout_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut inflight: FuturesOrdered<BoxFuture<'static, Answer>> = FuturesOrdered::new();
     let mut reading = true;
+    // The node-wide budget held for the frame at the head of `buf`, once its length is known.
+    let mut reserved: Option<OwnedSemaphorePermit> = None;
+    // When the frame at the head of `buf` began to arrive.
+    let mut frame_started: Option<Instant> = None;
+    let mut last_activity = Instant::now();
     loop {
+        let mut wants_budget = None;
         while inflight.len() < max_inflight {
+            if reserved.is_none() {
+                if let Some(len) = announced_len(&buf) {
+                    if len > max_frame {
+                        return Err(format!(
+                            "frame of {len} bytes exceeds socket.request.max.bytes ({max_frame})"
+                        ));
+                    }
+                    match reserve(&broker.request_budget, len) {
+                        Ok(permit) => reserved = Some(permit),
+                        Err(()) => {
+                            wants_budget = Some(len);
+                            break;
+                        }
+                    }
+                }
+            }
             match brook_wire::frame::take_frame(&mut buf, max_frame).map_err(|e| e.to_string())? {
-                Some(frame) => inflight.push_back(accept(broker, peer, frame)?),
+                Some(frame) => {
+                    inflight.push_back(accept(broker, peer, frame, reserved.take())?);
+                    frame_started = None;
+                }
                 None => break,
             }
         }
         if !reading && inflight.is_empty() {
             return Ok(());
         }
-        let room = reading && inflight.len() < max_inflight;
+        if buf.is_empty() {
+            frame_started = None;
+        } else if frame_started.is_none() {
+            frame_started = Some(Instant::now());
+        }
+        let room = reading && inflight.len() < max_inflight && wants_budget.is_none();
+        // A frame must arrive within the receive timeout once it started, while this side is
+        // reading; a connection with nothing in flight and nothing arriving is closed once idle.
+        let frame_deadline = frame_started.filter(|_| room).map(|t| t + receive_timeout);
+        let idle_deadline = (inflight.is_empty() && buf.is_empty()).then(|| last_activity + idle);
+        let budget = broker.request_budget.clone();
         tokio::select! {
             Some(answer) = inflight.next(), if !inflight.is_empty() => {
                 write_answer(&mut socket, answer).await?;
+                last_activity = Instant::now();
             }
             read = socket.read_buf(&mut buf), if room => match read {
                 Ok(0) => {
@@ -78,15 +126,61 @@ async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> R
                     }
                     reading = false;
                 }
-                Ok(_) => {}
+                Ok(_) => last_activity = Instant::now(),
                 Err(e) => return Err(format!("read: {e}")),
             },
+            permit = acquire(budget, wants_budget.unwrap_or(0)), if wants_budget.is_some() => {
+                reserved = Some(permit?);
+            }
+            () = sleep_until_some(frame_deadline), if frame_deadline.is_some() => {
+                return Err(format!(
+                    "request not received within {} ms (brook.request.receive.timeout.ms)",
+                    receive_timeout.as_millis()
+                ));
+            }
+            () = sleep_until_some(idle_deadline), if idle_deadline.is_some() && reading => {
+                tracing::info!(idle_ms = idle.as_millis(), "closing an idle connection (connections.max.idle.ms)");
+                return Ok(());
+            }
             () = shutdown.recv(), if reading => {
                 // Stop taking requests; answer the ones in flight, then close.
                 reading = false;
                 buf.clear();
+                reserved = None;
             }
         }
+    }
+}
+
+/// The body length a frame at the head of `buf` announces, once its prefix is in.
+fn announced_len(buf: &[u8]) -> Option<usize> {
+    let prefix = buf.first_chunk::<4>()?;
+    usize::try_from(i32::from_be_bytes(*prefix)).ok()
+}
+
+/// Takes `len` bytes of the node's request budget (`queued.max.request.bytes`) if free now.
+fn reserve(budget: &Arc<Semaphore>, len: usize) -> Result<OwnedSemaphorePermit, ()> {
+    let permits = u32::try_from(len).map_err(|_| ())?;
+    budget
+        .clone()
+        .try_acquire_many_owned(permits)
+        .map_err(|_| ())
+}
+
+/// Waits for `len` bytes of the request budget: reading from this connection pauses until
+/// other requests are answered.
+async fn acquire(budget: Arc<Semaphore>, len: usize) -> Result<OwnedSemaphorePermit, String> {
+    let permits = u32::try_from(len).map_err(|_| format!("frame of {len} bytes"))?;
+    budget
+        .acquire_many_owned(permits)
+        .await
+        .map_err(|_| "request budget closed".to_string())
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -95,6 +189,7 @@ fn accept(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
+    budget: Option<OwnedSemaphorePermit>,
 ) -> Result<BoxFuture<'static, Answer>, String> {
     let HeaderPeek {
         api_key,
@@ -136,11 +231,15 @@ fn accept(
     let reply = handlers::dispatch(broker, call, request)
         .ok_or_else(|| format!("API {key:?} has no handler"))?;
     Ok(reply
-        .map(move |body| Answer {
-            api_key: key,
-            version,
-            correlation_id,
-            body: (!silent).then_some(body),
+        .map(move |body| {
+            // The request's share of the budget is given back once it is answered.
+            drop(budget);
+            Answer {
+                api_key: key,
+                version,
+                correlation_id,
+                body: (!silent).then_some(body),
+            }
         })
         .boxed())
 }

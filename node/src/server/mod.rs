@@ -94,6 +94,7 @@ impl Node {
             }
             None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
         };
+        let request_budget = Arc::new(tokio::sync::Semaphore::new(config.queued_max_request_bytes));
         let (shutdown, signal) = Shutdown::new();
         let broker = Arc::new(Broker {
             followers: Followers::new(FetcherContext {
@@ -110,6 +111,7 @@ impl Node {
             shutdown: signal,
             reconciling: tokio::sync::Mutex::new(()),
             lease: Default::default(),
+            request_budget,
         });
         let server = tokio::spawn(listener::run(listener, broker.clone()));
         let mut node = Node {
@@ -126,6 +128,10 @@ impl Node {
             return Err(e);
         }
         node.tasks.start_heartbeat(&broker);
+        // Ready means ready: the partitions this node leads have their actors (with the roles
+        // the registration gave them) before the node says so, so a client that connects at
+        // once is not sent away with NOT_LEADER_OR_FOLLOWER.
+        crate::partitions::reconcile_or_log(&broker).await;
         tracing::info!(
             node = broker.node_id(),
             %local_addr,

@@ -358,7 +358,7 @@ mod tests {
         let Raft::Unknown(why) = quorum(&describe_quorum(METADATA_TOPIC, 6)) else {
             panic!("an error code means unknown");
         };
-        assert!(why.contains("NotLeaderOrFollower"), "{why}");
+        assert!(why.contains("NOT_LEADER_OR_FOLLOWER"), "{why}");
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub fn format_assignment(assignment: &[(String, Vec<i32>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::output::{error_name, or_dash, render_table};
+    use crate::cli::output::{or_dash, render_table};
     use bytes::{BufMut, BytesMut};
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
     use kafka_protocol::messages::TopicName;
@@ -214,17 +214,6 @@ mod tests {
         assert_eq!(lag(Some(3), None), None);
         assert_eq!(or_dash(lag(None, Some(1))), "-");
         assert_eq!(or_dash(Some(7)), "7");
-    }
-
-    #[test]
-    fn error_names_follow_kafka() {
-        assert_eq!(error_name(0), "NONE");
-        assert_eq!(error_name(68), "NON_EMPTY_GROUP");
-        assert_eq!(error_name(69), "GROUP_ID_NOT_FOUND");
-        assert_eq!(error_name(16), "NOT_COORDINATOR");
-        assert_eq!(error_name(14), "COORDINATOR_LOAD_IN_PROGRESS");
-        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
-        assert_eq!(error_name(9999), "UNKNOWN_ERROR_CODE_9999");
     }
 
     fn encoded(version: i16) -> Bytes {

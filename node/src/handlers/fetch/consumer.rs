@@ -41,7 +41,9 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
             target,
         }
     });
-    let response_max = usize::try_from(request.max_bytes).unwrap_or(0);
+    let response_max = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(broker.config.fetch_max_bytes);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let deadline = deadline(request.max_wait_ms);
     let mut shutdown = broker.shutdown.clone();

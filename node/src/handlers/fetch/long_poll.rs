@@ -1,6 +1,7 @@
 //! What consumer and replica fetches share: resolving the requested partitions once, waiting
 //! for data (a long poll woken when a watched offset moves), and assembling the answer.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::handlers::routing::TopicRef;
 use crate::metadata::{MetadataImage, TopicMeta};
@@ -18,7 +20,9 @@ use crate::shutdown::Shutdown;
 
 /// Resolves every requested partition once for all rounds of the poll: `wanted` turns a
 /// partition of a topic (or the topic's lookup error) into the caller's record of it. Returns
-/// those records and an empty answer per topic, in request order.
+/// those records and an empty answer per topic, in request order. A partition named twice is
+/// read once (Kafka keeps one entry per partition), so repeating a name cannot multiply the
+/// answer.
 pub(super) fn resolve<W>(
     image: &MetadataImage,
     version: i16,
@@ -26,8 +30,10 @@ pub(super) fn resolve<W>(
     mut wanted: impl FnMut(usize, Result<Arc<TopicMeta>, ResponseError>, &FetchPartition) -> W,
 ) -> (Vec<W>, Vec<FetchableTopicResponse>) {
     let mut out = Vec::new();
-    let mut shells = Vec::with_capacity(request.topics.len());
-    for (index, topic) in request.topics.iter().enumerate() {
+    let mut shells: Vec<FetchableTopicResponse> = Vec::new();
+    let mut topics: HashMap<(&str, Uuid), usize> = HashMap::new();
+    let mut seen: HashSet<(usize, i32)> = HashSet::new();
+    for topic in &request.topics {
         // Topics are named by id from v13.
         let reference = if version >= 13 {
             TopicRef::Id(topic.topic_id)
@@ -35,14 +41,21 @@ pub(super) fn resolve<W>(
             TopicRef::Name(&topic.topic)
         };
         let found = reference.find(image);
+        let index = *topics
+            .entry((topic.topic.as_str(), topic.topic_id))
+            .or_insert_with(|| {
+                shells.push(
+                    FetchableTopicResponse::default()
+                        .with_topic(topic.topic.clone())
+                        .with_topic_id(topic.topic_id),
+                );
+                shells.len() - 1
+            });
         for p in &topic.partitions {
-            out.push(wanted(index, found.clone(), p));
+            if seen.insert((index, p.partition)) {
+                out.push(wanted(index, found.clone(), p));
+            }
         }
-        shells.push(
-            FetchableTopicResponse::default()
-                .with_topic(topic.topic.clone())
-                .with_topic_id(topic.topic_id),
-        );
     }
     (out, shells)
 }

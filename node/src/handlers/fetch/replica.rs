@@ -41,6 +41,9 @@ pub(super) async fn handle(
         max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
         target: found.and_then(|meta| routing::partition(broker, &meta, p.partition)),
     });
+    let response_max = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(broker.config.fetch_max_bytes);
     let deadline = deadline(request.max_wait_ms);
     let mut shutdown = broker.shutdown.clone();
     let mut watchers: Vec<_> = wanted
@@ -49,7 +52,7 @@ pub(super) async fn handle(
         .collect();
     loop {
         mark_seen(&mut watchers);
-        let (partitions, done) = read_round(replica, &wanted).await;
+        let (partitions, done) = read_round(replica, &wanted, response_max).await;
         if done || Instant::now() >= deadline || shutdown.is_shutdown() {
             return respond(shells, partitions);
         }
@@ -59,9 +62,14 @@ pub(super) async fn handle(
 
 /// Reads every partition once; returns the answers and whether to answer now (data, a
 /// divergence or an error).
-async fn read_round(replica: i32, wanted: &[Wanted]) -> (Vec<(usize, PartitionData)>, bool) {
+async fn read_round(
+    replica: i32,
+    wanted: &[Wanted],
+    response_max: usize,
+) -> (Vec<(usize, PartitionData)>, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut done = false;
+    let mut total = 0usize;
     for w in wanted {
         let base = PartitionData::default()
             .with_partition_index(w.partition)
@@ -74,14 +82,20 @@ async fn read_round(replica: i32, wanted: &[Wanted]) -> (Vec<(usize, PartitionDa
                 offset,
                 last_fetched_epoch: w.last_fetched_epoch,
                 current_leader_epoch: w.current_leader_epoch,
-                max_bytes: w.max_bytes,
+                max_bytes: w.max_bytes.min(response_max.saturating_sub(total)),
                 reply,
             })
             .await
             .map_err(|e| partition_error(&e)),
         };
         let data = match result {
-            Ok(read) => {
+            Ok(mut read) => {
+                // As for consumers, only the first data may exceed the budget; the follower
+                // asks again for what is cut here.
+                if total > 0 && total + read.records.len() > response_max {
+                    read.records = Bytes::new();
+                }
+                total += read.records.len();
                 done |= !read.records.is_empty() || read.diverging.is_some();
                 answer(base, read)
             }
