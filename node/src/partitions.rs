@@ -112,7 +112,10 @@ pub(crate) async fn create_topic(
 }
 
 /// Deletes a topic through Raft; every node then removes its partitions' data.
-pub(crate) async fn delete_topic(broker: &Broker, name: &str) -> Result<Arc<TopicMeta>, MetaError> {
+pub(crate) async fn delete_topic(
+    broker: &Broker,
+    name: &str,
+) -> Result<Option<Arc<TopicMeta>>, MetaError> {
     let topic = broker.metadata.delete_topic(name).await?;
     reconcile_or_log(broker).await;
     Ok(topic)

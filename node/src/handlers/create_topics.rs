@@ -60,7 +60,9 @@ pub(crate) async fn handle(
                 continue;
             }
         };
-        if broker.image().topic(&name).is_some() {
+        // Only a dry run answers TOPIC_ALREADY_EXISTS from this node's image; a real create
+        // lets the Raft log decide, since the image may be stale (a topic deleted meanwhile).
+        if request.validate_only && broker.image().topic(&name).is_some() {
             let why = format!("topic `{}` already exists", name.as_str());
             results.push(fail(result, ResponseError::TopicAlreadyExists, why));
             continue;

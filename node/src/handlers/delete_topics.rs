@@ -35,24 +35,27 @@ pub(crate) async fn handle(
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
-        let image = broker.image();
-        let found = match &name {
-            Some(n) => image
-                .topic(n)
-                .cloned()
-                .ok_or(ResponseError::UnknownTopicOrPartition),
-            None => image
+        // By name, the Raft log decides whether the topic exists: this node's image may be
+        // stale (cut off from the majority, say), and a definite UNKNOWN_TOPIC_OR_PARTITION
+        // from it could deny a topic that was created meanwhile. By id, the image must know it.
+        let target = match &name {
+            Some(n) => Ok(n.to_string()),
+            None => broker
+                .image()
                 .topic_by_id(id)
-                .cloned()
+                .map(|t| t.name.clone())
                 .ok_or(ResponseError::UnknownTopicId),
         };
         let result = DeletableTopicResult::default()
             .with_name(name.clone())
             .with_topic_id(id);
-        let outcome = match found {
-            Ok(topic) => partitions::delete_topic(broker, &topic.name)
+        let outcome = match target {
+            Ok(target) => partitions::delete_topic(broker, &target)
                 .await
-                .map(|t| (t.name.clone(), t.id))
+                .map(|seen| match seen {
+                    Some(t) => (t.name.clone(), t.id),
+                    None => (target, id),
+                })
                 .map_err(|e| meta_error(&e)),
             Err(e) => Err(e),
         };

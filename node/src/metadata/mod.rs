@@ -126,14 +126,15 @@ impl Metadata {
         self.created(name)
     }
 
-    /// Deletes a topic; returns it as it was.
-    pub async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMeta>, MetaError> {
+    /// Deletes a topic; returns it as this node last saw it (`None` if its image did not show
+    /// it yet: the Raft log, not this node's image, decides whether the topic exists).
+    pub async fn delete_topic(&self, name: &str) -> Result<Option<Arc<TopicMeta>>, MetaError> {
         let before = self.image().topic(name).cloned();
         self.write(MetadataCommand::DeleteTopic {
             name: name.to_owned(),
         })
         .await?;
-        before.ok_or_else(|| unknown_topic(name))
+        Ok(before)
     }
 
     pub async fn create_partitions(
