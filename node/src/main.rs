@@ -108,14 +108,25 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     flags.extend(args.overrides);
     let config = BrokerConfig::load(args.config.as_deref(), std::env::vars(), &flags)?;
     let node_id = config.node_id;
-    let node = Node::start(config).await?;
+    let mut node = Node::start(config).await?;
     let (host, port) = node.advertised();
     // Scripts and tests wait for this line; it is the one thing brook prints on stdout.
     println!("brook node {node_id} ready on {host}:{port}");
     let _ = std::io::stdout().flush();
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
-    node.shutdown().await
+    tokio::select! {
+        signal = wait_for_signal() => {
+            signal?;
+            tracing::info!("shutting down");
+            node.shutdown().await
+        }
+        reason = node.failed() => {
+            tracing::error!(%reason, "stopping: this node can no longer serve");
+            if let Err(e) = node.shutdown().await {
+                tracing::error!(error = %e, "shutdown after the failure did not complete");
+            }
+            anyhow::bail!("{reason}")
+        }
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

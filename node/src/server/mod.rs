@@ -42,6 +42,8 @@ pub struct Node {
     server: JoinHandle<()>,
     tasks: Tasks,
     actors: ActorSystem,
+    /// Why the node can no longer serve (its Raft member stopped), once that happens.
+    fatal: tokio::sync::mpsc::Receiver<String>,
 }
 
 impl Node {
@@ -114,14 +116,16 @@ impl Node {
             request_budget,
         });
         let server = tokio::spawn(listener::run(listener, broker.clone()));
+        let (fatal_tx, fatal) = tokio::sync::mpsc::channel(1);
         let mut node = Node {
             local_addr,
             raft_addr,
             broker: broker.clone(),
             shutdown,
             server,
-            tasks: Tasks::start(&broker, isr_queue),
+            tasks: Tasks::start(&broker, isr_queue, fatal_tx),
             actors,
+            fatal,
         };
         if let Err(e) = tasks::membership::register(&broker).await {
             let _ = node.shutdown().await;
@@ -141,6 +145,15 @@ impl Node {
             "node started"
         );
         Ok(node)
+    }
+
+    /// Returns once the node can no longer serve, with the reason; the caller shuts it down
+    /// and exits with an error.
+    pub async fn failed(&mut self) -> String {
+        self.fatal
+            .recv()
+            .await
+            .unwrap_or_else(|| "the node's health watch ended".to_string())
     }
 
     pub fn advertised(&self) -> (String, i32) {

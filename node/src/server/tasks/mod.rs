@@ -7,6 +7,7 @@
 //! - [`preferred_leaders`], [`offset_expiry`]: periodic work of the Raft leader (Kafka's
 //!   controller), run by [`as_controller`].
 //! - [`retention`]: old segments are dropped.
+//! - [`raft_health`]: a stopped Raft member stops the node.
 //!
 //! Each loop holds the node's [`crate::shutdown::Shutdown`] and returns when it fires, so
 //! shutdown waits for them instead of aborting them mid-write.
@@ -17,6 +18,7 @@ pub(crate) mod membership;
 mod offset_expiry;
 mod partitions;
 mod preferred_leaders;
+mod raft_health;
 mod retention;
 
 use std::future::Future;
@@ -37,8 +39,13 @@ pub(crate) struct Tasks {
 
 impl Tasks {
     /// Starts every loop that runs before this node is registered as a broker.
-    pub fn start(broker: &Arc<Broker>, isr_requests: mpsc::UnboundedReceiver<IsrRequest>) -> Self {
+    pub fn start(
+        broker: &Arc<Broker>,
+        isr_requests: mpsc::UnboundedReceiver<IsrRequest>,
+        fatal: mpsc::Sender<String>,
+    ) -> Self {
         let mut tasks = Tasks::default();
+        tasks.spawn("raft health", raft_health::run(broker.clone(), fatal));
         tasks.spawn("retention", retention::run(broker.clone()));
         tasks.spawn("partitions", partitions::run(broker.clone()));
         tasks.spawn("renew sessions", membership::renew_sessions(broker.clone()));
