@@ -25,4 +25,11 @@ pub enum Error {
     CorruptBatch { position: usize, reason: String },
     #[error("record batch CRC mismatch: stored {expected:#010x}, computed {computed:#010x}")]
     CrcMismatch { expected: u32, computed: u32 },
+    /// A well-formed batch (CRC intact) whose records break Kafka's rules: counts and offset
+    /// deltas that disagree with the records present, records whose fields do not parse, bytes
+    /// after the last record, or records that decompress past the broker's bound. Kafka answers
+    /// these with INVALID_RECORD, which clients do not retry; CORRUPT_MESSAGE (the other
+    /// variants) is for bytes that are not a batch at all.
+    #[error("invalid record in batch at byte {position}: {reason}")]
+    InvalidRecord { position: usize, reason: String },
 }

@@ -3,7 +3,8 @@
 //! - [`frame`]: splits a byte stream into length-prefixed frames.
 //! - [`request`]: peeks at and decodes request headers and bodies.
 //! - [`response`]: encodes responses (and, for clients, requests) into frames; decodes responses.
-//! - [`batch`]: inspects, validates and patches v2 record batches in place.
+//! - [`batch`]: inspects, validates (records included, as Kafka's log validator does, with
+//!   decompression bounded) and patches v2 record batches in place.
 //! - [`consumer_protocol`]: reads the topics out of a consumer group member's subscription.
 //! - [`Error`]: the one error type every function here returns.
 
@@ -52,6 +53,7 @@ mod fuzz {
     fn all_batch_functions(bytes: &[u8]) {
         let _ = batch::parse_header(bytes);
         let _ = batch::validate_batches(bytes);
+        let _ = batch::validate_batch(bytes);
         let _ = batch::record_timestamps(bytes);
         let mut copy = bytes.to_vec();
         let _ = batch::set_base_offset(&mut copy, i64::MAX);

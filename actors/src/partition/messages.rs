@@ -48,11 +48,14 @@ pub enum Acks {
     All,
 }
 
-/// Append one validated record batch (magic 2, CRC checked by the caller).
+/// Append one record batch from a producer. The actor validates it in full (records
+/// included) before it gets an offset; a batch that fails is refused with
+/// [`PartitionError::Wire`] and the log is left as it was.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AppendBatch {
     pub batch: BytesMut,
+    /// The header as the caller read it; the actor goes by what it reads from `batch` itself.
     pub header: BatchHeader,
     pub acks: Acks,
     pub reply: Reply<Appended>,

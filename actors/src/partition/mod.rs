@@ -1,11 +1,12 @@
 //! The partition actor: the single writer of one replica of a partition's log.
 //!
-//! As **leader** it appends producers' batches: each is written to sled at once, then the actor
-//! asks the store for a flush (group commit makes one flush serve every partition waiting at
-//! that moment). acks=1 is answered once the flush resolves. Followers fetch from the leader
-//! and report how far they have durably copied; the high watermark is what every in-sync
-//! replica holds (`leader`), consumers read only below it, and acks=all is answered once it
-//! covers the batch. The leader asks the controller to change the in-sync set when followers
+//! As **leader** it appends producers' batches: each is validated in full (records included,
+//! as Kafka's log validator does) and written to sled at once, then the actor asks the store
+//! for a flush (group commit makes one flush serve every partition waiting at that moment).
+//! acks=1 is answered once the flush resolves. Followers fetch from the leader and report how
+//! far they have durably copied; the high watermark is what every in-sync replica holds
+//! (`leader`), consumers read only below it, and acks=all is answered once it covers the
+//! batch. The leader asks the controller to change the in-sync set when followers
 //! fall behind or catch up.
 //!
 //! As **follower** it appends the batches its fetcher copies from the leader, with the

@@ -1,10 +1,10 @@
-//! The leader's appends: a producer's batch gets its offset and epoch, is written, and is
-//! answered by `acks` — at once, after the flush, or once the high watermark (every in-sync
-//! replica holding it durably) passes it.
+//! The leader's appends: a producer's batch is validated, gets its offset and epoch, is
+//! written, and is answered by `acks` — at once, after the flush, or once the high watermark
+//! (every in-sync replica holding it durably) passes it.
 
 use actix::prelude::*;
 use brook_storage::{PartitionLog, ProducerCheck};
-use brook_wire::batch::{self, BatchHeader};
+use brook_wire::batch;
 use bytes::BytesMut;
 
 use super::messages::{Acks, AppendBatch, Appended};
@@ -13,21 +13,21 @@ use crate::clock::now_ms;
 use crate::PartitionError;
 
 impl PartitionActor {
-    fn append(
-        &mut self,
-        batch: &mut BytesMut,
-        header: &BatchHeader,
-        acks: Acks,
-    ) -> Result<Appended, PartitionError> {
+    fn append(&mut self, batch: &mut BytesMut, acks: Acks) -> Result<Appended, PartitionError> {
         let leader = self.leader()?;
         let leader_epoch = leader.state.leader_epoch;
         let (isr, min) = (leader.isr_len(), leader.state.min_insync);
         if acks == Acks::All && isr < min {
             return Err(PartitionError::NotEnoughReplicas { isr, min });
         }
+        // Kafka's log validator, here where every leader append passes, whatever the caller
+        // checked: a batch whose records do not hold up never gets an offset, so it can
+        // neither poison the log for consumers nor move the log end by a count it lied about.
+        // The header used from here on is the one read from the validated bytes.
+        let header = batch::validate_batch(batch)?;
         let log_append_time = self.config.log_append_time;
         let log = self.log.as_mut().ok_or(PartitionError::Stopped)?;
-        let mut meta = batch_meta(header, leader_epoch);
+        let mut meta = batch_meta(&header, leader_epoch);
         let base_offset = match log.check_append(&meta)? {
             ProducerCheck::Duplicate { base_offset, .. } => {
                 return Ok(Appended {
@@ -104,11 +104,11 @@ impl Handler<AppendBatch> for PartitionActor {
     fn handle(&mut self, msg: AppendBatch, ctx: &mut Self::Context) {
         let AppendBatch {
             mut batch,
-            header,
+            header: _,
             acks,
             reply,
         } = msg;
-        let appended = match self.append(&mut batch, &header, acks) {
+        let appended = match self.append(&mut batch, acks) {
             Ok(appended) => appended,
             Err(e) => {
                 let _ = reply.send(Err(e));

@@ -33,20 +33,22 @@ impl PartitionActor {
             OffsetQuery::Earliest => return Ok(found(log.log_start_offset(), -1)),
             OffsetQuery::Latest => return Ok(found(hw, -1)),
             OffsetQuery::Timestamp(ts) => match log.find_by_timestamp(ts)? {
-                Some((_, bytes)) => batch::record_timestamps(&bytes)?
-                    .into_iter()
-                    .find(|&(_, t)| t >= ts),
+                // The first record at or after `ts`.
+                Some((_, bytes)) => batch::fold_timestamps(&bytes, None, |found, o, t| {
+                    found.or((t >= ts).then_some((o, t)))
+                })?,
                 None => None,
             },
             OffsetQuery::MaxTimestamp => match log.max_timestamp_batch()? {
                 // The first record holding the batch's largest timestamp.
-                Some((_, bytes)) => batch::record_timestamps(&bytes)?.into_iter().fold(
+                Some((_, bytes)) => batch::fold_timestamps(
+                    &bytes,
                     None,
-                    |best: Option<(i64, i64)>, (o, t)| match best {
+                    |best: Option<(i64, i64)>, o, t| match best {
                         Some((_, bt)) if bt >= t => best,
                         _ => Some((o, t)),
                     },
-                ),
+                )?,
                 None => None,
             },
         };

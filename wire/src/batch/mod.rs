@@ -8,9 +8,12 @@
 //! without recomputing it.
 //!
 //! - `header`: the fixed header, its field offsets, and the magic, length and CRC checks.
-//! - `validate`: [`validate_batches`], what a produced records blob must pass.
-//! - `records`: the records inside a batch; [`record_timestamps`] for ListOffsets.
-//! - `compression`: decompressing the records section.
+//! - `validate`: [`validate_batches`], the cheap check of a records blob's batches (framing,
+//!   magic, CRC, header), and [`validate_batch`], everything Kafka's log validator checks of a
+//!   batch before it gets offsets, its records included.
+//! - `records`: the records inside a batch, decoded as Kafka's validator reads them;
+//!   [`fold_timestamps`] for ListOffsets.
+//! - `compression`: decompressing the records section within [`MAX_DECOMPRESSED_BYTES`].
 //! - `patch`: the leader's in-place edits (offset, leader epoch, LogAppendTime).
 
 mod compression;
@@ -22,10 +25,13 @@ mod validate;
 #[cfg(test)]
 mod fixtures;
 
+pub use compression::MAX_DECOMPRESSED_BYTES;
 /// For the fuzz tests; nothing else needs an unchecked header.
 #[cfg(test)]
 pub(crate) use header::parse_header;
 pub use header::BatchHeader;
 pub use patch::{set_base_offset, set_log_append_time, set_partition_leader_epoch};
-pub use records::record_timestamps;
-pub use validate::validate_batches;
+pub use records::fold_timestamps;
+#[cfg(test)]
+pub(crate) use records::record_timestamps;
+pub use validate::{validate_batch, validate_batches};
