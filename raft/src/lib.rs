@@ -11,8 +11,9 @@
 //!   with the apply function of its commands.
 //! - [`consumer_groups`]: consumer groups' recorded generations and committed offsets (Kafka's
 //!   `__consumer_offsets`), and which broker coordinates each group.
-//! - `log_store`, `state_machine`, `store`: the sled-backed Raft log and state machine
-//!   (with bincode snapshots), both in one sled database per node.
+//! - `log_store`, `state_machine`, `store`: the Raft log in sled, and the state machine that
+//!   keeps the image in memory, made durable by bincode snapshots in the same sled database
+//!   and the log after them (applying an entry writes nothing).
 //! - `rpc`, `network`, `server` (with `slots`, its connection limit): the node-to-node
 //!   transport, length-prefixed bincode frames over TCP: openraft's client side, and
 //!   [`serve_raft`] for the Raft port.

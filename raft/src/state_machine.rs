@@ -1,8 +1,17 @@
-//! The Raft state machine: applies committed entries to the [`MetadataState`], keeps a copy of
-//! it in sled, builds and installs snapshots, and shares the image with readers.
+//! The Raft state machine: applies committed entries to the in-memory [`MetadataState`],
+//! builds, stores and installs snapshots, and shares the image with readers.
 //!
-//! A snapshot is the bincode encoding of [`StateMachineData`]: the metadata image plus the last
-//! applied log id and membership. The current snapshot is stored whole in the `snapshot` tree.
+//! Durability follows openraft's usual shape, so that applying an entry costs in proportion to
+//! the entry and never to the size of the state (which clients can grow: group records, offset
+//! metadata). Applying touches memory only: the entry is already durable in the log (the log
+//! store flushes before an entry may count toward a quorum, so before it can be committed or
+//! applied). The image becomes durable through snapshots, which openraft builds by its snapshot
+//! policy and purges the log behind. On start the store loads the current snapshot (the image
+//! with the last applied log id and membership it includes) and openraft re-applies the
+//! committed log after it, so a `kill -9` at any point loses nothing.
+//!
+//! A snapshot is the bincode encoding of [`StateMachineData`]; the current one is stored whole,
+//! with its meta, under one key of the `snapshot` tree.
 
 // The helpers here return openraft's `StorageError`, the error type of the storage traits.
 #![allow(clippy::result_large_err)]
@@ -12,9 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use openraft::storage::RaftStateMachine;
-use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
+use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{watch, Mutex};
 
 use crate::command::{CommandOutput, CommandResult};
 use crate::state::MetadataState;
@@ -22,8 +31,11 @@ use crate::typ::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
-const STATE: &[u8] = b"state";
+/// The key of the current snapshot in the `snapshot` tree.
 const CURRENT: &[u8] = b"current";
+/// Where earlier versions kept a copy of the image, rewritten on every applied entry. The
+/// snapshot and the log hold everything it did, so it is dropped on open.
+const LEGACY_IMAGE_TREE: &str = "state_machine";
 
 /// Everything the state machine holds; also the content of a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +45,31 @@ pub struct StateMachineData {
     pub state: MetadataState,
 }
 
+impl StateMachineData {
+    /// Apply one committed entry: a command to the image, or Raft's own entries to what the
+    /// state machine tracks of them.
+    fn apply(&mut self, entry: Entry) -> CommandResult {
+        self.last_applied = Some(entry.log_id);
+        match entry.payload {
+            EntryPayload::Blank => {
+                self.state.new_term();
+                Ok(CommandOutput::Done)
+            }
+            EntryPayload::Normal(cmd) => {
+                let reply = self.state.apply(&cmd);
+                if let Err(rejection) = &reply {
+                    tracing::debug!(log_id = %entry.log_id, %rejection, "command rejected");
+                }
+                reply
+            }
+            EntryPayload::Membership(m) => {
+                self.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                Ok(CommandOutput::Done)
+            }
+        }
+    }
+}
+
 /// A snapshot as kept in the `snapshot` tree.
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
@@ -40,9 +77,32 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
+impl StoredSnapshot {
+    /// The image, last applied log id and membership the snapshot holds; the meta is
+    /// authoritative for where the snapshot sits in the log.
+    fn decode(&self) -> Result<StateMachineData, bincode::Error> {
+        let mut data: StateMachineData = bincode::deserialize(&self.data)?;
+        data.last_applied = self.meta.last_log_id;
+        data.last_membership = self.meta.last_membership.clone();
+        Ok(data)
+    }
+
+    fn into_snapshot(self) -> Snapshot {
+        Snapshot {
+            meta: self.meta,
+            snapshot: Box::new(Cursor::new(self.data)),
+        }
+    }
+}
+
 struct Shared {
     data: RwLock<StateMachineData>,
     applied: watch::Sender<Option<LogId>>,
+    /// `Some(last log id)` of the stored snapshot, `None` while there is none. Held while a
+    /// snapshot is written: openraft builds snapshots in a task of their own, so a slow build
+    /// could otherwise replace a newer snapshot installed meanwhile, and a restart would then
+    /// need log entries the installation purged.
+    stored: Mutex<Option<Option<LogId>>>,
 }
 
 impl Shared {
@@ -93,12 +153,11 @@ impl MetadataReader {
     }
 }
 
-/// The sled-backed state machine store. Cloning shares everything (the clone is also the
-/// snapshot builder).
+/// The state machine store: the image in memory, snapshots in sled. Cloning shares everything
+/// (the clone is also the snapshot builder).
 #[derive(Clone)]
 pub struct StateMachineStore {
     db: sled::Db,
-    sm: sled::Tree,
     snapshots: sled::Tree,
     shared: Arc<Shared>,
     snapshot_seq: Arc<AtomicU64>,
@@ -106,22 +165,26 @@ pub struct StateMachineStore {
 }
 
 impl StateMachineStore {
-    /// Open the store, loading the image last written to the `state_machine` tree.
+    /// Open the store, starting from the current snapshot (openraft re-applies the log after
+    /// it).
     pub(crate) fn new(db: &sled::Db, alive: Arc<()>) -> Result<Self, crate::Error> {
-        let sm = db.open_tree("state_machine")?;
+        db.drop_tree(LEGACY_IMAGE_TREE)?;
         let snapshots = db.open_tree("snapshot")?;
-        let data: StateMachineData = match sm.get(STATE)? {
-            Some(bytes) => bincode::deserialize(&bytes)?,
-            None => StateMachineData::default(),
+        let (data, stored) = match snapshots.get(CURRENT)? {
+            Some(bytes) => {
+                let snapshot: StoredSnapshot = bincode::deserialize(&bytes)?;
+                (snapshot.decode()?, Some(snapshot.meta.last_log_id))
+            }
+            None => (StateMachineData::default(), None),
         };
         let (applied, _) = watch::channel(data.last_applied);
         Ok(StateMachineStore {
             db: db.clone(),
-            sm,
             snapshots,
             shared: Arc::new(Shared {
                 data: RwLock::new(data),
                 applied,
+                stored: Mutex::new(stored),
             }),
             snapshot_seq: Arc::new(AtomicU64::new(0)),
             _alive: alive,
@@ -135,22 +198,35 @@ impl StateMachineStore {
         }
     }
 
-    /// Write the image to sled. Not flushed: after a crash, openraft re-applies the committed
-    /// log from whatever `last_applied` survived.
-    fn persist(&self) -> Result<(), StorageError> {
-        let bytes = self
-            .shared
-            .read(bincode::serialize)
-            .map_err(|e| StorageIOError::write_state_machine(&e))?;
-        self.sm
-            .insert(STATE, bytes)
-            .map_err(|e| StorageIOError::write_state_machine(&e))?;
-        Ok(())
-    }
-
     fn notify(&self) {
         let last = self.shared.read(|d| d.last_applied);
         self.shared.applied.send_replace(last);
+    }
+
+    /// Make `snapshot` the current one, durably, unless a newer one is stored already (and
+    /// `replace_newer` is false). Returns whether it was written.
+    async fn store_snapshot(
+        &self,
+        snapshot: &StoredSnapshot,
+        replace_newer: bool,
+    ) -> Result<bool, StorageError> {
+        let last = snapshot.meta.last_log_id;
+        let mut stored = self.shared.stored.lock().await;
+        if !replace_newer && stored.is_some_and(|s| s > last) {
+            return Ok(false);
+        }
+        let failed = |e| StorageIOError::write_snapshot(Some(snapshot.meta.signature()), e);
+        let bytes = bincode::serialize(snapshot).map_err(|e| failed(AnyError::new(&e)))?;
+        self.snapshots
+            .insert(CURRENT, bytes)
+            .map_err(|e| failed(AnyError::new(&e)))?;
+        // openraft purges the log behind a snapshot it was given: it must be on disk first.
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| failed(AnyError::new(&e)))?;
+        *stored = Some(last);
+        Ok(true)
     }
 }
 
@@ -175,20 +251,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot_id,
         };
         let stored = StoredSnapshot { meta, data };
-        let bytes =
-            bincode::serialize(&stored).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        self.snapshots
-            .insert(CURRENT, bytes)
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        self.db
-            .flush_async()
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        tracing::info!(snapshot = %stored.meta.snapshot_id, "built metadata snapshot");
-        Ok(Snapshot {
-            meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
-        })
+        if self.store_snapshot(&stored, false).await? {
+            tracing::info!(snapshot = %stored.meta.snapshot_id, "built metadata snapshot");
+        } else {
+            tracing::info!(
+                snapshot = %stored.meta.snapshot_id,
+                "built metadata snapshot is older than the stored one; not kept"
+            );
+        }
+        Ok(stored.into_snapshot())
     }
 }
 
@@ -206,32 +277,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let replies = self.shared.write(|d| {
-            let mut replies = Vec::new();
-            for entry in entries {
-                d.last_applied = Some(entry.log_id);
-                let reply = match entry.payload {
-                    EntryPayload::Blank => {
-                        d.state.new_term();
-                        Ok(CommandOutput::Done)
-                    }
-                    EntryPayload::Normal(cmd) => {
-                        let reply = d.state.apply(&cmd);
-                        if let Err(rejection) = &reply {
-                            tracing::debug!(log_id = %entry.log_id, %rejection, "command rejected");
-                        }
-                        reply
-                    }
-                    EntryPayload::Membership(m) => {
-                        d.last_membership = StoredMembership::new(Some(entry.log_id), m);
-                        Ok(CommandOutput::Done)
-                    }
-                };
-                replies.push(reply);
-            }
-            replies
-        });
-        self.persist()?;
+        let replies = self
+            .shared
+            .write(|d| entries.into_iter().map(|entry| d.apply(entry)).collect());
         self.notify();
         Ok(replies)
     }
@@ -249,27 +297,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let mut decoded: StateMachineData = bincode::deserialize(&data)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        // The meta is authoritative for where the snapshot sits in the log.
-        decoded.last_applied = meta.last_log_id;
-        decoded.last_membership = meta.last_membership.clone();
-        self.shared.write(|d| *d = decoded);
-        self.persist()?;
         let stored = StoredSnapshot {
             meta: meta.clone(),
-            data,
+            data: snapshot.into_inner(),
         };
-        let bytes = bincode::serialize(&stored)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        self.snapshots
-            .insert(CURRENT, bytes)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        self.db
-            .flush_async()
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let decoded = stored
+            .decode()
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        // Stored before the image is replaced: once this returns, openraft may purge the log
+        // the old image would need.
+        self.store_snapshot(&stored, true).await?;
+        self.shared.write(|d| *d = decoded);
         tracing::info!(snapshot = %meta.snapshot_id, "installed metadata snapshot");
         self.notify();
         Ok(())
@@ -285,9 +323,143 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         let stored: StoredSnapshot =
             bincode::deserialize(&bytes).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
-        Ok(Some(Snapshot {
-            meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
-        }))
+        Ok(Some(stored.into_snapshot()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::command::MetadataCommand;
+    use crate::consumer_groups::{GroupRecord, MemberRecord};
+    use crate::store::open_stores;
+
+    fn entry(index: u64, cmd: MetadataCommand) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(cmd),
+        }
+    }
+
+    /// Entries 1 and 2: broker 1 registers and stores a group whose record is `bytes` large.
+    fn broker_with_a_large_group(bytes: usize) -> Vec<Entry> {
+        let register = MetadataCommand::RegisterBroker {
+            id: 1,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            epoch: 1,
+            at_ms: 0,
+        };
+        let record = GroupRecord {
+            generation: 1,
+            members: vec![MemberRecord {
+                member_id: "m".into(),
+                subscription: vec![7; bytes],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        // Registering broker 1 starts placement epoch 1, under which it coordinates every group.
+        let store = MetadataCommand::StoreGroup {
+            coordinator: 1,
+            since: 1,
+            group: "big".into(),
+            record,
+        };
+        vec![entry(1, register), entry(2, store)]
+    }
+
+    fn heartbeats(from_index: u64, count: u64) -> Vec<Entry> {
+        (from_index..from_index + count)
+            .map(|i| entry(i, MetadataCommand::BrokerHeartbeat { id: 1, at_ms: i }))
+            .collect()
+    }
+
+    async fn apply_one_by_one(sm: &mut StateMachineStore, entries: &[Entry]) {
+        for e in entries {
+            let reply = sm.apply([e.clone()]).await.unwrap();
+            assert!(reply[0].is_ok(), "{e:?}: {reply:?}");
+        }
+    }
+
+    /// Build a snapshot as openraft's snapshot policy would.
+    async fn build(sm: &mut StateMachineStore) -> Snapshot {
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn applying_an_entry_costs_the_entry_not_the_state() {
+        let dir = TempDir::new().unwrap();
+        let (_log, mut sm) = open_stores(dir.path()).unwrap();
+        apply_one_by_one(&mut sm, &broker_with_a_large_group(4 << 20)).await;
+        sm.db.flush_async().await.unwrap();
+        let before = sm.db.size_on_disk().unwrap();
+        // Heartbeats are the most frequent entries; each one used to rewrite the whole image.
+        apply_one_by_one(&mut sm, &heartbeats(3, 50)).await;
+        sm.db.flush_async().await.unwrap();
+        let grown = sm.db.size_on_disk().unwrap().saturating_sub(before);
+        assert!(
+            grown < 1 << 20,
+            "50 heartbeats on a 4 MiB image grew the store by {grown} bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_starts_from_its_snapshot_and_replays_the_log() {
+        let dir = TempDir::new().unwrap();
+        let (log, mut sm) = open_stores(dir.path()).unwrap();
+        apply_one_by_one(&mut sm, &broker_with_a_large_group(1 << 10)).await;
+        let snapshot = build(&mut sm).await;
+        let at_snapshot = sm.reader().state();
+        // Entries after the snapshot live only in the log (here: in `tail`).
+        let tail = heartbeats(3, 5);
+        apply_one_by_one(&mut sm, &tail).await;
+        let want = sm.reader().state();
+        let want_applied = sm.applied_state().await.unwrap();
+        assert_ne!(want, at_snapshot);
+        drop((log, sm));
+
+        let (_log, mut sm) = open_stores(dir.path()).unwrap();
+        let (applied, membership) = sm.applied_state().await.unwrap();
+        assert_eq!(applied, snapshot.meta.last_log_id);
+        assert_eq!(applied.map(|l| l.index), Some(2));
+        assert_eq!(membership, snapshot.meta.last_membership);
+        assert_eq!(sm.reader().state(), at_snapshot);
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, snapshot.meta);
+        // What openraft does next: re-apply the committed log after the snapshot.
+        apply_one_by_one(&mut sm, &tail).await;
+        assert_eq!(sm.reader().state(), want);
+        assert_eq!(sm.applied_state().await.unwrap(), want_applied);
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = TempDir::new().unwrap();
+        let (_log, mut sm) = open_stores(dir.path()).unwrap();
+        apply_one_by_one(&mut sm, &broker_with_a_large_group(1 << 10)).await;
+        let older = build(&mut sm).await;
+        apply_one_by_one(&mut sm, &heartbeats(3, 2)).await;
+        let newer = build(&mut sm).await;
+        // A build that read the image before the newer snapshot was stored finishes late.
+        let late = StoredSnapshot {
+            meta: older.meta.clone(),
+            data: older.snapshot.into_inner(),
+        };
+        assert!(!sm.store_snapshot(&late, false).await.unwrap());
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, newer.meta);
+        // An installed snapshot is authoritative, whatever its place in the log.
+        assert!(sm.store_snapshot(&late, true).await.unwrap());
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, older.meta);
     }
 }

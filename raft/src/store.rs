@@ -1,5 +1,5 @@
 //! Opening the Raft storage: one sled database per node holding the log store's trees (`logs`,
-//! `meta`) and the state machine's (`state_machine`, `snapshot`).
+//! `meta`) and the state machine's snapshot (`snapshot`); the image itself lives in memory.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use brook_raft::{GroupConfig, MetadataRaft, MetadataState, Node, NodeId};
@@ -19,7 +20,12 @@ pub struct TestNode {
 
 /// Fast but not flaky on a loaded 2-core machine.
 pub fn config(id: NodeId, dir: &TempDir) -> GroupConfig {
-    let mut config = GroupConfig::new(id, dir.path().join("raft"));
+    config_at(id, dir.path())
+}
+
+/// [`config`] for a node whose data lives under `dir`.
+pub fn config_at(id: NodeId, dir: &Path) -> GroupConfig {
+    let mut config = GroupConfig::new(id, dir.join("raft"));
     config.raft.heartbeat_interval = 100;
     config.raft.election_timeout_min = 400;
     config.raft.election_timeout_max = 800;
