@@ -18,7 +18,7 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         }
         PartitionError::Storage(S::OffsetOutOfRange { .. }) => ResponseError::OffsetOutOfRange,
         PartitionError::Storage(_) => ResponseError::KafkaStorageError,
-        PartitionError::Wire(_) => ResponseError::CorruptMessage,
+        PartitionError::Wire(e) => wire_error(e),
         // The actor went away (topic deleted, node stopping): retriable, the client looks again.
         PartitionError::Stopped => ResponseError::NotLeaderOrFollower,
         PartitionError::System(_) => ResponseError::UnknownServerError,
@@ -30,6 +30,18 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         PartitionError::NotEnoughReplicasAfterAppend { .. } => {
             ResponseError::NotEnoughReplicasAfterAppend
         }
+    }
+}
+
+/// The Kafka error a refused record batch is reported as: INVALID_RECORD for well-framed data
+/// whose records break the rules (a producer must not retry it), CORRUPT_MESSAGE for damage
+/// (retriable: the bytes may have been corrupted on the way), UNSUPPORTED_FOR_MESSAGE_FORMAT
+/// for message formats before v2.
+pub fn wire_error(e: &brook_wire::Error) -> ResponseError {
+    match e {
+        brook_wire::Error::InvalidRecord { .. } => ResponseError::InvalidRecord,
+        brook_wire::Error::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        _ => ResponseError::CorruptMessage,
     }
 }
 

@@ -9,7 +9,7 @@ use brook_actors::{BecomeFollower, BecomeLeader, Leadership, PartitionConfig, Pa
 use uuid::Uuid;
 
 use crate::broker::{key, Broker};
-use crate::metadata::{MetaError, TopicMeta};
+use crate::metadata::{MetaError, NewTopic, TopicMeta};
 use crate::replication::Followed;
 
 /// Starts, re-roles and removes partition actors after a metadata change. A re-created topic has
@@ -97,16 +97,9 @@ pub(crate) async fn reconcile_or_log(broker: &Broker) {
 /// Creates a topic through Raft and starts the partitions this node holds.
 pub(crate) async fn create_topic(
     broker: &Broker,
-    name: &str,
-    partitions: i32,
-    replication_factor: u32,
-    configs: BTreeMap<String, String>,
-    assignment: Vec<Vec<u64>>,
+    topic: NewTopic,
 ) -> Result<Arc<TopicMeta>, MetaError> {
-    let topic = broker
-        .metadata
-        .create_topic(name, partitions, replication_factor, configs, assignment)
-        .await?;
+    let topic = broker.metadata.create_topic(topic).await?;
     reconcile_or_log(broker).await;
     Ok(topic)
 }

@@ -12,7 +12,20 @@ pub mod group;
 pub(crate) mod output;
 pub mod topic;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+
+/// Where an admin command connects: any node of the cluster.
+#[derive(Debug, Args)]
+pub struct Bootstrap {
+    /// Any node of the cluster.
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:9092",
+        env = "BROOK_BOOTSTRAP_SERVER"
+    )]
+    pub bootstrap_server: String,
+}
 
 /// The admin commands, as `brook` exposes them.
 #[derive(Debug, Subcommand)]
@@ -21,27 +34,15 @@ pub enum AdminCommand {
     Topic {
         #[command(subcommand)]
         command: topic::TopicCommand,
-        /// Any node of the cluster.
-        #[arg(
-            long,
-            global = true,
-            default_value = "127.0.0.1:9092",
-            env = "BROOK_BOOTSTRAP_SERVER"
-        )]
-        bootstrap_server: String,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
     },
     /// List, describe or delete consumer groups, or reset their offsets.
     Group {
         #[command(subcommand)]
         command: group::GroupCommand,
-        /// Any node of the cluster.
-        #[arg(
-            long,
-            global = true,
-            default_value = "127.0.0.1:9092",
-            env = "BROOK_BOOTSTRAP_SERVER"
-        )]
-        bootstrap_server: String,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
     },
     /// Start a local cluster (`up`), or show the state of a running one (`status`).
     Cluster {
@@ -52,14 +53,12 @@ pub enum AdminCommand {
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        AdminCommand::Topic {
-            command,
-            bootstrap_server,
-        } => topic::run(command, &bootstrap_server).await,
-        AdminCommand::Group {
-            command,
-            bootstrap_server,
-        } => group::run(command, &bootstrap_server).await,
+        AdminCommand::Topic { command, bootstrap } => {
+            topic::run(command, &bootstrap.bootstrap_server).await
+        }
+        AdminCommand::Group { command, bootstrap } => {
+            group::run(command, &bootstrap.bootstrap_server).await
+        }
         AdminCommand::Cluster { command } => cluster::run(command).await,
     }
 }

@@ -17,6 +17,7 @@ use crate::broker::Broker;
 use crate::config::topic::{describe_topic, TopicConfig};
 use crate::errors::meta_error;
 use crate::metadata::validate_topic_name;
+use crate::metadata::NewTopic;
 use crate::partitions;
 
 /// A topic the request may create: its partition count, replication factor and configs.
@@ -71,16 +72,14 @@ pub(crate) async fn handle(
         let result = if request.validate_only {
             result
         } else {
-            match partitions::create_topic(
-                broker,
-                &name,
-                plan.partitions,
-                u32::try_from(plan.replication_factor).unwrap_or(1),
-                plan.configs,
-                plan.assignment,
-            )
-            .await
-            {
+            let topic = NewTopic {
+                name: name.to_string(),
+                partitions: plan.partitions,
+                replication_factor: u32::try_from(plan.replication_factor).unwrap_or(1),
+                configs: plan.configs,
+                assignment: plan.assignment,
+            };
+            match partitions::create_topic(broker, topic).await {
                 Ok(meta) => {
                     tracing::info!(topic = %name.as_str(), partitions = plan.partitions, "created topic");
                     // Topic ids exist from v7.

@@ -13,7 +13,7 @@ use kafka_protocol::ResponseError;
 use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
-use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
+use crate::metadata::{validate_topic_name, MetadataImage, NewTopic, TopicMeta};
 use crate::partitions;
 
 /// Reported when the client did not ask for authorized operations (Kafka's sentinel).
@@ -100,16 +100,14 @@ async fn by_name(
         return error(ResponseError::UnknownTopicOrPartition);
     }
     let partitions = broker.config.num_partitions;
-    match partitions::create_topic(
-        broker,
-        name,
+    let topic = NewTopic {
+        name: name.to_string(),
         partitions,
-        broker.default_replication_factor(),
-        Default::default(),
-        Vec::new(),
-    )
-    .await
-    {
+        replication_factor: broker.default_replication_factor(),
+        configs: Default::default(),
+        assignment: Vec::new(),
+    };
+    match partitions::create_topic(broker, topic).await {
         Ok(topic) => {
             tracing::info!(topic = %name.0, partitions, "auto-created topic");
             describe(broker, version, &topic)

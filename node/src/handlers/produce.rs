@@ -21,7 +21,7 @@ use std::future::Future;
 
 use super::Call;
 use crate::broker::Broker;
-use crate::errors::partition_error;
+use crate::errors::{partition_error, wire_error};
 use crate::handlers::routing::{self, TopicRef};
 use crate::metadata::MetadataImage;
 
@@ -180,13 +180,7 @@ fn append(
         },
         Err(e) => {
             tracing::warn!(topic, partition, error = %e, "refusing a bad record batch");
-            let code = match e {
-                brook_wire::Error::UnsupportedMagic(_) => {
-                    ResponseError::UnsupportedForMessageFormat
-                }
-                _ => ResponseError::CorruptMessage,
-            };
-            return Outcome::Failed(code, Some(e.to_string()));
+            return Outcome::Failed(wire_error(&e), Some(e.to_string()));
         }
     };
     if header.is_transactional() || header.is_control() {

@@ -21,6 +21,17 @@ pub(crate) use image::{node_id, MetadataImage, TopicMeta};
 
 use crate::config::Values;
 
+/// A topic to create.
+pub(crate) struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: u32,
+    /// Only the configs the request sets.
+    pub configs: BTreeMap<String, String>,
+    /// Replicas per partition, or empty for brook's placement.
+    pub assignment: Vec<Vec<u64>>,
+}
+
 /// Producer ids are reserved from the Raft group in blocks, so most InitProducerId requests
 /// need no Raft write; an unused rest of a block is skipped after a restart, never reused.
 const PRODUCER_ID_BLOCK: u32 = 1000;
@@ -106,24 +117,18 @@ impl Metadata {
         self.raft.write(cmd).await
     }
 
-    pub async fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: u32,
-        configs: BTreeMap<String, String>,
-        assignment: Vec<Vec<u64>>,
-    ) -> Result<Arc<TopicMeta>, MetaError> {
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<Arc<TopicMeta>, MetaError> {
+        let name = topic.name.clone();
         self.write(MetadataCommand::CreateTopic {
-            name: name.to_owned(),
+            name: topic.name,
             id: Uuid::new_v4().into_bytes(),
-            partitions: partition_count(partitions)?,
-            replication_factor,
-            configs,
-            assignment,
+            partitions: partition_count(topic.partitions)?,
+            replication_factor: topic.replication_factor,
+            configs: topic.configs,
+            assignment: topic.assignment,
         })
         .await?;
-        self.created(name)
+        self.created(&name)
     }
 
     /// Deletes a topic; returns it as this node last saw it (`None` if its image did not show

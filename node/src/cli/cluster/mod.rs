@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::key_value;
+use super::{key_value, Bootstrap};
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
@@ -44,9 +44,8 @@ pub enum ClusterCommand {
     /// Spread the replicas evenly over the live brokers (a new node gets its share), moving
     /// them off `--decommission`ed ones; a dry run unless --execute.
     Rebalance {
-        /// Any node of the cluster.
-        #[arg(long, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
-        bootstrap_server: String,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
         /// Brokers to move every replica off, e.g. --decommission 3 (repeatable).
         #[arg(long)]
         decommission: Vec<i32>,
@@ -59,9 +58,8 @@ pub enum ClusterCommand {
     },
     /// Show the Raft quorum and the brokers of a running cluster.
     Status {
-        /// Any node of the cluster.
-        #[arg(long, default_value = "127.0.0.1:9092", env = "BROOK_BOOTSTRAP_SERVER")]
-        bootstrap_server: String,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
     },
 }
 
@@ -85,15 +83,15 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             })
             .await
         }
-        ClusterCommand::Status { bootstrap_server } => status::status(&bootstrap_server).await,
+        ClusterCommand::Status { bootstrap } => status::status(&bootstrap.bootstrap_server).await,
         ClusterCommand::Rebalance {
-            bootstrap_server,
+            bootstrap,
             decommission,
             execute,
             timeout,
         } => {
             rebalance::rebalance(
-                &bootstrap_server,
+                &bootstrap.bootstrap_server,
                 &decommission,
                 execute,
                 std::time::Duration::from_secs(timeout),

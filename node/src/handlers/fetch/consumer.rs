@@ -7,11 +7,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
-use tokio::time::Instant;
 
-use super::long_poll::{
-    deadline, failed as failed_partition, mark_seen, resolve, respond, wait_for_change,
-};
+use super::long_poll::{failed as failed_partition, resolve, respond, Poll};
 use crate::broker::Broker;
 use crate::errors::partition_error;
 use crate::handlers::routing;
@@ -41,25 +38,19 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
             target,
         }
     });
-    let response_max = usize::try_from(request.max_bytes)
-        .unwrap_or(0)
-        .min(broker.config.fetch_max_bytes);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let deadline = deadline(request.max_wait_ms);
-    let mut shutdown = broker.shutdown.clone();
-    let mut watchers: Vec<_> = wanted
+    let watchers = wanted
         .iter()
         .filter_map(|w| w.target.as_ref().ok().map(|h| h.high_watermark.clone()))
         .collect();
+    let mut poll = Poll::new(broker, &request, watchers);
     loop {
-        mark_seen(&mut watchers);
-        let (partitions, bytes, failed) = read_round(&wanted, response_max, version).await;
-        let waiting =
-            !failed && bytes < min_bytes && Instant::now() < deadline && !shutdown.is_shutdown();
-        if !waiting {
+        poll.start_round();
+        let (partitions, bytes, failed) = read_round(&wanted, poll.response_max, version).await;
+        if failed || bytes >= min_bytes || poll.is_over() {
             return respond(shells, partitions);
         }
-        wait_for_change(&mut watchers, deadline, &mut shutdown).await;
+        poll.wait().await;
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::broker::Broker;
 use crate::handlers::routing::TopicRef;
 use crate::metadata::{MetadataImage, TopicMeta};
 use crate::shutdown::Shutdown;
@@ -60,35 +61,60 @@ pub(super) fn resolve<W>(
     (out, shells)
 }
 
-/// When the poll gives up waiting: `max_wait_ms` from now.
-pub(super) fn deadline(max_wait_ms: i32) -> Instant {
-    Instant::now() + Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0))
-}
-
-/// A long poll's wait: until one of `watchers` (high watermarks or log ends) moves, the
-/// deadline passes, or the node begins to shut down.
-pub(super) async fn wait_for_change(
-    watchers: &mut [watch::Receiver<u64>],
+/// One fetch's long poll: its byte budget, its deadline, and the offsets whose moves wake it.
+pub(super) struct Poll {
+    /// Record bytes the answer may carry: the request's `max_bytes`, capped by the broker's
+    /// `fetch.max.bytes`.
+    pub response_max: usize,
     deadline: Instant,
-    shutdown: &mut Shutdown,
-) {
-    let moved = async {
-        if watchers.is_empty() {
-            futures::future::pending::<()>().await;
-        }
-        let _ = select_all(watchers.iter_mut().map(|w| w.changed().boxed())).await;
-    };
-    tokio::select! {
-        () = moved => {}
-        () = tokio::time::sleep_until(deadline) => {}
-        () = shutdown.recv() => {}
-    }
+    shutdown: Shutdown,
+    watchers: Vec<watch::Receiver<u64>>,
 }
 
-/// Marks every watched offset as seen, so the next wait returns only for a later move.
-pub(super) fn mark_seen(watchers: &mut [watch::Receiver<u64>]) {
-    for w in watchers {
-        w.borrow_and_update();
+impl Poll {
+    pub fn new(
+        broker: &Broker,
+        request: &FetchRequest,
+        watchers: Vec<watch::Receiver<u64>>,
+    ) -> Self {
+        let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+        Poll {
+            response_max: usize::try_from(request.max_bytes)
+                .unwrap_or(0)
+                .min(broker.config.fetch_max_bytes),
+            deadline: Instant::now() + wait,
+            shutdown: broker.shutdown.clone(),
+            watchers,
+        }
+    }
+
+    /// Call before each read: marks every watched offset as seen, so [`Poll::wait`] returns
+    /// only for a later move.
+    pub fn start_round(&mut self) {
+        for w in &mut self.watchers {
+            w.borrow_and_update();
+        }
+    }
+
+    /// Whether to answer with what there is: the deadline passed or the node is stopping.
+    pub fn is_over(&self) -> bool {
+        Instant::now() >= self.deadline || self.shutdown.is_shutdown()
+    }
+
+    /// Waits until a watched offset moves, the deadline passes, or the node begins to stop.
+    pub async fn wait(&mut self) {
+        let watchers = &mut self.watchers;
+        let moved = async {
+            if watchers.is_empty() {
+                futures::future::pending::<()>().await;
+            }
+            let _ = select_all(watchers.iter_mut().map(|w| w.changed().boxed())).await;
+        };
+        tokio::select! {
+            () = moved => {}
+            () = tokio::time::sleep_until(self.deadline) => {}
+            () = self.shutdown.recv() => {}
+        }
     }
 }
 

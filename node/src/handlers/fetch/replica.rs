@@ -8,9 +8,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
-use tokio::time::Instant;
 
-use super::long_poll::{deadline, failed, mark_seen, resolve, respond, wait_for_change};
+use super::long_poll::{failed, resolve, respond, Poll};
 use crate::broker::Broker;
 use crate::errors::partition_error;
 use crate::handlers::routing;
@@ -41,22 +40,18 @@ pub(super) async fn handle(
         max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
         target: found.and_then(|meta| routing::partition(broker, &meta, p.partition)),
     });
-    let response_max = usize::try_from(request.max_bytes)
-        .unwrap_or(0)
-        .min(broker.config.fetch_max_bytes);
-    let deadline = deadline(request.max_wait_ms);
-    let mut shutdown = broker.shutdown.clone();
-    let mut watchers: Vec<_> = wanted
+    let watchers = wanted
         .iter()
         .filter_map(|w| w.target.as_ref().ok().map(|h| h.log_end.clone()))
         .collect();
+    let mut poll = Poll::new(broker, &request, watchers);
     loop {
-        mark_seen(&mut watchers);
-        let (partitions, done) = read_round(replica, &wanted, response_max).await;
-        if done || Instant::now() >= deadline || shutdown.is_shutdown() {
+        poll.start_round();
+        let (partitions, done) = read_round(replica, &wanted, poll.response_max).await;
+        if done || poll.is_over() {
             return respond(shells, partitions);
         }
-        wait_for_change(&mut watchers, deadline, &mut shutdown).await;
+        poll.wait().await;
     }
 }
 
