@@ -18,16 +18,18 @@
 //! - [`cli`]: `brook topic|group|cluster ...`, built on [`client`]. The server never imports it.
 //!
 //! The path of a Produce request, socket to sled and back, in eight files:
-//! 1. `server/listener.rs` accepts the connection (up to `max.connections`).
-//! 2. `server/connection.rs` reads a frame, decodes the header and body (`brook-wire`), and
-//!    dispatches it; responses go back in request order.
-//! 3. `handlers/mod.rs` routes by API key through the table of APIs.
-//! 4. `handlers/produce.rs` validates each partition's batch (`wire/src/batch.rs`) and, through
-//!    `handlers/routing.rs`, finds the partition's leader actor on this node.
-//! 5. `actors/src/partition/mod.rs`, the partition actor, assigns offsets and appends.
-//! 6. `storage/src/partition.rs` writes the batch into sled; the group-committed flush makes it
-//!    durable, and the actor answers once `acks` is satisfied (for acks=all, once the in-sync
-//!    replicas' fetches moved the high watermark past it).
+//! 1. `node/src/server/connection.rs` reads a frame, decodes the header and body
+//!    (`brook-wire`), and dispatches it; responses go back in request order.
+//! 2. `node/src/handlers/mod.rs` routes by API key through the table of APIs.
+//! 3. `node/src/handlers/produce.rs` checks each partition's batch and sends it to the
+//!    partition's leader actor, which
+//! 4. `node/src/handlers/routing.rs` finds on this node (or answers NOT_LEADER_OR_FOLLOWER).
+//! 5. `actors/src/partition/produce.rs`, in the partition actor, validates the batch's records
+//!    with
+//! 6. `wire/src/batch/validate.rs`, assigns offsets and appends through
+//! 7. `storage/src/partition.rs` to sled; the actor answers once the flush of
+//! 8. `storage/src/group_commit.rs` made the batch durable and `acks` is satisfied (for
+//!    acks=all, once the in-sync replicas' fetches moved the high watermark past it).
 
 pub mod cli;
 pub mod client;
