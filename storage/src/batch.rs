@@ -36,10 +36,13 @@ pub(crate) fn add_sequence(seq: i32, delta: i32) -> i32 {
     i32::try_from(wrapped).unwrap_or(0)
 }
 
-const FORMAT_V1: u8 = 1;
-/// version, max_timestamp, last_offset_delta, producer_id, producer_epoch, base_sequence,
-/// leader_epoch, append time.
-pub(crate) const PREFIX_LEN: usize = 1 + 8 + 4 + 8 + 2 + 4 + 4 + 8;
+/// Version 2 came with the shared-tree layout and its flags byte.
+const FORMAT_V2: u8 = 2;
+/// The batch is the first of its segment.
+const SEGMENT_START: u8 = 1;
+/// version, flags, max_timestamp, last_offset_delta, producer_id, producer_epoch,
+/// base_sequence, leader_epoch, append time.
+pub(crate) const PREFIX_LEN: usize = 1 + 1 + 8 + 4 + 8 + 2 + 4 + 4 + 8;
 
 /// One stored batch's prefix: the caller's metadata plus the wall-clock time of the append
 /// (kept so producer-state expiry replays the same way after a restart).
@@ -47,6 +50,9 @@ pub(crate) const PREFIX_LEN: usize = 1 + 8 + 4 + 8 + 2 + 4 + 4 + 8;
 pub(crate) struct Prefix {
     pub meta: BatchMeta,
     pub append_ms: i64,
+    /// The first batch of its segment. Segment boundaries live in the segment headers; this
+    /// copy in the data lets recovery find a boundary whose header was lost.
+    pub segment_start: bool,
 }
 
 impl Prefix {
@@ -54,7 +60,8 @@ impl Prefix {
     pub fn encode(&self, batch: &[u8]) -> Vec<u8> {
         let m = &self.meta;
         let mut out = Vec::with_capacity(PREFIX_LEN + batch.len());
-        out.push(FORMAT_V1);
+        out.push(FORMAT_V2);
+        out.push(if self.segment_start { SEGMENT_START } else { 0 });
         out.extend_from_slice(&m.max_timestamp.to_be_bytes());
         out.extend_from_slice(&m.last_offset_delta.to_be_bytes());
         out.extend_from_slice(&m.producer_id.to_be_bytes());
@@ -68,13 +75,14 @@ impl Prefix {
 
     /// Splits a stored value into its prefix and the raw batch bytes.
     pub fn decode(value: &[u8]) -> Result<(Prefix, &[u8]), Error> {
-        if value.len() < PREFIX_LEN || value[0] != FORMAT_V1 {
+        if value.len() < PREFIX_LEN || value[0] != FORMAT_V2 {
             return Err(Error::Corrupt(format!(
                 "stored batch of {} bytes has no valid prefix",
                 value.len()
             )));
         }
-        let mut r = Reader(&value[1..]);
+        let flags = value[1];
+        let mut r = Reader(&value[2..]);
         let max_timestamp = i64::from_be_bytes(r.take()?);
         let last_offset_delta = i32::from_be_bytes(r.take()?);
         let producer_id = i64::from_be_bytes(r.take()?);
@@ -95,6 +103,7 @@ impl Prefix {
                 leader_epoch,
             },
             append_ms,
+            segment_start: flags & SEGMENT_START != 0,
         };
         Ok((prefix, r.0))
     }
@@ -129,6 +138,7 @@ mod tests {
                 leader_epoch: 5,
             },
             append_ms: 1234,
+            segment_start: true,
         };
         let value = prefix.encode(b"raw");
         let (back, raw) = Prefix::decode(&value).unwrap();

@@ -39,6 +39,9 @@ pub enum Error {
     /// The partition already has a live `PartitionLog` in this process.
     #[error("partition is already open")]
     AlreadyOpen,
+    /// The data directory was written in a layout this version does not read.
+    #[error("the data directory holds {0}, which this version does not read; move it aside")]
+    UnsupportedFormat(String),
     /// A tree name reserved for partition data was asked for through `Store::open_tree`.
     #[error("tree name {0:?} is reserved for partition data")]
     ReservedName(String),

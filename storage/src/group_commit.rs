@@ -1,8 +1,13 @@
 //! Group commit: one thread runs `db.flush()` for everyone who asked since the last flush
 //! started, so a burst of produce requests across partitions costs one fsync, not one each.
+//!
+//! A failed flush is final: every later flush fails with the same error. sled itself refuses
+//! all writes after an I/O error, and callers rely on it: an append whose flush failed is
+//! removed again (see the partition actor), which is only sound if no later flush can report
+//! success for writes made after the failed one.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,6 +22,8 @@ type Waiter = oneshot::Sender<Result<(), Error>>;
 struct Counters {
     flushes: AtomicU64,
     served: AtomicU64,
+    /// Set by tests: the next flush fails as an I/O error would.
+    inject_failure: AtomicBool,
 }
 
 pub(crate) struct GroupCommit {
@@ -56,6 +63,12 @@ impl GroupCommit {
         }
     }
 
+    /// Makes the next flush fail (and, failures being final, every one after it).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn inject_failure(&self) {
+        self.counters.inject_failure.store(true, Ordering::Relaxed);
+    }
+
     pub fn stats(&self) -> (u64, u64) {
         (
             self.counters.flushes.load(Ordering::Relaxed),
@@ -65,27 +78,39 @@ impl GroupCommit {
 }
 
 fn run(db: &sled::Db, requests: &mpsc::Receiver<Waiter>, counters: &Counters) {
+    let mut failed: Option<sled::Error> = None;
     // Ends once every sender is gone and the queue is drained.
     while let Ok(first) = requests.recv() {
         let mut waiters = vec![first];
         waiters.extend(requests.try_iter());
-        let result = db.flush();
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "group commit flush failed");
+        if failed.is_none() {
+            if let Err(e) = flush(db, counters) {
+                tracing::error!(error = %e, "group commit flush failed; the store takes no more writes");
+                failed = Some(e);
+            }
         }
         counters.flushes.fetch_add(1, Ordering::Relaxed);
         counters
             .served
             .fetch_add(waiters.len() as u64, Ordering::Relaxed);
         for waiter in waiters {
-            let outcome = match &result {
-                Ok(_) => Ok(()),
-                Err(e) => Err(Error::Sled(e.clone())),
+            let outcome = match &failed {
+                None => Ok(()),
+                Some(e) => Err(Error::Sled(e.clone())),
             };
             // The caller may have stopped waiting; that is fine.
             let _ = waiter.send(outcome);
         }
     }
+}
+
+fn flush(db: &sled::Db, counters: &Counters) -> Result<(), sled::Error> {
+    if counters.inject_failure.swap(false, Ordering::Relaxed) {
+        return Err(sled::Error::Io(std::io::Error::other(
+            "injected flush failure",
+        )));
+    }
+    db.flush().map(|_| ())
 }
 
 impl Drop for GroupCommit {

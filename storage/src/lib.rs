@@ -5,6 +5,7 @@
 //! fsync except in the group-commit thread), so callers run it off their async executor.
 //!
 //! - `store`: [`Store`], the database handle; opens, lists and removes partitions.
+//! - `directory`: which partitions exist, and the compact id their keys are filed under.
 //! - `open_set`: the partitions with a live log, so no partition ever has two writers.
 //! - `group_commit`: one flusher thread, one fsync for everyone waiting ([`Store::flush`]).
 //! - `partition`: [`PartitionLog`] and [`LogConfig`]; appends, rolls, checkpoints.
@@ -12,18 +13,22 @@
 //! - `retention`: retention and DeleteRecords (whole segments from the front).
 //! - `truncate`: truncation from the end (replication).
 //! - `recovery`: opening a log, which is also crash recovery.
-//! - `segment`: a segment is one sled tree of batches keyed by big-endian base offset.
+//! - `segment`: a segment is a key range of the shared batch tree, from its base offset to the
+//!   next segment's.
 //! - `batch`: [`BatchMeta`] and the small prefix stored in front of every batch.
 //! - `producer_state`: idempotent-producer sequences and the 5-batch dedup window.
 //! - `epoch_cache`: leader epoch -> start offset.
-//! - `keys`: tree names (namespaced by topic id and partition) and meta keys.
+//! - `keys`: the three shared trees and the keys in them (partition id, then offset).
 //! - `error`: the crate's [`Error`].
 
 mod batch;
+mod directory;
 mod epoch_cache;
 mod error;
 mod group_commit;
 mod keys;
+#[cfg(test)]
+mod layout_tests;
 mod open_set;
 mod partition;
 mod producer_state;
@@ -39,4 +44,4 @@ pub use error::Error;
 pub use partition::{LogConfig, PartitionLog};
 pub use producer_state::ProducerCheck;
 pub use segment::SegmentInfo;
-pub use store::Store;
+pub use store::{Store, StoreConfig};

@@ -1,6 +1,7 @@
-//! One partition's log: a run of segments plus the partition's meta tree (log start, high
-//! watermark, leader epochs, producer snapshots, segment stats). Appends and the bookkeeping
-//! around them live here; reads, retention, truncation and recovery in their own modules.
+//! One partition's log: a run of segments (key ranges of the shared batch tree) plus the
+//! partition's keys in the shared meta tree (log start, high watermark, leader epochs,
+//! producer snapshots, segment headers). Appends and the bookkeeping around them live here;
+//! reads, retention, truncation and recovery in their own modules.
 
 use std::borrow::Cow;
 
@@ -8,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchMeta, Prefix};
 use crate::epoch_cache::EpochCache;
-use crate::keys::{self, offset_key};
+use crate::keys::{self, Trees};
 use crate::open_set::OpenGuard;
 use crate::producer_state::{ProducerCheck, ProducerState};
-use crate::segment::{Segment, SegmentInfo, SegmentMeta, SegmentStats};
+use crate::segment::{Segment, SegmentInfo, SegmentMeta, SegmentStats, Span};
 use crate::Error;
 
 /// Roll and retention settings, with Kafka's names and meaning (-1 = unlimited).
@@ -53,11 +54,17 @@ pub(crate) struct Checkpoint<'a> {
 
 /// One partition's log. Owned by exactly one partition actor; every method blocks on sled
 /// (reads and buffered writes, never an fsync: durability comes from `Store::flush`).
+///
+/// Idle, it holds no buffers or caches of its own: the tree handles (shared with every other
+/// partition), a few dozen bytes per segment, the leader-epoch list, and the producer state
+/// (at most five batch records per producer seen in the last day). Batch data lives only in
+/// sled, whose page cache is one for the whole store.
 pub struct PartitionLog {
-    pub(crate) db: sled::Db,
-    pub(crate) topic_id: [u8; 16],
+    pub(crate) trees: Trees,
+    /// The partition's id in the store's directory: the prefix of all its keys.
+    pub(crate) id: u64,
+    /// For log lines.
     pub(crate) partition: i32,
-    pub(crate) meta: sled::Tree,
     pub(crate) config: LogConfig,
     /// Sorted by base offset, never empty; the last one is active.
     pub(crate) segments: Vec<Segment>,
@@ -156,21 +163,24 @@ impl PartitionLog {
         if self.epochs.assign(meta.leader_epoch, base_offset) {
             self.persist_epochs()?;
         }
-        let prefix = Prefix {
-            meta: *meta,
-            append_ms: now_ms,
-        };
         let active = self.active_index();
-        if self.segments[active].stats.batch_count == 0 {
+        let first = self.segments[active].stats.batch_count == 0;
+        if first {
             // A segment's age counts from its first batch, not from when it was opened empty.
             self.segments[active].created_ms = now_ms;
             self.write_segment_meta(active, false)?;
         }
-        let segment = &mut self.segments[active];
-        segment
-            .tree
-            .insert(offset_key(base_offset), prefix.encode(batch))?;
-        segment.stats.add(base_offset, &prefix, batch.len());
+        let prefix = Prefix {
+            meta: *meta,
+            append_ms: now_ms,
+            segment_start: first,
+        };
+        self.trees
+            .batches
+            .insert(keys::batch(self.id, base_offset), prefix.encode(batch))?;
+        self.segments[active]
+            .stats
+            .add(base_offset, &prefix, batch.len());
         self.producers.record(base_offset, meta, now_ms);
         self.unchecked_bytes += batch.len() as u64;
         if self.unchecked_bytes >= CHECKPOINT_BYTES {
@@ -228,6 +238,29 @@ impl PartitionLog {
         self.segments.iter().map(|s| s.stats.size_bytes).sum()
     }
 
+    /// The batches of segment `index`: from its base offset to the next segment's.
+    pub(crate) fn span(&self, index: usize) -> Span<'_> {
+        Span {
+            tree: &self.trees.batches,
+            id: self.id,
+            start: self.segments.get(index).map_or(0, |s| s.base_offset),
+            end: self
+                .segments
+                .get(index + 1)
+                .map_or(u64::MAX, |s| s.base_offset),
+        }
+    }
+
+    /// Every batch of the partition.
+    pub(crate) fn all_batches(&self) -> Span<'_> {
+        Span {
+            tree: &self.trees.batches,
+            id: self.id,
+            start: 0,
+            end: u64::MAX,
+        }
+    }
+
     pub(crate) fn active(&self) -> &Segment {
         &self.segments[self.active_index()]
     }
@@ -251,7 +284,7 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Seals the active segment (its stats go to the meta tree so recovery skips it) and starts
+    /// Seals the active segment (its stats go to its header so recovery skips it) and starts
     /// a new one at the log end.
     fn roll(&mut self, now_ms: i64) -> Result<(), Error> {
         let sealed = self.active_index();
@@ -269,38 +302,39 @@ impl PartitionLog {
     /// and recovery can rebuild producer state from the segment alone.
     pub(crate) fn create_segment(&self, base: u64, now_ms: i64) -> Result<Segment, Error> {
         let snapshot = encode(&self.producers)?;
-        self.meta
-            .insert(keys::tagged(keys::SNAPSHOT, base), snapshot)?;
+        self.trees
+            .meta
+            .insert(keys::meta_at(self.id, keys::SNAPSHOT, base), snapshot)?;
         let segment_meta = SegmentMeta {
             created_ms: now_ms,
             sealed: None,
         };
-        self.meta.insert(
-            keys::tagged(keys::SEGMENT_META, base),
+        self.trees.meta.insert(
+            keys::meta_at(self.id, keys::SEGMENT, base),
             encode(&segment_meta)?,
         )?;
-        let tree = self
-            .db
-            .open_tree(keys::segment_tree(self.topic_id, self.partition, base))?;
-        Ok(Segment {
-            base_offset: base,
-            tree,
-            created_ms: now_ms,
-            stats: SegmentStats::empty(base),
-        })
+        Ok(Segment::new(base, now_ms))
     }
 
-    /// Removes a segment: meta entries first, then its tree, so a crash in between leaves a
-    /// tree that recovery either re-adopts (it still holds live data) or drops (below the log
-    /// start).
+    /// Removes a segment: its header first, then its batches, from the end of the log newest
+    /// first and from the front oldest first. A crash part-way thus leaves either batches the
+    /// segment before re-adopts (they continue it), or, at the front, the newest batches of
+    /// the segment, which recovery adopts and drops again (they lie below the log start).
     pub(crate) fn drop_segment(&mut self, index: usize) -> Result<(), Error> {
-        let segment = self.segments.remove(index);
-        let base = segment.base_offset;
-        self.meta.remove(keys::tagged(keys::SEGMENT_META, base))?;
-        self.meta.remove(keys::tagged(keys::SNAPSHOT, base))?;
-        drop(segment);
-        self.db
-            .drop_tree(keys::segment_tree(self.topic_id, self.partition, base))?;
+        let span = self.span(index);
+        let base = span.start;
+        self.trees
+            .meta
+            .remove(keys::meta_at(self.id, keys::SEGMENT, base))?;
+        self.trees
+            .meta
+            .remove(keys::meta_at(self.id, keys::SNAPSHOT, base))?;
+        if index == 0 && self.segments.len() > 1 {
+            span.remove_oldest_first()?;
+        } else {
+            span.remove_from(base)?;
+        }
+        self.segments.remove(index);
         Ok(())
     }
 
@@ -310,8 +344,8 @@ impl PartitionLog {
             created_ms: segment.created_ms,
             sealed: sealed.then_some(segment.stats),
         };
-        self.meta.insert(
-            keys::tagged(keys::SEGMENT_META, segment.base_offset),
+        self.trees.meta.insert(
+            keys::meta_at(self.id, keys::SEGMENT, segment.base_offset),
             encode(&value)?,
         )?;
         Ok(())
@@ -331,26 +365,34 @@ impl PartitionLog {
             stats: active.stats,
             producers: Cow::Borrowed(&self.producers),
         };
-        self.meta.insert(keys::CHECKPOINT, encode(&checkpoint)?)?;
+        self.trees
+            .meta
+            .insert(keys::meta(self.id, keys::CHECKPOINT), encode(&checkpoint)?)?;
         self.unchecked_bytes = 0;
         Ok(())
     }
 
     pub(crate) fn persist_epochs(&self) -> Result<(), Error> {
-        self.meta.insert(keys::EPOCHS, encode(&self.epochs)?)?;
+        self.trees
+            .meta
+            .insert(keys::meta(self.id, keys::EPOCHS), encode(&self.epochs)?)?;
         Ok(())
     }
 
     /// Sets the high watermark without clamping; the caller knows it lies within the log.
     pub(crate) fn persist_high_watermark(&mut self, hw: u64) -> Result<(), Error> {
         self.high_watermark = hw;
-        self.meta.insert(keys::HIGH_WATERMARK, &hw.to_be_bytes())?;
+        self.trees
+            .meta
+            .insert(keys::meta(self.id, keys::HIGH_WATERMARK), &hw.to_be_bytes())?;
         Ok(())
     }
 
     pub(crate) fn persist_log_start(&self) -> Result<(), Error> {
-        self.meta
-            .insert(keys::LOG_START, &self.log_start.to_be_bytes())?;
+        self.trees.meta.insert(
+            keys::meta(self.id, keys::LOG_START),
+            &self.log_start.to_be_bytes(),
+        )?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::partition::PartitionLog;
-use crate::segment::{Segment, StoredBatch};
+use crate::segment::StoredBatch;
 use crate::Error;
 
 impl PartitionLog {
@@ -25,23 +25,24 @@ impl PartitionLog {
         if offset == log_end {
             return Ok(out.freeze());
         }
-        let first = self.segment_index(offset);
-        let start = match self.segments[first].batch_containing(offset)? {
+        let start = match self
+            .span(self.segment_index(offset))
+            .batch_containing(offset)?
+        {
             Some(batch) => batch.base_offset,
             None => offset,
         };
-        for segment in &self.segments[first..] {
-            for batch in segment.batches_from(start) {
-                let batch = batch?;
-                if batch.base_offset >= upto {
-                    return Ok(out.freeze());
-                }
-                let raw = batch.raw();
-                if !out.is_empty() && out.len() + raw.len() > max_bytes {
-                    return Ok(out.freeze());
-                }
-                out.extend_from_slice(raw);
+        // Segments tile the partition's key range, so one range read crosses them.
+        for batch in self.all_batches().batches_from(start) {
+            let batch = batch?;
+            if batch.base_offset >= upto {
+                break;
             }
+            let raw = batch.raw();
+            if !out.is_empty() && out.len() + raw.len() > max_bytes {
+                break;
+            }
+            out.extend_from_slice(raw);
         }
         Ok(out.freeze())
     }
@@ -50,11 +51,11 @@ impl PartitionLog {
     /// Segments whose max timestamp is below `ts` are skipped unread; within a segment this is
     /// a scan (there is no time index).
     pub fn find_by_timestamp(&self, ts: i64) -> Result<Option<(u64, Bytes)>, Error> {
-        for segment in &self.segments {
+        for (index, segment) in self.segments.iter().enumerate() {
             if segment.stats.batch_count == 0 || segment.stats.max_timestamp < ts {
                 continue;
             }
-            for batch in self.live_batches(segment) {
+            for batch in self.live_batches(index) {
                 let batch = batch?;
                 if batch.prefix.meta.max_timestamp >= ts {
                     return Ok(Some(into_pair(&batch)));
@@ -90,7 +91,8 @@ impl PartitionLog {
         let Some((_, index, offset)) = best else {
             return Ok(None);
         };
-        let batch = self.segments[index]
+        let batch = self
+            .span(index)
             .get(offset)?
             .ok_or_else(|| Error::Corrupt(format!("max timestamp batch at {offset} is missing")))?;
         Ok(Some(into_pair(&batch)))
@@ -98,9 +100,8 @@ impl PartitionLog {
 
     /// (max timestamp, its batch) among a segment's batches that reach the log start.
     fn max_in(&self, index: usize) -> Result<Option<(i64, u64)>, Error> {
-        let segment = &self.segments[index];
         let mut best: Option<(i64, u64)> = None;
-        for batch in self.live_batches(segment) {
+        for batch in self.live_batches(index) {
             let batch = batch?;
             let ts = batch.prefix.meta.max_timestamp;
             if best.is_none_or(|(best_ts, _)| ts > best_ts) {
@@ -112,13 +113,10 @@ impl PartitionLog {
 
     /// A segment's batches that reach the log start (those wholly below it are deleted
     /// records that still share the segment with live ones).
-    fn live_batches<'a>(
-        &self,
-        segment: &'a Segment,
-    ) -> impl Iterator<Item = Result<StoredBatch, Error>> + 'a {
+    fn live_batches(&self, index: usize) -> impl Iterator<Item = Result<StoredBatch, Error>> {
         let log_start = self.log_start;
-        segment
-            .batches_from(segment.base_offset)
+        let span = self.span(index);
+        span.batches_from(span.start)
             .filter(move |b| b.as_ref().map_or(true, |b| b.last_offset() >= log_start))
     }
 }

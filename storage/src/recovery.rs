@@ -1,12 +1,14 @@
 //! Opening a partition log, which is also crash recovery.
 //!
 //! sled gives back a consistent prefix of the writes after a `kill -9`, and the log writes in
-//! an order that keeps every prefix meaningful (epoch entry before its batch, segment meta
-//! before the segment's first batch, log start before the segments it frees, removals from the
-//! end backwards). Open still trusts nothing it cannot check cheaply: the segment list is the
-//! union of the meta entries and the trees that exist, sealed stats are checked against each
-//! tree's first and last key, the active segment is rescanned from the last checkpoint, and a
-//! gap anywhere truncates the log there, so the log handed out never has a hole.
+//! an order that keeps every prefix meaningful (epoch entry before its batch, segment header
+//! before the segment's first batch, log start before the segments it frees, removals from
+//! the end backwards and from the front forwards). Open still trusts nothing it cannot check
+//! cheaply: the segments are the headers plus the first batch if it lies below them, a batch
+//! marked as a segment's first starts a segment even if its header is gone, sealed stats are
+//! checked against each segment's first and last key, the active segment is rescanned from
+//! the last checkpoint, and a gap anywhere truncates the log there, so the log handed out
+//! never has a hole.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,70 +16,33 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 
 use crate::epoch_cache::EpochCache;
-use crate::keys::{self, TreeKind};
+use crate::keys::{self, Trees};
 use crate::open_set::OpenGuard;
 use crate::partition::{Checkpoint, LogConfig, PartitionLog};
 use crate::producer_state::ProducerState;
-use crate::segment::{Segment, SegmentMeta, SegmentStats};
+use crate::segment::{Segment, SegmentMeta, SegmentStats, Span};
 use crate::Error;
 
 impl PartitionLog {
     /// Opens (creating if needed) and recovers a partition's log.
     ///
-    /// The high watermark is set to the recovered log end: on a single node everything sled
-    /// recovered is on disk and consistent, and the actor only ever acknowledged offsets it had
-    /// flushed, so nothing a consumer could see is later taken back. (The persisted high
-    /// watermark is kept for when replication needs min(persisted, log end).)
+    /// The high watermark is the stored one clamped to the recovered log: a replica may hold
+    /// records its leader never committed, and those stay hidden until a leader's high
+    /// watermark covers them.
     pub(crate) fn open(
-        db: sled::Db,
-        topic_id: [u8; 16],
+        trees: Trees,
+        id: u64,
         partition: i32,
         config: LogConfig,
         guard: OpenGuard,
     ) -> Result<PartitionLog, Error> {
-        let meta = db.open_tree(keys::meta_tree(topic_id, partition))?;
         let now = wall_clock_ms();
-
-        // The segments are whatever has a meta entry or a tree.
-        let mut found: BTreeMap<u64, Option<SegmentMeta>> = BTreeMap::new();
-        for name in db.tree_names() {
-            if let Some((t, p, TreeKind::Segment(base))) = keys::parse_tree_name(&name) {
-                if (t, p) == (topic_id, partition) {
-                    found.insert(base, None);
-                }
-            }
-        }
-        for item in meta.scan_prefix(keys::SEGMENT_META) {
-            let (k, v) = item?;
-            if let Ok(base) = keys::parse_tagged(keys::SEGMENT_META, &k) {
-                found.insert(base, decode(&v));
-            }
-        }
-        let mut segments = Vec::with_capacity(found.len());
-        let mut metas = Vec::with_capacity(found.len());
-        for (base, segment_meta) in found {
-            let tree = db.open_tree(keys::segment_tree(topic_id, partition, base))?;
-            segments.push(Segment {
-                base_offset: base,
-                tree,
-                created_ms: segment_meta.map_or(now, |m| m.created_ms),
-                stats: SegmentStats::empty(base),
-            });
-            metas.push(segment_meta);
-        }
-
-        let persisted_start = read_u64(&meta, keys::LOG_START)?;
-        let checkpoint: Option<Checkpoint<'static>> =
-            meta.get(keys::CHECKPOINT)?.and_then(|v| decode(&v));
-        let epochs: Option<EpochCache> = meta.get(keys::EPOCHS)?.and_then(|v| decode(&v));
-
         let mut log = PartitionLog {
-            db,
-            topic_id,
+            trees,
+            id,
             partition,
-            meta,
             config,
-            segments,
+            segments: Vec::new(),
             log_start: 0,
             high_watermark: 0,
             epochs: EpochCache::default(),
@@ -85,6 +50,36 @@ impl PartitionLog {
             unchecked_bytes: 0,
             _guard: guard,
         };
+        let meta = log.trees.meta.clone();
+
+        // The segments are the headers, plus the first batch if it lies below every header.
+        let mut found: BTreeMap<u64, Option<SegmentMeta>> = BTreeMap::new();
+        for item in meta.scan_prefix(keys::meta(id, keys::SEGMENT)) {
+            let (k, v) = item?;
+            found.insert(keys::parse_meta_at(&k)?, decode(&v));
+        }
+        if let Some(first) = log.all_batches().first_offset()? {
+            if found
+                .first_key_value()
+                .is_none_or(|(&base, _)| first < base)
+            {
+                found.insert(first, None);
+            }
+        }
+        let mut metas = Vec::with_capacity(found.len());
+        for (base, segment_meta) in found {
+            let created_ms = segment_meta.map_or(now, |m| m.created_ms);
+            log.segments.push(Segment::new(base, created_ms));
+            metas.push(segment_meta);
+        }
+
+        let persisted_start = read_u64(&meta, &keys::meta(id, keys::LOG_START))?;
+        let checkpoint: Option<Checkpoint<'static>> = meta
+            .get(keys::meta(id, keys::CHECKPOINT))?
+            .and_then(|v| decode(&v));
+        let epochs: Option<EpochCache> = meta
+            .get(keys::meta(id, keys::EPOCHS))?
+            .and_then(|v| decode(&v));
         if log.segments.is_empty() {
             let segment = log.create_segment(persisted_start.unwrap_or(0), now)?;
             log.segments.push(segment);
@@ -106,41 +101,44 @@ impl PartitionLog {
         checkpoint: Option<Checkpoint<'static>>,
     ) -> Result<Option<Checkpoint<'static>>, Error> {
         // Empty segments at the front (a crash during retention) hold nothing: drop them.
-        while self.segments.len() > 1 && self.segments[0].tree.is_empty() {
+        while self.segments.len() > 1 && self.span(0).is_empty()? {
             self.drop_segment(0)?;
             metas.remove(0);
         }
         let mut used_checkpoint = None;
         let mut checkpoint = checkpoint;
-        let count = self.segments.len();
-        for i in 0..count {
-            let is_last = i + 1 == count;
+        let mut i = 0;
+        while i < self.segments.len() {
+            let is_last = i + 1 == self.segments.len();
             let sealed = metas[i].and_then(|m| m.sealed).filter(|_| !is_last);
             let trusted = match sealed {
-                Some(stats) => self.segments[i].stats_match(&stats)?.then_some(stats),
+                Some(stats) => self.span(i).stats_match(&stats)?.then_some(stats),
                 None => None,
             };
             let mut broken_at = None;
             match trusted {
                 Some(stats) => self.segments[i].stats = stats,
                 None => {
-                    let segment = &self.segments[i];
-                    let start = match checkpoint.take() {
-                        Some(cp) if is_last && checkpoint_fits(segment, &cp)? => {
-                            let start = (cp.stats, cp.offset);
-                            used_checkpoint = Some(cp);
-                            start
+                    let base = self.segments[i].base_offset;
+                    let mut start = (SegmentStats::empty(base), base);
+                    if is_last {
+                        if let Some(cp) = checkpoint.take() {
+                            if checkpoint_fits(self, &cp)? {
+                                start = (cp.stats, cp.offset);
+                                used_checkpoint = Some(cp);
+                            }
                         }
-                        _ => (
-                            SegmentStats::empty(segment.base_offset),
-                            segment.base_offset,
-                        ),
-                    };
-                    let outcome = segment.scan(start.0, start.1)?;
+                    }
+                    let outcome = self.span(i).scan(start.0, start.1)?;
                     broken_at = outcome.broken_at;
                     self.segments[i].stats = outcome.stats;
                     // Stats are now known; write them so the next open need not scan.
                     metas[i] = None;
+                    if let Some((base, created_ms)) = outcome.next_segment {
+                        // A segment whose header was lost; it is scanned next.
+                        self.segments.insert(i + 1, Segment::new(base, created_ms));
+                        metas.insert(i + 1, None);
+                    }
                 }
             }
             if let Some(at) = broken_at {
@@ -149,7 +147,7 @@ impl PartitionLog {
                     offset = at,
                     "truncating log at a gap"
                 );
-                self.segments[i].remove_from(at)?;
+                self.span(i).remove_from(at)?;
                 self.drop_after(i)?;
                 metas.truncate(i + 1);
                 break;
@@ -168,6 +166,7 @@ impl PartitionLog {
                     break;
                 }
             }
+            i += 1;
         }
         let last = self.active_index();
         for (i, m) in metas.iter().enumerate() {
@@ -215,7 +214,7 @@ impl PartitionLog {
         // A replica may hold records past the high watermark that its leader never committed:
         // they stay hidden until a leader's high watermark covers them. A log without a stored
         // high watermark (from before replication) shows everything it recovered.
-        let stored = read_u64(&self.meta, keys::HIGH_WATERMARK)?;
+        let stored = read_u64(&self.trees.meta, &keys::meta(self.id, keys::HIGH_WATERMARK))?;
         let hw = stored.map_or(log_end, |hw| hw.clamp(self.log_start, log_end));
         self.persist_high_watermark(hw)?;
         self.write_checkpoint(None)?;
@@ -234,8 +233,8 @@ impl PartitionLog {
     /// empty state from the first segment if there is none.
     pub(crate) fn latest_snapshot(&self) -> Result<(ProducerState, u64), Error> {
         for segment in self.segments.iter().rev() {
-            let key = keys::tagged(keys::SNAPSHOT, segment.base_offset);
-            if let Some(state) = self.meta.get(key)?.and_then(|v| decode(&v)) {
+            let key = keys::meta_at(self.id, keys::SNAPSHOT, segment.base_offset);
+            if let Some(state) = self.trees.meta.get(key)?.and_then(|v| decode(&v)) {
                 return Ok((state, segment.base_offset));
             }
         }
@@ -245,25 +244,35 @@ impl PartitionLog {
     /// Replays batch prefixes from `from`: leader epochs for all of them, producer state for
     /// those at or after `producers_from`.
     pub(crate) fn replay(&mut self, from: u64, producers_from: u64) -> Result<(), Error> {
-        let first = self.segment_index(from);
-        for segment in &self.segments[first..] {
-            for batch in segment.batches_from(from) {
-                let batch = batch?;
-                let meta = batch.prefix.meta;
-                self.epochs.assign(meta.leader_epoch, batch.base_offset);
-                if batch.base_offset >= producers_from {
-                    self.producers
-                        .record(batch.base_offset, &meta, batch.prefix.append_ms);
-                }
+        let start = self.segments[self.segment_index(from)].base_offset;
+        let upto = self.log_end_offset();
+        // Built from the fields, not `all_batches`, so the loop can update the other fields.
+        let span = Span {
+            tree: &self.trees.batches,
+            id: self.id,
+            start: 0,
+            end: u64::MAX,
+        };
+        for batch in span.batches_from(from.max(start)) {
+            let batch = batch?;
+            if batch.base_offset >= upto {
+                break;
+            }
+            let meta = batch.prefix.meta;
+            self.epochs.assign(meta.leader_epoch, batch.base_offset);
+            if batch.base_offset >= producers_from {
+                self.producers
+                    .record(batch.base_offset, &meta, batch.prefix.append_ms);
             }
         }
         Ok(())
     }
 }
 
-/// The checkpoint describes this segment exactly up to its offset: same segment, and the batch
-/// before the checkpoint offset ends right there.
-fn checkpoint_fits(segment: &Segment, cp: &Checkpoint<'_>) -> Result<bool, Error> {
+/// The checkpoint describes the active segment exactly up to its offset: same segment, and the
+/// batch before the checkpoint offset ends right there.
+fn checkpoint_fits(log: &PartitionLog, cp: &Checkpoint<'_>) -> Result<bool, Error> {
+    let segment = log.active();
     if cp.segment_base != segment.base_offset
         || cp.stats.end_offset != cp.offset
         || cp.offset < segment.base_offset
@@ -273,7 +282,8 @@ fn checkpoint_fits(segment: &Segment, cp: &Checkpoint<'_>) -> Result<bool, Error
     if cp.offset == segment.base_offset {
         return Ok(cp.stats.batch_count == 0);
     }
-    Ok(segment
+    Ok(log
+        .span(log.active_index())
         .batch_containing(cp.offset - 1)
         .ok()
         .flatten()
@@ -299,14 +309,15 @@ pub(crate) fn wall_clock_ms() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::partition::CHECKPOINT_BYTES;
     use crate::{BatchMeta, ProducerCheck, Store};
 
     const TOPIC: [u8; 16] = [7; 16];
 
-    fn small() -> LogConfig {
+    /// 100-byte segments, no age limit, no retention.
+    pub(crate) fn small() -> LogConfig {
         LogConfig {
             segment_bytes: 100,
             segment_ms: -1,
@@ -396,9 +407,54 @@ mod tests {
         )
     }
 
-    fn remove_prefix(tree: &sled::Tree, prefix: &[u8]) {
-        for k in tree.scan_prefix(prefix).keys() {
-            tree.remove(k.unwrap()).unwrap();
+    /// The partition's keys, to damage them behind the log's back.
+    struct Raw {
+        id: u64,
+        trees: Trees,
+    }
+
+    impl Raw {
+        fn of(log: &PartitionLog) -> Raw {
+            Raw {
+                id: log.id,
+                trees: log.trees.clone(),
+            }
+        }
+
+        fn meta(&self, tag: u8) -> [u8; 9] {
+            keys::meta(self.id, tag)
+        }
+
+        /// The meta keys of every segment header or snapshot.
+        fn each_segment(&self, tag: u8) -> Vec<sled::IVec> {
+            let keys = self.trees.meta.scan_prefix(self.meta(tag)).keys();
+            keys.map(Result::unwrap).collect()
+        }
+
+        fn remove_each_segment(&self, tag: u8) {
+            for k in self.each_segment(tag) {
+                self.trees.meta.remove(k).unwrap();
+            }
+        }
+
+        fn remove_header(&self, base: u64) {
+            let key = keys::meta_at(self.id, keys::SEGMENT, base);
+            self.trees.meta.remove(key).unwrap().unwrap();
+        }
+
+        fn set_log_start(&self, offset: u64) {
+            let key = self.meta(keys::LOG_START);
+            self.trees.meta.insert(key, &offset.to_be_bytes()).unwrap();
+        }
+
+        fn remove_batch(&self, offset: u64) {
+            let key = keys::batch(self.id, offset);
+            self.trees.batches.remove(key).unwrap().unwrap();
+        }
+
+        fn has_batch(&self, offset: u64) -> bool {
+            let key = keys::batch(self.id, offset);
+            self.trees.batches.contains_key(key).unwrap()
         }
     }
 
@@ -407,34 +463,33 @@ mod tests {
         let (disk, log) = filled(small(), 13, 40);
         let before = state(&log);
         assert!(before.2.len() > 3 && before.3.latest() == Some(4));
-        let meta_tree = log.meta.clone();
+        let raw = Raw::of(&log);
         drop(log);
-        for key in [keys::CHECKPOINT, keys::EPOCHS, keys::LOG_START] {
-            meta_tree.remove(key).unwrap();
+        for tag in [keys::CHECKPOINT, keys::EPOCHS, keys::LOG_START] {
+            raw.trees.meta.remove(raw.meta(tag)).unwrap().unwrap();
         }
-        remove_prefix(&meta_tree, keys::SEGMENT_META);
-        remove_prefix(&meta_tree, keys::SNAPSHOT);
+        raw.remove_each_segment(keys::SEGMENT);
+        raw.remove_each_segment(keys::SNAPSHOT);
         let log = disk.reopen();
         assert_eq!(state(&log), before);
         // And the rebuilt hints are written back.
-        assert!(meta_tree.get(keys::CHECKPOINT).unwrap().is_some());
-        assert_eq!(
-            meta_tree.scan_prefix(keys::SEGMENT_META).count(),
-            before.2.len()
-        );
+        let meta_tree = &raw.trees.meta;
+        assert!(meta_tree.get(raw.meta(keys::CHECKPOINT)).unwrap().is_some());
+        assert_eq!(raw.each_segment(keys::SEGMENT).len(), before.2.len());
     }
 
     #[test]
     fn corrupt_meta_values_count_as_missing() {
         let (disk, log) = filled(small(), 7, 40);
         let before = state(&log);
-        let meta_tree = log.meta.clone();
+        let raw = Raw::of(&log);
         drop(log);
-        for key in [keys::CHECKPOINT, keys::EPOCHS, keys::LOG_START] {
-            meta_tree.insert(key, b"junk".as_slice()).unwrap();
+        for tag in [keys::CHECKPOINT, keys::EPOCHS, keys::LOG_START] {
+            let junk = b"junk".as_slice();
+            raw.trees.meta.insert(raw.meta(tag), junk).unwrap();
         }
-        for k in meta_tree.scan_prefix(keys::SEGMENT_META).keys() {
-            meta_tree.insert(k.unwrap(), b"\xff".as_slice()).unwrap();
+        for k in raw.each_segment(keys::SEGMENT) {
+            raw.trees.meta.insert(k, b"\xff".as_slice()).unwrap();
         }
         let log = disk.reopen();
         assert_eq!(state(&log), before);
@@ -446,10 +501,10 @@ mod tests {
         let (disk, mut log) = filled(LogConfig::default(), 3, big);
         fill(&mut log, 2, 10);
         let before = state(&log);
-        let meta_tree = log.meta.clone();
+        let raw = Raw::of(&log);
         drop(log);
-        let cp: Checkpoint<'static> =
-            decode(&meta_tree.get(keys::CHECKPOINT).unwrap().unwrap()).unwrap();
+        let stored = raw.trees.meta.get(raw.meta(keys::CHECKPOINT)).unwrap();
+        let cp: Checkpoint<'static> = decode(&stored.unwrap()).unwrap();
         // Written after the second big batch, inside the only segment.
         assert_eq!(
             (cp.segment_base, cp.offset, cp.stats.batch_count),
@@ -463,13 +518,13 @@ mod tests {
     #[test]
     fn a_gap_in_the_active_segment_truncates_there() {
         let (disk, log) = filled(LogConfig::default(), 6, 10);
-        let active = log.segments[0].tree.clone();
+        let raw = Raw::of(&log);
         drop(log);
-        active.remove(keys::offset_key(6)).unwrap();
+        raw.remove_batch(6);
         let log = disk.reopen();
         assert_eq!(log.log_end_offset(), 6);
         assert_eq!(log.read(0, usize::MAX, 100).unwrap().len(), 30);
-        assert!(active.get(keys::offset_key(8)).unwrap().is_none());
+        assert!(!raw.has_batch(8));
         // The producer state ends with the last batch still in the log.
         assert_eq!(
             log.check_append(&meta(4, 0)).unwrap(),
@@ -489,19 +544,16 @@ mod tests {
         let (disk, log) = filled(small(), 10, 40);
         let bases: Vec<u64> = log.segments().iter().map(|s| s.base_offset).collect();
         assert_eq!(bases, vec![0, 4, 8, 12, 16]);
-        let (db, meta_tree) = (log.db.clone(), log.meta.clone());
+        let raw = Raw::of(&log);
         drop(log);
-        db.drop_tree(keys::segment_tree(TOPIC, 0, 8)).unwrap();
-        meta_tree
-            .remove(keys::tagged(keys::SEGMENT_META, 8))
-            .unwrap();
+        // Segment 8 goes entirely: its header and both its batches.
+        raw.remove_header(8);
+        raw.remove_batch(8);
+        raw.remove_batch(10);
         let log = disk.reopen();
         assert_eq!(log.log_end_offset(), 8);
         assert_eq!(log.segments().len(), 2);
-        let names = db.tree_names();
-        assert!(!names
-            .iter()
-            .any(|n| n == keys::segment_tree(TOPIC, 0, 12).as_bytes()));
+        assert!(!raw.has_batch(12) && !raw.has_batch(18));
         assert_eq!(log.latest_epoch(), Some(1));
         // Never committed by a leader: the recovered records stay hidden until one does.
         assert_eq!(log.high_watermark(), 0);
@@ -510,25 +562,24 @@ mod tests {
     #[test]
     fn leftovers_below_the_log_start_are_dropped() {
         let (disk, log) = filled(small(), 10, 40);
-        let meta_tree = log.meta.clone();
+        let raw = Raw::of(&log);
         drop(log);
         // As if retention persisted the new start and crashed before dropping the segments.
-        meta_tree
-            .insert(keys::LOG_START, &9u64.to_be_bytes())
-            .unwrap();
+        raw.set_log_start(9);
         let log = disk.reopen();
         assert_eq!(log.log_start_offset(), 9);
         assert_eq!(log.segments()[0].base_offset, 8);
         assert_eq!(log.log_end_offset(), 20);
+        assert!(!raw.has_batch(6));
     }
 
     #[test]
     fn a_checkpoint_ahead_of_the_log_is_ignored() {
         let (disk, mut log) = filled(LogConfig::default(), 4, 10);
         log.write_checkpoint(None).unwrap();
-        let active = log.segments[0].tree.clone();
+        let raw = Raw::of(&log);
         drop(log);
-        active.remove(keys::offset_key(6)).unwrap();
+        raw.remove_batch(6);
         let log = disk.reopen();
         assert_eq!(log.log_end_offset(), 6);
         assert_eq!(log.segments()[0].batch_count, 3);
@@ -536,5 +587,25 @@ mod tests {
             log.check_append(&meta(6, 1)).unwrap(),
             ProducerCheck::Append { base_offset: 6 }
         );
+    }
+
+    #[test]
+    fn a_retention_cut_short_leaves_no_trace() {
+        let (disk, mut log) = filled(small(), 10, 40);
+        let raw = Raw::of(&log);
+        log.set_high_watermark(20).unwrap();
+        log.delete_records_before(9).unwrap();
+        assert_eq!(log.segments()[0].base_offset, 8);
+        drop(log);
+        // As if DeleteRecords(13) crashed while dropping segment 8: the new start and the
+        // header removal made it, and its oldest batch went, but not the one at 10.
+        raw.set_log_start(13);
+        raw.remove_header(8);
+        raw.remove_batch(8);
+        let log = disk.reopen();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (13, 20));
+        assert_eq!(log.segments()[0].base_offset, 12);
+        assert!(!raw.has_batch(10));
+        assert_eq!(log.read(13, usize::MAX, 20).unwrap().len(), 4 * 40);
     }
 }

@@ -1,10 +1,11 @@
-//! A segment: one sled tree of batches keyed by base offset, plus the stats the log keeps in
-//! memory for it (size, time range, end offset) so rolls, retention and lookups need no scans.
+//! A segment: the key range of the partition's batches from its base offset up to the next
+//! segment's base, a header in the meta tree, and the stats the log keeps in memory for it
+//! (size, time range, end offset) so rolls, retention and lookups need no scans.
 
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Prefix;
-use crate::keys::{offset_key, parse_offset};
+use crate::keys;
 use crate::Error;
 
 /// Running totals of one segment.
@@ -44,7 +45,7 @@ impl SegmentStats {
     }
 }
 
-/// What the meta tree keeps per segment under `seg/<base>`.
+/// A segment's header, kept in the meta tree under its base offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SegmentMeta {
     /// Wall-clock time of the segment's first append; drives `segment_ms` rolls.
@@ -68,14 +69,35 @@ pub struct SegmentInfo {
     pub batch_count: u64,
 }
 
+/// What the log keeps in memory per segment: a few dozen bytes.
 pub(crate) struct Segment {
     pub base_offset: u64,
-    pub tree: sled::Tree,
     pub created_ms: i64,
     pub stats: SegmentStats,
 }
 
-/// One batch read back from a segment.
+impl Segment {
+    pub fn new(base_offset: u64, created_ms: i64) -> Segment {
+        Segment {
+            base_offset,
+            created_ms,
+            stats: SegmentStats::empty(base_offset),
+        }
+    }
+
+    pub fn info(&self) -> SegmentInfo {
+        SegmentInfo {
+            base_offset: self.base_offset,
+            end_offset: self.stats.end_offset,
+            size_bytes: self.stats.size_bytes,
+            created_ms: self.created_ms,
+            max_timestamp: self.stats.max_timestamp,
+            batch_count: self.stats.batch_count,
+        }
+    }
+}
+
+/// One batch read back from the batch tree.
 pub(crate) struct StoredBatch {
     pub base_offset: u64,
     pub prefix: Prefix,
@@ -84,7 +106,7 @@ pub(crate) struct StoredBatch {
 
 impl StoredBatch {
     pub fn decode(key: &[u8], value: sled::IVec) -> Result<StoredBatch, Error> {
-        let base_offset = parse_offset(key)?;
+        let base_offset = keys::parse_batch(key)?;
         let (prefix, _) = Prefix::decode(&value)?;
         Ok(StoredBatch {
             base_offset,
@@ -109,38 +131,52 @@ impl StoredBatch {
     }
 }
 
-/// Where a scan stopped: the stats of the good prefix, and the offset from which the tree holds
-/// no valid continuation (a gap or an undecodable entry), if any.
+/// Where a scan stopped: the stats of the good prefix, the offset from which the range holds
+/// no valid continuation (a gap or an undecodable entry), if any, and the first batch that
+/// starts a segment of its own (base offset, append time), if the range holds one.
 pub(crate) struct ScanOutcome {
     pub stats: SegmentStats,
     pub broken_at: Option<u64>,
+    pub next_segment: Option<(u64, i64)>,
 }
 
-impl Segment {
-    pub fn info(&self) -> SegmentInfo {
-        SegmentInfo {
-            base_offset: self.base_offset,
-            end_offset: self.stats.end_offset,
-            size_bytes: self.stats.size_bytes,
-            created_ms: self.created_ms,
-            max_timestamp: self.stats.max_timestamp,
-            batch_count: self.stats.batch_count,
-        }
+/// Batches a removal takes per sled batch: big enough that a segment usually goes in one
+/// atomic step, small enough that removing a large one never builds a huge batch in memory.
+const REMOVE_CHUNK: usize = 4096;
+
+/// The batches of one partition with base offsets in `[start, end)`: a segment (`end` the next
+/// segment's base, `u64::MAX` for the active one), or the whole partition.
+#[derive(Clone, Copy)]
+pub(crate) struct Span<'a> {
+    pub tree: &'a sled::Tree,
+    pub id: u64,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span<'_> {
+    fn keys(&self, from: u64) -> sled::Iter {
+        self.tree
+            .range(keys::batches(self.id, from.max(self.start)..self.end))
     }
 
     /// Batches with base offset >= `from`, in order.
-    pub fn batches_from(&self, from: u64) -> impl Iterator<Item = Result<StoredBatch, Error>> + '_ {
-        self.tree.range(offset_key(from)..).map(|item| {
+    pub fn batches_from(&self, from: u64) -> impl Iterator<Item = Result<StoredBatch, Error>> {
+        self.keys(from).map(|item| {
             item.map_err(Error::from)
                 .and_then(|(k, v)| StoredBatch::decode(&k, v))
         })
     }
 
-    /// The batch whose offsets include `offset`, if the segment has one.
+    /// The batch whose offsets include `offset`, if the span has one.
     pub fn batch_containing(&self, offset: u64) -> Result<Option<StoredBatch>, Error> {
+        if offset < self.start {
+            return Ok(None);
+        }
+        let upto = offset.saturating_add(1).min(self.end);
         let Some((k, v)) = self
             .tree
-            .range(..=offset_key(offset))
+            .range(keys::batches(self.id, self.start..upto))
             .next_back()
             .transpose()?
         else {
@@ -151,16 +187,37 @@ impl Segment {
     }
 
     pub fn get(&self, base_offset: u64) -> Result<Option<StoredBatch>, Error> {
-        match self.tree.get(offset_key(base_offset))? {
-            Some(v) => StoredBatch::decode(&offset_key(base_offset), v).map(Some),
+        let key = keys::batch(self.id, base_offset);
+        match self.tree.get(key)? {
+            Some(v) => StoredBatch::decode(&key, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.keys(self.start).next().transpose()?.is_none())
+    }
+
+    /// The first base offset in the span.
+    pub fn first_offset(&self) -> Result<Option<u64>, Error> {
+        match self.keys(self.start).next().transpose()? {
+            Some((k, _)) => keys::parse_batch(&k).map(Some),
             None => Ok(None),
         }
     }
 
     /// Extends `stats` (which must end at `from`) with the batches at and after `from`,
-    /// checking that each starts where the previous one ended.
+    /// checking that each starts where the previous one ended, and stopping before a batch
+    /// marked as the start of another segment.
     pub fn scan(&self, mut stats: SegmentStats, from: u64) -> Result<ScanOutcome, Error> {
-        for item in self.tree.range(offset_key(from)..) {
+        let outcome = |stats, broken_at, next_segment| {
+            Ok(ScanOutcome {
+                stats,
+                broken_at,
+                next_segment,
+            })
+        };
+        for item in self.keys(from) {
             let (k, v) = item?;
             let batch = match StoredBatch::decode(&k, v) {
                 Ok(b) if b.base_offset == stats.end_offset => b,
@@ -170,60 +227,83 @@ impl Segment {
                         found = b.base_offset,
                         "gap in segment"
                     );
-                    return Ok(ScanOutcome {
-                        stats,
-                        broken_at: Some(stats.end_offset),
-                    });
+                    return outcome(stats, Some(stats.end_offset), None);
                 }
                 Err(e) => {
                     tracing::warn!(offset = stats.end_offset, error = %e, "undecodable batch");
-                    return Ok(ScanOutcome {
-                        stats,
-                        broken_at: Some(stats.end_offset),
-                    });
+                    return outcome(stats, Some(stats.end_offset), None);
                 }
             };
+            if batch.prefix.segment_start && batch.base_offset > self.start {
+                let next = (batch.base_offset, batch.prefix.append_ms);
+                return outcome(stats, None, Some(next));
+            }
             stats.add(batch.base_offset, &batch.prefix, batch.raw().len());
         }
-        Ok(ScanOutcome {
-            stats,
-            broken_at: None,
-        })
+        outcome(stats, None, None)
     }
 
-    /// Cheap check that sealed stats match the tree: it starts at the base offset and its last
+    /// Cheap check that sealed stats match the span: it starts at its base offset and its last
     /// batch ends where the stats say.
     pub fn stats_match(&self, stats: &SegmentStats) -> Result<bool, Error> {
         if stats.batch_count == 0 {
-            return Ok(self.tree.is_empty());
+            return self.is_empty();
         }
-        let first = match self.tree.first()? {
-            Some((k, _)) => parse_offset(&k)?,
-            None => return Ok(false),
-        };
-        let Some((k, v)) = self.tree.last()? else {
+        if self.first_offset()? != Some(self.start) {
+            return Ok(false);
+        }
+        let Some((k, v)) = self
+            .tree
+            .range(keys::batches(self.id, self.start..self.end))
+            .next_back()
+            .transpose()?
+        else {
             return Ok(false);
         };
-        let last = match StoredBatch::decode(&k, v) {
-            Ok(b) => b,
-            Err(_) => return Ok(false),
-        };
-        Ok(first == self.base_offset && last.end_offset() == stats.end_offset)
+        Ok(StoredBatch::decode(&k, v).is_ok_and(|last| last.end_offset() == stats.end_offset))
     }
 
-    /// Removes every batch with base offset >= `from`, newest first so a crash part-way still
-    /// leaves a contiguous log.
+    /// Removes every batch with base offset >= `from`, newest first, so a crash part-way
+    /// still leaves a contiguous log.
     pub fn remove_from(&self, from: u64) -> Result<(), Error> {
-        loop {
-            let Some((k, _)) = self.tree.last()? else {
-                return Ok(());
-            };
-            match parse_offset(&k) {
-                Ok(offset) if offset < from => return Ok(()),
-                _ => {
-                    self.tree.remove(k)?;
-                }
-            }
+        let range = keys::batches(self.id, from.max(self.start)..self.end);
+        remove_keys(self.tree, range, Order::NewestFirst)
+    }
+
+    /// Removes every batch, oldest first, so a crash part-way leaves the newest batches,
+    /// which still end where the next segment begins. For the front of the log.
+    pub fn remove_oldest_first(&self) -> Result<(), Error> {
+        let range = keys::batches(self.id, self.start..self.end);
+        remove_keys(self.tree, range, Order::OldestFirst)
+    }
+}
+
+/// Which end of a range a removal starts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// Removes every key in `range`, [`REMOVE_CHUNK`] keys per atomic sled batch.
+pub(crate) fn remove_keys<K, R>(tree: &sled::Tree, range: R, order: Order) -> Result<(), Error>
+where
+    K: AsRef<[u8]>,
+    R: std::ops::RangeBounds<K> + Clone,
+{
+    loop {
+        let keys = tree.range(range.clone()).keys();
+        let chunk: Vec<sled::IVec> = match order {
+            Order::OldestFirst => keys.take(REMOVE_CHUNK).collect::<Result<_, _>>()?,
+            Order::NewestFirst => keys.rev().take(REMOVE_CHUNK).collect::<Result<_, _>>()?,
+        };
+        if chunk.is_empty() {
+            return Ok(());
         }
+        let mut batch = sled::Batch::default();
+        for key in chunk {
+            batch.remove(key);
+        }
+        tree.apply_batch(batch)?;
     }
 }

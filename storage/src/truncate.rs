@@ -20,19 +20,18 @@ impl PartitionLog {
         }
         // With no checkpoint, a crash part-way recovers from the segment snapshots, which stay
         // valid for whatever prefix of this truncation made it to disk.
-        self.meta.remove(keys::CHECKPOINT)?;
+        self.trees
+            .meta
+            .remove(keys::meta(self.id, keys::CHECKPOINT))?;
         if offset < self.log_start || offset <= self.segments[0].base_offset {
             return self.truncate_fully(offset);
         }
         let keep = self.segment_index(offset);
         self.drop_after(keep)?;
-        let segment = &self.segments[keep];
-        segment.remove_from(offset)?;
-        let stats = segment
-            .scan(
-                SegmentStats::empty(segment.base_offset),
-                segment.base_offset,
-            )?
+        let span = self.span(keep);
+        span.remove_from(offset)?;
+        let stats = span
+            .scan(SegmentStats::empty(span.start), span.start)?
             .stats;
         self.segments[keep].stats = stats;
         self.write_segment_meta(keep, false)?;
@@ -56,7 +55,7 @@ impl PartitionLog {
         let mut cut = offset;
         if offset > self.log_start && offset < self.log_end_offset() {
             let index = self.segment_index(offset);
-            if let Some(batch) = self.segments[index].batch_containing(offset)? {
+            if let Some(batch) = self.span(index).batch_containing(offset)? {
                 cut = batch.base_offset.min(offset);
             }
         }

@@ -124,6 +124,8 @@ impl PartitionActor {
             }
         }
         let after = position(log);
+        // What is left of the log was durable before, or is waiting for a flush below it.
+        self.durable_end = self.durable_end.min(after.log_end);
         if after.log_end != before {
             tracing::info!(partition = %key, from = before, to = after.log_end, ?divergence, "truncated follower log");
         }

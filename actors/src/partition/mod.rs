@@ -3,7 +3,8 @@
 //! As **leader** it appends producers' batches: each is validated in full (records included,
 //! as Kafka's log validator does) and written to sled at once, then the actor asks the store
 //! for a flush (group commit makes one flush serve every partition waiting at that moment).
-//! acks=1 is answered once the flush resolves. Followers fetch from the leader and report how
+//! acks=1 is answered once the flush resolves; if it fails, the appends it was to make
+//! durable are truncated away before the producer hears of it. Followers fetch from the leader and report how
 //! far they have durably copied; the high watermark is what every in-sync replica holds
 //! (`leader`), consumers read only below it, and acks=all is answered once it covers the
 //! batch. The leader asks the controller to change the in-sync set when followers
@@ -152,14 +153,17 @@ impl PartitionActor {
         }
     }
 
-    /// A flush covering the log up to `end` completed.
+    /// A flush covering the log up to `end` completed. (A truncation since may have left the
+    /// log shorter than `end`; what is left of it is durable.)
     fn flushed(&mut self, end: u64) {
-        self.durable_end = self.durable_end.max(end);
+        let log_end = self.log.as_ref().map_or(end, PartitionLog::log_end_offset);
+        self.durable_end = self.durable_end.max(end.min(log_end));
         self.update_high_watermark();
     }
 
     /// Asks the store for a flush; once it covers the log up to `end`, records that and calls
-    /// `then` with the outcome.
+    /// `then` with the outcome. A failed flush first takes the unflushed appends back out of
+    /// the log (see [`PartitionActor::discard_unflushed`]).
     fn flush_then(
         &mut self,
         ctx: &mut Context<Self>,
@@ -175,10 +179,51 @@ impl PartitionActor {
                 }
                 Err(e) => {
                     tracing::error!(partition = %act.key, error = %e, "flush failed");
+                    act.discard_unflushed(&e);
                     then(Err(e.into()));
                 }
             }),
         );
+    }
+
+    /// A flush failed: every append past the last completed flush is truncated away before
+    /// anyone is told. A producer that gets an error must not find its batch in the log
+    /// afterwards: a consumer would read it once a later flush made it durable, and the
+    /// producer's retry would be appended a second time (or, if idempotent, answered as a
+    /// duplicate of data that may never reach the disk). Appends made after the failed one
+    /// go too; their own flushes fail as well, since the store fails every flush after the
+    /// first failure. If even the truncation fails, the log is closed: the partition answers
+    /// `Stopped` from then on rather than serve a log in an unknown state.
+    fn discard_unflushed(&mut self, cause: &brook_storage::Error) {
+        let Some(log) = self.log.as_mut() else { return };
+        let before = log.log_end_offset();
+        if before <= self.durable_end {
+            return;
+        }
+        match log.truncate_to(self.durable_end) {
+            Ok(()) => {
+                let end = log.log_end_offset();
+                tracing::warn!(partition = %self.key, from = before, to = end, "removed appends whose flush failed");
+                self.watches.log_end.send_replace(end);
+                self.watches
+                    .high_watermark
+                    .send_replace(log.high_watermark());
+            }
+            Err(e) => {
+                tracing::error!(partition = %self.key, error = %e, "cannot remove appends whose flush failed; closing the log");
+                self.log = None;
+            }
+        }
+        // acks=all producers waiting for batches that are gone get the flush's error.
+        let end = self.log.as_ref().map_or(0, PartitionLog::log_end_offset);
+        let (gone, kept): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.end > end);
+        self.waiters = kept;
+        for w in gone {
+            let error = std::io::Error::other(format!("flush failed: {cause}"));
+            let _ = w.reply.send(Err(brook_storage::Error::Io(error).into()));
+        }
     }
 }
 

@@ -62,6 +62,7 @@ pub struct Replica {
     _system: ActorSystem,
     _isr_requests: mpsc::UnboundedReceiver<IsrRequest>,
     pub handle: PartitionHandle,
+    pub store: Store,
 }
 
 pub fn replica(me: i32) -> Replica {
@@ -69,13 +70,14 @@ pub fn replica(me: i32) -> Replica {
     let store = Store::open(dir.path()).unwrap();
     let system = ActorSystem::start(1).unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
-    let registry = PartitionRegistry::new(store, me, tx, system.arbiters().to_vec());
+    let registry = PartitionRegistry::new(store.clone(), me, tx, system.arbiters().to_vec());
     let handle = registry.open(KEY, config()).unwrap();
     Replica {
         _dir: dir,
         _system: system,
         _isr_requests: rx,
         handle,
+        store,
     }
 }
 
