@@ -45,12 +45,12 @@ impl Broker {
         self.metadata.image()
     }
 
-    /// A heartbeat sent at `sent_ms` was committed: this node keeps leading until the lease
-    /// it implies runs out.
-    pub fn renew_lease(&self, sent_ms: u64) {
+    /// A heartbeat sent at `sent` was committed: this node keeps leading until the lease it
+    /// implies runs out.
+    pub fn renew_lease(&self, sent: std::time::Instant) {
         let session = self.image().session_timeout_ms();
         let interval = self.config.cluster.heartbeat_interval_ms;
-        self.lease.renew(sent_ms, session, interval);
+        self.lease.renew(sent, session, interval);
     }
 
     /// The actor of a partition this node holds a replica of.

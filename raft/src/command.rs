@@ -32,7 +32,8 @@ pub enum MetadataCommand {
         epoch: i64,
         at_ms: u64,
     },
-    /// A broker is alive at `at_ms` (its wall clock, milliseconds since the epoch).
+    /// A broker is alive at `at_ms` (milliseconds since the epoch, stamped by the Raft leader
+    /// that appends it: see [`MetadataCommand::stamped`]).
     BrokerHeartbeat { id: u64, at_ms: u64 },
     /// Create a topic. Each partition's replica set (leader first) is `assignment[p]`, or when
     /// `assignment` is empty, `replication_factor` live brokers placed deterministically.
@@ -107,6 +108,37 @@ pub enum MetadataCommand {
     },
     /// Expire committed offsets older than `retention_ms` at `at_ms` (KIP-211 rules).
     ExpireOffsets { at_ms: u64, retention_ms: u64 },
+}
+
+impl MetadataCommand {
+    /// The command as the Raft leader appends it: broker liveness is judged by one clock, the
+    /// leader's, so a broker whose wall clock runs ahead cannot age every other broker's
+    /// heartbeats (and one whose clock runs behind cannot age its own). A new leader renews
+    /// every session from its own clock when its term starts (`RenewSessions`).
+    pub fn stamped(self, leader_now_ms: u64) -> Self {
+        match self {
+            MetadataCommand::BrokerHeartbeat { id, .. } => MetadataCommand::BrokerHeartbeat {
+                id,
+                at_ms: leader_now_ms,
+            },
+            MetadataCommand::RegisterBroker {
+                id,
+                host,
+                port,
+                rack,
+                epoch,
+                ..
+            } => MetadataCommand::RegisterBroker {
+                id,
+                host,
+                port,
+                rack,
+                epoch,
+                at_ms: leader_now_ms,
+            },
+            other => other,
+        }
+    }
 }
 
 /// One partition's move in [`MetadataCommand::ReassignPartitions`].

@@ -200,6 +200,12 @@ impl MetadataRaft {
     /// unreachable, leader changed) are retried, so a command is never applied twice; an
     /// ambiguous failure (a timeout after sending) is returned as an error.
     pub async fn write(&self, cmd: MetadataCommand) -> Result<CommandOutput> {
+        self.write_indexed(cmd).await.map(|(output, _)| output)
+    }
+
+    /// [`MetadataRaft::write`], also returning the log index the command was applied at, for
+    /// callers that must know when their image includes it.
+    pub async fn write_indexed(&self, cmd: MetadataCommand) -> Result<(CommandOutput, u64)> {
         let size = bincode::serialized_size(&cmd).unwrap_or(u64::MAX);
         if size > MAX_COMMAND_BYTES {
             return Err(Error::Rejected(Rejection::new(
@@ -214,11 +220,17 @@ impl MetadataRaft {
             if remaining.is_zero() {
                 return Err(Error::NoLeader);
             }
-            let local = tokio::time::timeout(remaining, self.raft.client_write(cmd.clone()))
+            // Appended here only if this node leads, so its clock stamps liveness; otherwise
+            // the leader stamps the forwarded command again.
+            let stamped = cmd.clone().stamped(crate::clock::now_ms());
+            let local = tokio::time::timeout(remaining, self.raft.client_write(stamped))
                 .await
                 .map_err(|_| Error::Timeout(self.write_timeout))?;
             let leader = match local {
-                Ok(resp) => return resp.data.map_err(Error::Rejected),
+                Ok(resp) => {
+                    let index = resp.log_id.index;
+                    return resp.data.map(|out| (out, index)).map_err(Error::Rejected);
+                }
                 Err(RaftError::Fatal(f)) => return Err(f.into()),
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                     return Err(Error::Write(e.to_string()))
@@ -233,8 +245,9 @@ impl MetadataRaft {
             if let Some((leader, node)) = leader {
                 match self.forward(leader, &node, &cmd, remaining).await {
                     Ok(Some(resp)) => {
-                        self.await_applied(resp.log_id.index, deadline).await;
-                        return resp.data.map_err(Error::Rejected);
+                        let index = resp.log_id.index;
+                        self.await_applied(index, deadline).await;
+                        return resp.data.map(|out| (out, index)).map_err(Error::Rejected);
                     }
                     // Not delivered (unreachable, or no longer the leader): try again.
                     Ok(None) => {}

@@ -25,6 +25,7 @@
 //! use is re-exported here. Nothing here knows about Kafka's wire format or actix; rejections
 //! carry Kafka error codes as plain numbers.
 
+mod clock;
 pub mod codes;
 mod command;
 pub mod consumer_groups;

@@ -136,7 +136,11 @@ async fn dispatch(raft: &Raft, req: RaftRequest, max_voters: usize) -> RaftReply
         }
         // Executed here and not forwarded again: if this node is not the leader either, the
         // ForwardToLeader error goes back to the caller, who retries with the leader it names.
-        RaftRequest::ClientWrite(cmd) => RaftReply::ClientWrite(raft.client_write(cmd).await),
+        // Forwarded to this node as the leader: stamped with its clock before it is appended.
+        RaftRequest::ClientWrite(cmd) => {
+            let cmd = cmd.stamped(crate::clock::now_ms());
+            RaftReply::ClientWrite(raft.client_write(cmd).await)
+        }
         RaftRequest::Join { id, addr } => {
             RaftReply::Join(membership::add_node(raft, id, addr, max_voters).await)
         }

@@ -217,3 +217,46 @@ async fn made_up_groups_cost_no_raft_writes() -> Result<()> {
     assert_healthy(&broker).await;
     Ok(())
 }
+
+/// A group's members choose the size of their subscriptions and assignments; a generation
+/// whose record exceeds `brook.group.record.max.bytes` is not written to the metadata log
+/// (SyncGroup answers UNKNOWN_SERVER_ERROR, as Kafka does for a group record over its offsets
+/// topic's message size), and the node keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_group_records_stay_out_of_raft() -> Result<()> {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{GroupId, JoinGroupRequest, SyncGroupRequest};
+    use kafka_protocol::protocol::StrBytes;
+    let broker = Broker::start_with(|o| {
+        o.set("group.initial.rebalance.delay.ms", 0);
+    });
+    let mut conn = RawConn::connect(broker.addr())?;
+    let group = GroupId(StrBytes::from_static_str("big"));
+    let join = JoinGroupRequest::default()
+        .with_group_id(group.clone())
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(vec![7u8; 600_000].into())]);
+    // v3: no MEMBER_ID_REQUIRED round trip.
+    let joined = conn.call(3, &join)?;
+    ensure!(joined.error_code == codes::NONE, "{:?}", joined.error_code);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group)
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(joined.member_id.clone())
+            .with_assignment(vec![9u8; 600_000].into())]);
+    let synced = conn.call(3, &sync)?;
+    ensure!(
+        synced.error_code == -1,
+        "SyncGroup answered {}",
+        synced.error_code
+    );
+    assert_healthy(&broker).await;
+    Ok(())
+}

@@ -56,6 +56,7 @@ pub struct GroupConfig {
     pub offsets_retention_ms: u64,
     pub retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: usize,
+    pub record_max_bytes: u64,
     pub commit_batch_max: usize,
 }
 
@@ -247,6 +248,10 @@ impl GroupConfig {
             offset_metadata_max_bytes: parse(
                 get("offset.metadata.max.bytes"),
                 "offset.metadata.max.bytes",
+            )?,
+            record_max_bytes: positive(
+                get("brook.group.record.max.bytes"),
+                "brook.group.record.max.bytes",
             )?,
             commit_batch_max: positive(
                 get("brook.offsets.commit.batch.max"),

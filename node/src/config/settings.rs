@@ -289,6 +289,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "How often expired offsets are dropped.",
     },
     Setting {
+        name: "brook.group.record.max.bytes",
+        default: "1048588",
+        kind: Kind::Int,
+        doc: "Largest group record (members with their subscriptions and assignments) written to the metadata log; a bigger generation fails with UNKNOWN_SERVER_ERROR, as Kafka fails a group record over its offsets topic's message size.",
+    },
+    Setting {
         name: "offset.metadata.max.bytes",
         default: "4096",
         kind: Kind::Int,

@@ -22,14 +22,22 @@ pub struct RaftGroupStore {
     metadata: Arc<Metadata>,
     node_id: u64,
     commits: CommitQueue,
+    /// The largest group record a coordinator writes (`brook.group.record.max.bytes`).
+    record_max_bytes: u64,
 }
 
 impl RaftGroupStore {
-    pub fn new(metadata: Arc<Metadata>, node_id: u64, commits: CommitQueue) -> Self {
+    pub fn new(
+        metadata: Arc<Metadata>,
+        node_id: u64,
+        commits: CommitQueue,
+        record_max_bytes: u64,
+    ) -> Self {
         RaftGroupStore {
             metadata,
             node_id,
             commits,
+            record_max_bytes,
         }
     }
 
@@ -49,14 +57,15 @@ impl GroupStore for RaftGroupStore {
         let (me, group) = (self.node_id, group.to_owned());
         async move {
             let at_ms = crate::clock::now_ms();
-            metadata
-                .write(MetadataCommand::BrokerHeartbeat { id: me, at_ms })
+            let (_, index) = metadata
+                .write_indexed(MetadataCommand::BrokerHeartbeat { id: me, at_ms })
                 .await
                 .map_err(|e| store_error(&e))?;
             let reader = metadata.raft().reader();
             let mut applied = reader.subscribe();
             let seen = |r: &brook_raft::MetadataReader| {
-                r.read(|s| s.broker(me).is_some_and(|b| b.last_heartbeat_ms >= at_ms))
+                r.last_applied()
+                    .is_some_and(|applied| applied.index >= index)
             };
             let caught_up = tokio::time::timeout(LOAD_CATCH_UP, async {
                 while !seen(&reader) {
@@ -96,11 +105,25 @@ impl GroupStore for RaftGroupStore {
         epoch: u64,
         record: StoredGroup,
     ) -> BoxFuture<'static, StoreResult<()>> {
+        let record = to_record(record);
+        // Members choose the size of their subscriptions and assignments; what goes into the
+        // replicated state is bounded as Kafka bounds a group's record in __consumer_offsets
+        // (MESSAGE_TOO_LARGE, which SyncGroup reports as UNKNOWN_SERVER_ERROR).
+        let size = bincode::serialized_size(&record).unwrap_or(u64::MAX);
+        if size > self.record_max_bytes {
+            tracing::warn!(
+                group,
+                size,
+                limit = self.record_max_bytes,
+                "group record too large; not stored"
+            );
+            return futures::future::ready(Err(codes::UNKNOWN_SERVER_ERROR)).boxed();
+        }
         let cmd = MetadataCommand::StoreGroup {
             coordinator: self.node_id,
             since: epoch,
             group: group.to_owned(),
-            record: to_record(record),
+            record,
         };
         self.write(cmd).map(|r| r.map(|_| ())).boxed()
     }

@@ -110,6 +110,14 @@ impl Metadata {
         self.raft.current_leader().map_or(-1, node_id)
     }
 
+    /// Like [`Metadata::write`], also returning the log index the command was applied at.
+    pub async fn write_indexed(
+        &self,
+        cmd: MetadataCommand,
+    ) -> Result<(brook_raft::CommandOutput, u64), MetaError> {
+        self.raft.write_indexed(cmd).await
+    }
+
     pub async fn write(
         &self,
         cmd: MetadataCommand,

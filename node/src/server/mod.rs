@@ -75,6 +75,7 @@ impl Node {
                     metadata.clone(),
                     node_id,
                     commits.clone(),
+                    config.groups.record_max_bytes,
                 )),
                 actors.arbiters().to_vec(),
                 config.groups.coordinator,

@@ -3,7 +3,7 @@
 //! the start of a new term.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use brook_raft::MetadataCommand;
@@ -41,10 +41,11 @@ pub(crate) async fn register(broker: &Broker) -> anyhow::Result<()> {
     // Only the first InitCluster applies, so every node sending one at start is harmless.
     for cmd in [init, register] {
         loop {
+            let sent = Instant::now();
             match broker.metadata.write(cmd.clone()).await {
                 Ok(_) => {
-                    if let MetadataCommand::RegisterBroker { at_ms, .. } = &cmd {
-                        broker.renew_lease(*at_ms);
+                    if matches!(cmd, MetadataCommand::RegisterBroker { .. }) {
+                        broker.renew_lease(sent);
                     }
                     break;
                 }
@@ -76,10 +77,14 @@ pub(crate) async fn heartbeat(broker: Arc<Broker>) {
             _ = ticks.tick() => {}
             () = shutdown.recv() => return,
         }
-        let at_ms = now_ms();
-        let cmd = MetadataCommand::BrokerHeartbeat { id, at_ms };
+        let sent = Instant::now();
+        // The Raft leader stamps the time it appends the heartbeat at.
+        let cmd = MetadataCommand::BrokerHeartbeat {
+            id,
+            at_ms: now_ms(),
+        };
         match broker.metadata.write(cmd).await {
-            Ok(_) => broker.renew_lease(at_ms),
+            Ok(_) => broker.renew_lease(sent),
             Err(e) => tracing::warn!(error = %e, "heartbeat not committed"),
         }
     }
