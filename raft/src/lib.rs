@@ -21,8 +21,11 @@
 //!   forwarding to the leader), join a running group, read the local image, shut down.
 //! - `membership`: adding a node to a running group (learner first, voters kept odd).
 //!
-//! Only `typ`, `codes` and `consumer_groups` are public modules; everything else other crates
-//! use is re-exported here. Nothing here knows about Kafka's wire format or actix; rejections
+//! - `snapshot_buffer`: a snapshot's bytes in memory, bounded against a peer's chunks.
+//! - [`fuzzing`] (feature `fuzzing`, and in tests): the fuzz targets of what a peer can send.
+//!
+//! Only `typ`, `codes` and `consumer_groups` are public modules (and `fuzzing` for `fuzz/`);
+//! everything else other crates use is re-exported here. Nothing here knows about Kafka's wire format or actix; rejections
 //! carry Kafka error codes as plain numbers.
 
 mod clock;
@@ -30,6 +33,9 @@ pub mod codes;
 mod command;
 pub mod consumer_groups;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod log_store;
 mod membership;
@@ -37,6 +43,7 @@ mod network;
 mod rpc;
 mod server;
 mod slots;
+mod snapshot_buffer;
 mod state;
 mod state_machine;
 mod store;
@@ -54,6 +61,7 @@ pub use membership::JoinReply;
 pub use network::TcpNetworkFactory;
 pub use rpc::TransportConfig;
 pub use server::{serve_raft, serve_raft_with};
+pub use snapshot_buffer::SnapshotBuffer;
 pub use state::{BrokerState, MetadataState, PartitionState, TopicState};
 pub use state_machine::{MetadataReader, StateMachineStore};
 pub use store::open_stores;

@@ -119,11 +119,17 @@ pub(crate) async fn read_frame_len<R: AsyncRead + Unpin>(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let len = u32::from_be_bytes(len) as usize;
+    frame_len(len, max).map(Some)
+}
+
+/// The body length a frame's 4-byte prefix announces, refused over `max` before anything is
+/// read or allocated for the body.
+pub(crate) fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, Error> {
+    let len = u32::from_be_bytes(prefix) as usize;
     if len > max {
         return Err(Error::FrameTooLarge { len, max });
     }
-    Ok(Some(len))
+    Ok(len)
 }
 
 /// Read a frame body whose length was read by [`read_frame_len`].

@@ -11,21 +11,23 @@
 //! committed log after it, so a `kill -9` at any point loses nothing.
 //!
 //! A snapshot is the bincode encoding of [`StateMachineData`]; the current one is stored whole,
-//! with its meta, under one key of the `snapshot` tree.
+//! with its meta, under one key of the `snapshot` tree. A received snapshot is held in a
+//! [`SnapshotBuffer`] and decoded within [`MAX_SNAPSHOT_BYTES`].
 
 // The helpers here return openraft's `StorageError`, the error type of the storage traits.
 #![allow(clippy::result_large_err)]
 
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use bincode::Options;
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Mutex};
 
 use crate::command::{CommandOutput, CommandResult};
+use crate::snapshot_buffer::{SnapshotBuffer, MAX_SNAPSHOT_BYTES};
 use crate::state::MetadataState;
 use crate::typ::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -72,16 +74,24 @@ impl StateMachineData {
 
 /// A snapshot as kept in the `snapshot` tree.
 #[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
+pub(crate) struct StoredSnapshot {
+    pub(crate) meta: SnapshotMeta,
+    pub(crate) data: Vec<u8>,
 }
 
 impl StoredSnapshot {
     /// The image, last applied log id and membership the snapshot holds; the meta is
     /// authoritative for where the snapshot sits in the log.
-    fn decode(&self) -> Result<StateMachineData, bincode::Error> {
-        let mut data: StateMachineData = bincode::deserialize(&self.data)?;
+    ///
+    /// The bytes come from a peer: bincode reads them with a limit of [`MAX_SNAPSHOT_BYTES`]
+    /// and otherwise as `bincode::deserialize` (fixed-width integers, trailing bytes allowed),
+    /// the format `bincode::serialize` wrote.
+    pub(crate) fn decode(&self) -> Result<StateMachineData, bincode::Error> {
+        let mut data: StateMachineData = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .allow_trailing_bytes()
+            .with_limit(MAX_SNAPSHOT_BYTES as u64)
+            .deserialize(&self.data)?;
         data.last_applied = self.meta.last_log_id;
         data.last_membership = self.meta.last_membership.clone();
         Ok(data)
@@ -90,7 +100,7 @@ impl StoredSnapshot {
     fn into_snapshot(self) -> Snapshot {
         Snapshot {
             meta: self.meta,
-            snapshot: Box::new(Cursor::new(self.data)),
+            snapshot: Box::new(SnapshotBuffer::new(self.data)),
         }
     }
 }
@@ -288,14 +298,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotBuffer>, StorageError> {
+        Ok(Box::default())
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotBuffer>,
     ) -> Result<(), StorageError> {
         let stored = StoredSnapshot {
             meta: meta.clone(),

@@ -1,9 +1,8 @@
 //! The openraft type configuration of brook's metadata group, and short names for the openraft
 //! types instantiated with it.
 
-use std::io::Cursor;
-
 use crate::command::{CommandResult, MetadataCommand};
+use crate::snapshot_buffer::SnapshotBuffer;
 
 /// A broker's node id; the same number as its Kafka `broker.id` / `node.id`.
 pub type NodeId = u64;
@@ -18,7 +17,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = SnapshotBuffer,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

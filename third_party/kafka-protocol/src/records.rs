@@ -892,6 +892,14 @@ impl Record {
             bail!("Unexpected negative record header count: {num_headers}");
         }
         let num_headers = num_headers as usize;
+        // brook patch: every header takes at least two bytes; refuse a count the bytes left
+        // cannot hold before reserving room for it.
+        if num_headers > bytes::Buf::remaining(buf) / 2 {
+            bail!(
+                "{num_headers} record headers cannot fit in {} bytes",
+                bytes::Buf::remaining(buf)
+            );
+        }
 
         let mut headers = IndexMap::with_capacity(num_headers);
         for _ in 0..num_headers {

@@ -23,12 +23,11 @@ mod records;
 mod validate;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use compression::MAX_DECOMPRESSED_BYTES;
-/// For the fuzz tests; nothing else needs an unchecked header.
-#[cfg(test)]
-pub(crate) use header::parse_header;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use header::resign;
 pub use header::BatchHeader;
 pub use patch::{set_base_offset, set_log_append_time, set_partition_leader_epoch};
 pub use records::fold_timestamps;

@@ -904,6 +904,52 @@ impl<T: Decodable> Decoder<Option<T>> for OptionStruct {
     }
 }
 
+/// brook patch: the most elements an array read off the wire may announce (Kafka's limit).
+pub const MAX_ARRAY_ELEMENTS: usize = 1_000_000;
+
+/// brook patch: the most tagged fields one struct read off the wire may announce.
+pub const MAX_TAGGED_FIELDS: u32 = 10_000;
+
+/// brook patch: the most memory set aside for an array before its elements are decoded; past
+/// it the vector grows with the elements actually read.
+const MAX_ARRAY_PREALLOC_BYTES: usize = 1 << 20;
+
+/// brook patch: the empty vector for an array whose count `count` came off the wire. A count
+/// over [`MAX_ARRAY_ELEMENTS`], or over the bytes left in `buf` (every element takes at least
+/// one byte, the check Kafka's generated decoders make), is refused before anything is
+/// allocated, and the reservation is capped at [`MAX_ARRAY_PREALLOC_BYTES`] whatever the
+/// element size.
+fn bounded_vec<T, B: ByteBuf>(count: usize, buf: &B) -> Result<Vec<T>> {
+    if count > MAX_ARRAY_ELEMENTS {
+        bail!("Array of {count} elements is over the limit of {MAX_ARRAY_ELEMENTS}");
+    }
+    if count > buf.remaining() {
+        bail!(
+            "Array of {count} elements cannot fit in the {} bytes left",
+            buf.remaining()
+        );
+    }
+    let per_element = std::mem::size_of::<T>().max(1);
+    Ok(Vec::with_capacity(
+        count.min(MAX_ARRAY_PREALLOC_BYTES / per_element),
+    ))
+}
+
+/// brook patch: the number of tagged fields of a struct, refused over [`MAX_TAGGED_FIELDS`]
+/// before any is read.
+#[derive(Debug, Copy, Clone, Default)]
+pub struct TaggedFieldCount;
+
+impl Decoder<u32> for TaggedFieldCount {
+    fn decode<B: ByteBuf>(&self, buf: &mut B) -> Result<u32> {
+        let count: u32 = UnsignedVarInt.decode(buf)?;
+        if count > MAX_TAGGED_FIELDS {
+            bail!("{count} tagged fields are over the limit of {MAX_TAGGED_FIELDS}");
+        }
+        Ok(count)
+    }
+}
+
 /// An array whose length is encoded with an `i32`.
 #[derive(Debug, Copy, Clone)]
 pub struct Array<E>(pub E);
@@ -985,8 +1031,8 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                // brook patch: the count comes from the wire; cap the pre-allocation by the bytes left.
-                let mut result = Vec::with_capacity((n as usize).min(buf.remaining()));
+                // brook patch: the count comes from the wire; see `bounded_vec`.
+                let mut result = bounded_vec(n as usize, buf)?;
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1094,8 +1140,8 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                // brook patch: the count comes from the wire; cap the pre-allocation by the bytes left.
-                let mut result = Vec::with_capacity(((n - 1) as usize).min(buf.remaining()));
+                // brook patch: the count comes from the wire; see `bounded_vec`.
+                let mut result = bounded_vec((n - 1) as usize, buf)?;
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
