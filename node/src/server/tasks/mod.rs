@@ -7,18 +7,18 @@
 //! - [`preferred_leaders`], [`offset_expiry`]: periodic work of the Raft leader (Kafka's
 //!   controller), run by [`as_controller`].
 //! - [`retention`]: old segments are dropped.
-//! - [`raft_health`]: a stopped Raft member stops the node.
+//! - [`health`]: a stopped Raft member or a store that can no longer flush stops the node.
 //!
 //! Each loop holds the node's [`crate::shutdown::Shutdown`] and returns when it fires, so
 //! shutdown waits for them instead of aborting them mid-write.
 
 mod coordination;
+mod health;
 mod isr;
 pub(crate) mod membership;
 mod offset_expiry;
 mod partitions;
 mod preferred_leaders;
-mod raft_health;
 mod retention;
 
 use std::future::Future;
@@ -45,7 +45,7 @@ impl Tasks {
         fatal: mpsc::Sender<String>,
     ) -> Self {
         let mut tasks = Tasks::default();
-        tasks.spawn("raft health", raft_health::run(broker.clone(), fatal));
+        tasks.spawn("health", health::run(broker.clone(), fatal));
         tasks.spawn("retention", retention::run(broker.clone()));
         tasks.spawn("partitions", partitions::run(broker.clone()));
         tasks.spawn("renew sessions", membership::renew_sessions(broker.clone()));
