@@ -266,7 +266,7 @@ fn absurd_counts_in_a_large_frame_are_refused_before_allocating() {
     assert!(error.to_string().contains("bytes left"), "{error}");
 }
 
-/// A JoinGroup v9 header announcing 2^31 - 1 tagged fields is refused at the count.
+/// A Heartbeat v4 body announcing 2^31 - 1 tagged fields is refused at the count.
 #[test]
 fn absurd_tagged_field_count_is_refused() {
     let frame = request_frame(ApiKey::Heartbeat, 4, &default_request(ApiKey::Heartbeat)).unwrap();
