@@ -27,7 +27,7 @@ mod system;
 pub use error::PartitionError;
 pub use partition::{
     ask, Acks, AppendAsFollower, AppendBatch, Appended, BecomeFollower, BecomeLeader, Divergence,
-    FollowerPosition, IsrRequest, Leadership, ListOffset, OffsetAnswer, OffsetQuery,
+    EpochEnd, FollowerPosition, IsrRequest, Leadership, ListOffset, OffsetAnswer, OffsetQuery,
     PartitionActor, PartitionConfig, ReadRecords, RecordsRead, ReplicaFetch, ReplicaRead,
     TruncateFollower,
 };

@@ -1,10 +1,16 @@
 //! ListOffsets: earliest, latest, max timestamp and by timestamp across many small segments,
-//! and after retention (by size and by time) deleted old segments.
+//! and after retention (by size and by time) deleted old segments. OffsetForLeaderEpoch: where
+//! each leader epoch ends, across a restart that started a new epoch.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{anyhow, ensure, Result};
 use brook_tests::*;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, OffsetForLeaderEpochRequest};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -345,4 +351,123 @@ async fn retention_by_time_moves_earliest_offset() -> Result<()> {
         OLD as i64 + 10,
     )
     .await
+}
+
+/// The leader epoch of partition 0 of `topic` in the metadata, once it has a leader.
+fn leader_epoch(conn: &mut RawConn, topic: &str) -> Result<Option<i32>> {
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
+    ]));
+    let response = conn.call(9, &request)?;
+    Ok(response
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.partition_index == 0 && p.error_code == 0 && p.leader_id.0 >= 0)
+        .map(|p| p.leader_epoch))
+}
+
+/// OffsetForLeaderEpoch v4 for one partition: `(error_code, leader_epoch, end_offset)`.
+fn epoch_end(
+    conn: &mut RawConn,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> Result<(i16, i32, i64)> {
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_leader_epoch(leader_epoch)])]);
+    let response = conn.call(4, &request)?;
+    let p = response
+        .topics
+        .into_iter()
+        .find(|t| t.topic.0.as_str() == topic)
+        .and_then(|t| t.partitions.into_iter().find(|p| p.partition == partition))
+        .ok_or_else(|| anyhow!("no OffsetForLeaderEpoch answer for {topic}/{partition}"))?;
+    Ok((p.error_code, p.leader_epoch, p.end_offset))
+}
+
+/// 10 records in one epoch, a restart (the partition is led again in a newer epoch), 5 more:
+/// OffsetForLeaderEpoch says the old epoch ends at 10 and the current one at the log end, an
+/// epoch above the current one is unknown (-1, -1), and a stale or future current epoch, an
+/// unknown topic or partition get Kafka's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_for_leader_epoch_across_a_restart() -> Result<()> {
+    const FENCED_LEADER_EPOCH: i16 = 74;
+    const UNKNOWN_LEADER_EPOCH: i16 = 75;
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    let mut broker = Broker::start();
+    create_topic(&broker, "epochs", 1, &[]).await?;
+    let first: Vec<Msg> = (0..10)
+        .map(|i| Msg::value(payload(i)).partition(0))
+        .collect();
+    produce_all(&producer(&broker, &[]), "epochs", &first).await?;
+    let mut conn = RawConn::connect(broker.addr())?;
+    let old = leader_epoch(&mut conn, "epochs")?.ok_or_else(|| anyhow!("no leader"))?;
+    ensure!(
+        epoch_end(&mut conn, "epochs", 0, old, old)? == (0, old, 10),
+        "the current epoch ends at the log end"
+    );
+
+    broker.restart();
+    let mut conn = RawConn::connect(broker.addr())?;
+    let new = wait_for("the partition led in a newer epoch", OP_TIMEOUT, || {
+        Ok(leader_epoch(&mut conn, "epochs")?.filter(|&e| e > old))
+    })?;
+    let second: Vec<Msg> = (10..15)
+        .map(|i| Msg::value(payload(i)).partition(0))
+        .collect();
+    produce_all(&producer(&broker, &[]), "epochs", &second).await?;
+
+    let asked =
+        |conn: &mut RawConn, current: i32, epoch: i32| epoch_end(conn, "epochs", 0, current, epoch);
+    assert_eq!(
+        asked(&mut conn, new, old)?,
+        (0, old, 10),
+        "epoch {old} ends where {new} began"
+    );
+    assert_eq!(
+        asked(&mut conn, -1, old)?,
+        (0, old, 10),
+        "no current epoch given"
+    );
+    assert_eq!(
+        asked(&mut conn, new, new)?,
+        (0, new, 15),
+        "the current epoch ends at the log end"
+    );
+    if new > old + 1 {
+        // An epoch between the two that this log never saw belongs to the older one.
+        assert_eq!(asked(&mut conn, new, old + 1)?, (0, old, 10));
+    }
+    assert_eq!(
+        asked(&mut conn, new, new + 1)?,
+        (0, -1, -1),
+        "an epoch not reached yet"
+    );
+    assert_eq!(
+        asked(&mut conn, old, old)?.0,
+        FENCED_LEADER_EPOCH,
+        "a stale current epoch"
+    );
+    assert_eq!(
+        asked(&mut conn, new + 1, new)?.0,
+        UNKNOWN_LEADER_EPOCH,
+        "a future current epoch"
+    );
+    assert_eq!(
+        epoch_end(&mut conn, "epochs", 7, -1, new)?.0,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(
+        epoch_end(&mut conn, "no-such-topic", 0, -1, new)?.0,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    Ok(())
 }

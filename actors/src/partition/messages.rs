@@ -152,6 +152,16 @@ pub struct ListOffset {
     pub reply: Reply<OffsetAnswer>,
 }
 
+/// OffsetForLeaderEpoch on the leader: the largest epoch <= `epoch` this log holds and the
+/// offset where the next epoch starts (the log end for the current epoch); `None` when the log
+/// cannot say (an epoch above every known one, or no epoch recorded yet).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EpochEnd {
+    pub epoch: i32,
+    pub reply: Reply<Option<(i32, u64)>>,
+}
+
 /// Drop segments past retention; sent periodically by the node.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -41,8 +41,8 @@ use self::leader::LeaderState;
 pub use self::leader::Leadership;
 use self::messages::Reply;
 pub use self::messages::{
-    ask, Acks, AppendBatch, Appended, BecomeFollower, BecomeLeader, IsrRequest, ListOffset,
-    OffsetAnswer, OffsetQuery, ReadRecords, RecordsRead, ReplicaFetch, ReplicaRead,
+    ask, Acks, AppendBatch, Appended, BecomeFollower, BecomeLeader, EpochEnd, IsrRequest,
+    ListOffset, OffsetAnswer, OffsetQuery, ReadRecords, RecordsRead, ReplicaFetch, ReplicaRead,
 };
 pub(crate) use self::messages::{ApplyRetention, DeletePartition};
 use crate::clock::now_ms;

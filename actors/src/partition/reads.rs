@@ -4,7 +4,7 @@
 use actix::prelude::*;
 use brook_wire::batch;
 
-use super::messages::{ListOffset, OffsetAnswer, OffsetQuery, ReadRecords, RecordsRead};
+use super::messages::{EpochEnd, ListOffset, OffsetAnswer, OffsetQuery, ReadRecords, RecordsRead};
 use super::{to_i64, PartitionActor};
 use crate::PartitionError;
 
@@ -84,5 +84,17 @@ impl Handler<ListOffset> for PartitionActor {
 
     fn handle(&mut self, msg: ListOffset, _ctx: &mut Self::Context) {
         let _ = msg.reply.send(self.list_offset(msg.query));
+    }
+}
+
+impl Handler<EpochEnd> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: EpochEnd, _ctx: &mut Self::Context) {
+        let result = self
+            .leader()
+            .and_then(|_| self.log())
+            .map(|log| log.end_offset_for_epoch(msg.epoch));
+        let _ = msg.reply.send(result);
     }
 }

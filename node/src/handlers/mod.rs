@@ -37,6 +37,7 @@ mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod routing;
 mod sync_group;
@@ -90,6 +91,8 @@ apis! {
     Produce 0..=12 => produce,
     Fetch 4..=17 => fetch,
     ListOffsets 1..=8 => list_offsets,
+    /// v2-4, as Kafka 4 (KIP-896 dropped v0-1).
+    OffsetForLeaderEpoch 2..=4 => offset_for_leader_epoch,
     Metadata 0..=12 => metadata,
     ApiVersions 0..=4 => api_versions,
     CreateTopics 2..=7 => create_topics,
