@@ -95,13 +95,10 @@ pub(crate) async fn reconcile_or_log(broker: &Broker) {
 }
 
 /// Creates a topic through Raft and starts the partitions this node holds.
-pub(crate) async fn create_topic(
-    broker: &Broker,
-    topic: NewTopic,
-) -> Result<Arc<TopicMeta>, MetaError> {
-    let topic = broker.metadata.create_topic(topic).await?;
+pub(crate) async fn create_topic(broker: &Broker, topic: NewTopic) -> Result<Uuid, MetaError> {
+    let id = broker.metadata.create_topic(topic).await?;
     reconcile_or_log(broker).await;
-    Ok(topic)
+    Ok(id)
 }
 
 /// Deletes a topic through Raft; every node then removes its partitions' data.
@@ -120,11 +117,11 @@ pub(crate) async fn create_partitions(
     name: &str,
     count: i32,
     assignment: Vec<Vec<u64>>,
-) -> Result<Arc<TopicMeta>, MetaError> {
-    let topic = broker
+) -> Result<(), MetaError> {
+    broker
         .metadata
         .create_partitions(name, count, assignment)
         .await?;
     reconcile_or_log(broker).await;
-    Ok(topic)
+    Ok(())
 }

@@ -36,7 +36,7 @@ pub(crate) async fn handle(
                 assignment,
             )
             .await
-            .map(|t| tracing::info!(topic = %t.name, partitions = t.partitions, "added partitions"))
+            .map(|()| tracing::info!(topic = %topic.name.as_str(), partitions = topic.count, "added partitions"))
             .map_err(|e| (meta_error(&e), e.to_string())),
             Err(e) => Err(e),
         };

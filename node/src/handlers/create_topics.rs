@@ -80,11 +80,11 @@ pub(crate) async fn handle(
                 assignment: plan.assignment,
             };
             match partitions::create_topic(broker, topic).await {
-                Ok(meta) => {
+                Ok(id) => {
                     tracing::info!(topic = %name.as_str(), partitions = plan.partitions, "created topic");
                     // Topic ids exist from v7.
                     if version >= 7 {
-                        result.with_topic_id(meta.id)
+                        result.with_topic_id(id)
                     } else {
                         result
                     }

@@ -108,21 +108,18 @@ async fn by_name(
         assignment: Vec::new(),
     };
     match partitions::create_topic(broker, topic).await {
-        Ok(topic) => {
-            tracing::info!(topic = %name.0, partitions, "auto-created topic");
-            describe(broker, version, &topic)
-        }
+        Ok(_) => tracing::info!(topic = %name.0, partitions, "auto-created topic"),
         // Another request created it in the meantime.
-        Err(e) if e.kafka_code() == ResponseError::TopicAlreadyExists.code() => {
-            match broker.image().topic(name) {
-                Some(topic) => describe(broker, version, topic),
-                None => error(ResponseError::LeaderNotAvailable),
-            }
-        }
+        Err(e) if e.kafka_code() == ResponseError::TopicAlreadyExists.code() => {}
         Err(e) => {
             tracing::error!(topic = %name.0, error = %e, "auto-creating topic failed");
-            error(meta_error(&e))
+            return error(meta_error(&e));
         }
+    }
+    // A delete may already have removed it again: the client asks again.
+    match broker.image().topic(name) {
+        Some(topic) => describe(broker, version, topic),
+        None => error(ResponseError::LeaderNotAvailable),
     }
 }
 

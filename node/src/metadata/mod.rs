@@ -125,18 +125,20 @@ impl Metadata {
         self.raft.write(cmd).await
     }
 
-    pub async fn create_topic(&self, topic: NewTopic) -> Result<Arc<TopicMeta>, MetaError> {
-        let name = topic.name.clone();
+    /// Creates a topic; returns its id. Once the write is committed the topic was created, even
+    /// if a delete that raced it has already removed it again from this node's image.
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<Uuid, MetaError> {
+        let id = Uuid::new_v4();
         self.write(MetadataCommand::CreateTopic {
             name: topic.name,
-            id: Uuid::new_v4().into_bytes(),
+            id: id.into_bytes(),
             partitions: partition_count(topic.partitions)?,
             replication_factor: topic.replication_factor,
             configs: topic.configs,
             assignment: topic.assignment,
         })
         .await?;
-        self.created(&name)
+        Ok(id)
     }
 
     /// Deletes a topic; returns it as this node last saw it (`None` if its image did not show
@@ -155,23 +157,14 @@ impl Metadata {
         name: &str,
         count: i32,
         assignment: Vec<Vec<u64>>,
-    ) -> Result<Arc<TopicMeta>, MetaError> {
+    ) -> Result<(), MetaError> {
         self.write(MetadataCommand::CreatePartitions {
             name: name.to_owned(),
             count: partition_count(count)?,
             assignment,
         })
         .await?;
-        self.created(name)
-    }
-
-    /// The topic after a write that created or grew it. It can only be missing if a delete
-    /// raced the write, which the caller reports like a delete that came first.
-    fn created(&self, name: &str) -> Result<Arc<TopicMeta>, MetaError> {
-        self.image()
-            .topic(name)
-            .cloned()
-            .ok_or_else(|| unknown_topic(name))
+        Ok(())
     }
 
     /// A producer id never handed out before on this cluster.
@@ -205,13 +198,6 @@ fn partition_count(count: i32) -> Result<u32, MetaError> {
             format!("partition count {count} must be positive"),
         ))
     })
-}
-
-fn unknown_topic(name: &str) -> MetaError {
-    MetaError::Rejected(brook_raft::Rejection::new(
-        brook_raft::codes::UNKNOWN_TOPIC_OR_PARTITION,
-        format!("topic {name} does not exist"),
-    ))
 }
 
 /// Kafka's rules for topic names: 1-249 characters from [a-zA-Z0-9._-], not "." or "..".
