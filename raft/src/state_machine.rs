@@ -397,6 +397,21 @@ mod tests {
     }
 
     /// Build a snapshot as openraft's snapshot policy would.
+    /// Opens the stores of `path` again once the last handle is dropped: sled releases its
+    /// directory lock only when its flusher thread has stopped, a moment later.
+    fn reopen(path: &std::path::Path) -> (crate::LogStore, StateMachineStore) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match open_stores(path) {
+                Ok(stores) => return stores,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("reopening the stores: {e}"),
+            }
+        }
+    }
+
     async fn build(sm: &mut StateMachineStore) -> Snapshot {
         sm.get_snapshot_builder()
             .await
@@ -437,7 +452,7 @@ mod tests {
         assert_ne!(want, at_snapshot);
         drop((log, sm));
 
-        let (_log, mut sm) = open_stores(dir.path()).unwrap();
+        let (_log, mut sm) = reopen(dir.path());
         let (applied, membership) = sm.applied_state().await.unwrap();
         assert_eq!(applied, snapshot.meta.last_log_id);
         assert_eq!(applied.map(|l| l.index), Some(2));
