@@ -26,6 +26,9 @@ pub const NOT_COORDINATOR: i16 = 16;
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 /// ILLEGAL_GENERATION: a group record older than the one already stored.
 pub const ILLEGAL_GENERATION: i16 = 22;
+/// INVALID_COMMIT_OFFSET_SIZE: the commit would take the group state past
+/// [`crate::consumer_groups::GROUP_STATE_MAX_BYTES`].
+pub const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
 /// TOPIC_ALREADY_EXISTS: a topic with that name (or that topic id) already exists.
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// INVALID_PARTITIONS: the partition count is not valid (zero, too large, or not larger than

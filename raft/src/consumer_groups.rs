@@ -110,10 +110,91 @@ fn score(group: &str, broker: u64) -> u64 {
     h ^ (h >> 31)
 }
 
+/// The most bytes of group state (group ids, recorded generations, committed offsets with
+/// their metadata, as counted by [`group_bytes`]) the cluster keeps: every node holds it in
+/// memory and in each snapshot. Writes that would grow it further are refused; writes that
+/// shrink it (deletes, expiry, smaller generations) always apply. A fixed constant rather than
+/// a setting, since every node must refuse the same entries.
+pub const GROUP_STATE_MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What one group costs besides its strings and offsets (map entry, fixed fields).
+const GROUP_OVERHEAD: u64 = 128;
+/// What one member or committed offset costs besides its strings and bytes.
+const ENTRY_OVERHEAD: u64 = 64;
+
+fn len(s: &Option<String>) -> u64 {
+    s.as_ref().map_or(0, |s| s.len() as u64)
+}
+
+fn record_bytes(r: &GroupRecord) -> u64 {
+    let members: u64 = r
+        .members
+        .iter()
+        .map(|m| {
+            ENTRY_OVERHEAD
+                + m.member_id.len() as u64
+                + len(&m.instance_id)
+                + m.client_id.len() as u64
+                + m.client_host.len() as u64
+                + m.subscription.len() as u64
+                + m.assignment.len() as u64
+        })
+        .sum();
+    len(&r.protocol_type) + len(&r.protocol) + len(&r.leader) + members
+}
+
+fn offset_bytes(topic: &str, metadata: &str) -> u64 {
+    ENTRY_OVERHEAD + topic.len() as u64 + metadata.len() as u64
+}
+
+/// The bytes one group counts for in [`GROUP_STATE_MAX_BYTES`].
+pub fn group_bytes(group: &str, state: &GroupState) -> u64 {
+    let offsets: u64 = state
+        .offsets
+        .iter()
+        .map(|((topic, _), o)| offset_bytes(topic, &o.metadata))
+        .sum();
+    GROUP_OVERHEAD + group.len() as u64 + record_bytes(&state.record) + offsets
+}
+
 /// All consumer groups, by group id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredGroups")]
 pub struct ConsumerGroups {
     groups: BTreeMap<String, GroupState>,
+    /// Σ [`group_bytes`]; derived, so not part of the snapshot.
+    #[serde(skip_serializing)]
+    bytes: u64,
+    /// [`GROUP_STATE_MAX_BYTES`] (smaller in tests).
+    #[serde(skip_serializing)]
+    limit: u64,
+}
+
+impl Default for ConsumerGroups {
+    fn default() -> Self {
+        ConsumerGroups {
+            groups: BTreeMap::new(),
+            bytes: 0,
+            limit: GROUP_STATE_MAX_BYTES,
+        }
+    }
+}
+
+/// The serialized form of [`ConsumerGroups`] (what snapshots hold).
+#[derive(Deserialize)]
+struct StoredGroups {
+    groups: BTreeMap<String, GroupState>,
+}
+
+impl From<StoredGroups> for ConsumerGroups {
+    fn from(stored: StoredGroups) -> Self {
+        let bytes = stored.groups.iter().map(|(g, s)| group_bytes(g, s)).sum();
+        ConsumerGroups {
+            groups: stored.groups,
+            bytes,
+            limit: GROUP_STATE_MAX_BYTES,
+        }
+    }
 }
 
 impl ConsumerGroups {
@@ -133,35 +214,90 @@ impl ConsumerGroups {
         self.groups.is_empty()
     }
 
+    /// The group state's size as [`GROUP_STATE_MAX_BYTES`] counts it.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether growing the state by `more` bytes stays within [`GROUP_STATE_MAX_BYTES`].
+    fn fits(&self, more: u64) -> bool {
+        self.bytes.saturating_add(more) <= self.limit
+    }
+
+    /// Applies `change` to one group (created if missing) and
+    /// keeps [`Self::bytes`] in step.
+    fn update<R>(&mut self, group: &str, change: impl FnOnce(&mut GroupState) -> R) -> R {
+        let before = self.groups.get(group).map_or(0, |g| group_bytes(group, g));
+        let entry = self.groups.entry(group.to_owned()).or_default();
+        let result = change(entry);
+        let after = group_bytes(group, entry);
+        self.bytes = (self.bytes + after).saturating_sub(before);
+        result
+    }
+
     /// Record a completed generation. A record older than the stored one is refused, so a
     /// delayed write can never roll a group back.
+    /// A record that would take the group state past [`GROUP_STATE_MAX_BYTES`] is refused
+    /// with UNKNOWN_SERVER_ERROR, as Kafka answers a group record its offsets topic cannot take.
     pub fn store(&mut self, group: &str, record: &GroupRecord) -> Result<(), i16> {
-        let entry = self.groups.entry(group.to_owned()).or_default();
-        if record.generation < entry.record.generation {
+        let (current, generation) = match self.groups.get(group) {
+            Some(g) => (record_bytes(&g.record), g.record.generation),
+            None => (0, 0),
+        };
+        if record.generation < generation {
             return Err(codes::ILLEGAL_GENERATION);
         }
-        entry.record = record.clone();
+        let new_group = if self.groups.contains_key(group) {
+            0
+        } else {
+            GROUP_OVERHEAD + group.len() as u64
+        };
+        let more = (new_group + record_bytes(record)).saturating_sub(current);
+        if more > 0 && !self.fits(more) {
+            return Err(codes::UNKNOWN_SERVER_ERROR);
+        }
+        self.update(group, |g| g.record = record.clone());
         Ok(())
     }
 
     /// Store the offsets of one commit, creating the group (Empty, generation 0) for a
-    /// standalone commit.
-    pub fn commit(&mut self, commit: &GroupCommit, at_ms: u64) {
+    /// standalone commit. A commit that would take the group state past
+    /// [`GROUP_STATE_MAX_BYTES`] is refused whole with INVALID_COMMIT_OFFSET_SIZE, Kafka's
+    /// answer to a commit its offsets topic cannot take.
+    pub fn commit(&mut self, commit: &GroupCommit, at_ms: u64) -> i16 {
         if commit.offsets.is_empty() {
-            return;
+            return codes::NONE;
         }
-        let entry = self.groups.entry(commit.group.clone()).or_default();
+        let existing = self.groups.get(&commit.group);
+        let mut more = match existing {
+            Some(_) => 0,
+            None => GROUP_OVERHEAD + commit.group.len() as u64,
+        };
+        let mut less = 0;
         for o in &commit.offsets {
-            entry.offsets.insert(
-                (o.topic.clone(), o.partition),
-                CommittedOffset {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.clone(),
-                    commit_ms: at_ms,
-                },
-            );
+            more += offset_bytes(&o.topic, &o.metadata);
+            let key = (o.topic.clone(), o.partition);
+            if let Some(old) = existing.and_then(|g| g.offsets.get(&key)) {
+                less += offset_bytes(&o.topic, &old.metadata);
+            }
         }
+        if more > less && !self.fits(more - less) {
+            return codes::INVALID_COMMIT_OFFSET_SIZE;
+        }
+        self.update(&commit.group, |g| {
+            for o in &commit.offsets {
+                g.offsets.insert(
+                    (o.topic.clone(), o.partition),
+                    CommittedOffset {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.clone(),
+                        commit_ms: at_ms,
+                    },
+                );
+            }
+        });
+        codes::NONE
     }
 
     /// Delete a group and its offsets: GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP otherwise.
@@ -170,7 +306,9 @@ impl ConsumerGroups {
             None => codes::GROUP_ID_NOT_FOUND,
             Some(g) if !g.is_empty() => codes::NON_EMPTY_GROUP,
             Some(_) => {
-                self.groups.remove(group);
+                if let Some(g) = self.groups.remove(group) {
+                    self.bytes = self.bytes.saturating_sub(group_bytes(group, &g));
+                }
                 codes::NONE
             }
         }
@@ -178,12 +316,14 @@ impl ConsumerGroups {
 
     /// Forget the committed offsets of some partitions.
     pub fn delete_offsets(&mut self, group: &str, partitions: &[(String, i32)]) -> i16 {
-        let Some(g) = self.groups.get_mut(group) else {
+        if !self.groups.contains_key(group) {
             return codes::GROUP_ID_NOT_FOUND;
-        };
-        for p in partitions {
-            g.offsets.remove(p);
         }
+        self.update(group, |g| {
+            for p in partitions {
+                g.offsets.remove(p);
+            }
+        });
         codes::NONE
     }
 
@@ -194,24 +334,32 @@ impl ConsumerGroups {
     /// are removed. Returns how many offsets expired.
     pub fn expire(&mut self, at_ms: u64, retention_ms: u64) -> usize {
         let mut expired = 0;
-        for g in self.groups.values_mut() {
+        for (name, g) in self.groups.iter_mut() {
             if !g.is_empty() {
                 continue;
             }
+            let before = group_bytes(name, g);
             let base = g
                 .record
                 .protocol_type
                 .as_ref()
                 .map(|_| g.record.state_since_ms);
-            let before = g.offsets.len();
+            let before_len = g.offsets.len();
             g.offsets.retain(|_, o| {
                 let since = base.map_or(o.commit_ms, |b| b.max(o.commit_ms));
                 since.saturating_add(retention_ms) > at_ms
             });
-            expired += before - g.offsets.len();
+            expired += before_len - g.offsets.len();
+            self.bytes = (self.bytes + group_bytes(name, g)).saturating_sub(before);
         }
-        self.groups
-            .retain(|_, g| !(g.is_empty() && g.offsets.is_empty()));
+        let bytes = &mut self.bytes;
+        self.groups.retain(|name, g| {
+            let keep = !(g.is_empty() && g.offsets.is_empty());
+            if !keep {
+                *bytes = bytes.saturating_sub(group_bytes(name, g));
+            }
+            keep
+        });
         expired
     }
 }
@@ -345,5 +493,115 @@ mod tests {
         assert!(groups.get("idle").is_none());
         assert_eq!(groups.expire(1_000_000, 1_000), 0);
         assert_eq!(groups.get("busy").unwrap().offsets.len(), 1);
+    }
+
+    /// [`ConsumerGroups::bytes`] recomputed from scratch.
+    fn counted(groups: &ConsumerGroups) -> u64 {
+        groups.iter().map(|(g, s)| group_bytes(g, s)).sum()
+    }
+
+    type Step = fn(&mut ConsumerGroups);
+
+    #[test]
+    fn the_byte_count_follows_every_change_and_survives_a_snapshot() {
+        let mut groups = ConsumerGroups::default();
+        let steps: [(&str, Step); 9] = [
+            ("commit", |g| {
+                assert_eq!(g.commit(&commit("a", "t", 0, 1), 1), 0)
+            }),
+            ("second partition", |g| {
+                g.commit(&commit("a", "topic-two", 1, 1), 2);
+            }),
+            ("bigger metadata", |g| {
+                let mut c = commit("a", "t", 0, 2);
+                c.offsets[0].metadata = "x".repeat(300);
+                g.commit(&c, 3);
+            }),
+            ("record", |g| {
+                let record = GroupRecord {
+                    protocol_type: Some("consumer".into()),
+                    generation: 1,
+                    members: vec![member("m-1"), member("m-2")],
+                    ..Default::default()
+                };
+                assert_eq!(g.store("b", &record), Ok(()));
+            }),
+            ("smaller record", |g| {
+                let record = GroupRecord {
+                    protocol_type: Some("consumer".into()),
+                    generation: 2,
+                    state_since_ms: 10,
+                    ..Default::default()
+                };
+                assert_eq!(g.store("b", &record), Ok(()));
+            }),
+            ("commit to b", |g| {
+                g.commit(&commit("b", "t", 0, 1), 10);
+            }),
+            ("delete offsets", |g| {
+                assert_eq!(g.delete_offsets("a", &[("t".into(), 0)]), 0);
+            }),
+            ("expire", |g| {
+                assert_eq!(g.expire(1_000_000, 1_000), 2);
+            }),
+            ("delete", |g| {
+                g.commit(&commit("c", "t", 0, 1), 2_000_000);
+                assert_eq!(g.delete("c"), 0);
+            }),
+        ];
+        for (what, step) in steps {
+            step(&mut groups);
+            assert_eq!(groups.bytes(), counted(&groups), "after {what}");
+            let back: ConsumerGroups =
+                bincode::deserialize(&bincode::serialize(&groups).unwrap()).unwrap();
+            assert_eq!(back, groups, "after {what}, through a snapshot");
+        }
+        assert!(groups.is_empty());
+        assert_eq!(groups.bytes(), 0);
+    }
+
+    #[test]
+    fn writes_that_would_pass_the_limit_are_refused_and_shrinking_ones_apply() {
+        let mut groups = ConsumerGroups {
+            limit: 4_096,
+            ..Default::default()
+        };
+        let mut n = 0;
+        let code = loop {
+            let code = groups.commit(&commit("g", &format!("topic-{n}"), 0, 1), 1);
+            if code != codes::NONE {
+                break code;
+            }
+            n += 1;
+        };
+        assert_eq!(code, codes::INVALID_COMMIT_OFFSET_SIZE);
+        assert!(n > 10, "only {n} commits fit in 4 KiB");
+        assert!(groups.bytes() <= 4_096);
+        let full = groups.clone();
+        // Refused whole: nothing of the commit is kept.
+        assert_eq!(groups.get("g").unwrap().offsets.len(), n);
+        // Moving an offset that is already there costs nothing more.
+        assert_eq!(
+            groups.commit(&commit("g", "topic-0", 0, 99), 2),
+            codes::NONE
+        );
+        assert_eq!(groups.bytes(), full.bytes());
+        // A new group and a larger record are refused too.
+        assert_eq!(
+            groups.commit(&commit("other", "t", 0, 1), 2),
+            codes::INVALID_COMMIT_OFFSET_SIZE
+        );
+        let big = GroupRecord {
+            generation: 1,
+            members: vec![member(&"m".repeat(200))],
+            ..Default::default()
+        };
+        assert_eq!(groups.store("g", &big), Err(codes::UNKNOWN_SERVER_ERROR));
+        assert!(groups.get("other").is_none());
+        // Room comes back when offsets go.
+        let some: Vec<(String, i32)> = (0..4).map(|i| (format!("topic-{i}"), 0)).collect();
+        assert_eq!(groups.delete_offsets("g", &some), codes::NONE);
+        assert_eq!(groups.commit(&commit("other", "t", 0, 1), 3), codes::NONE);
+        assert_eq!(groups.bytes(), counted(&groups));
     }
 }

@@ -9,7 +9,9 @@
 use super::{reject, MetadataState};
 use crate::codes;
 use crate::command::{CommandOutput, CommandResult, Rejection};
-use crate::consumer_groups::{self, ConsumerGroups, GroupCommit, GroupRecord};
+use crate::consumer_groups::{
+    self, ConsumerGroups, GroupCommit, GroupRecord, GROUP_STATE_MAX_BYTES,
+};
 
 /// Placement epochs remembered; a coordinator that loaded a group before the oldest of them
 /// must reload it before it may write again.
@@ -96,9 +98,15 @@ impl MetadataState {
         self.check_coordinator(coordinator, since, group)?;
         match self.groups.store(group, record) {
             Ok(()) => Ok(CommandOutput::Done),
+            Err(codes::ILLEGAL_GENERATION) => reject(
+                codes::ILLEGAL_GENERATION,
+                format!("group {group}: generation {} is stale", record.generation),
+            ),
             Err(code) => reject(
                 code,
-                format!("group {group}: generation {} is stale", record.generation),
+                format!(
+                    "group {group}: the group state would exceed {GROUP_STATE_MAX_BYTES} bytes"
+                ),
             ),
         }
     }
@@ -114,8 +122,7 @@ impl MetadataState {
             .iter()
             .map(|c| {
                 if self.coordinates_since(&c.group, coordinator, c.since) {
-                    self.groups.commit(c, at_ms);
-                    codes::NONE
+                    self.groups.commit(c, at_ms)
                 } else {
                     codes::NOT_COORDINATOR
                 }
