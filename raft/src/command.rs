@@ -136,6 +136,9 @@ impl MetadataCommand {
                 epoch,
                 at_ms: leader_now_ms,
             },
+            MetadataCommand::RenewSessions { .. } => MetadataCommand::RenewSessions {
+                at_ms: leader_now_ms,
+            },
             other => other,
         }
     }

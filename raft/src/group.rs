@@ -92,6 +92,7 @@ impl MetadataRaft {
         let server = tokio::spawn(serve_raft_with(
             listener,
             raft.clone(),
+            reader.clone(),
             config.transport.clone(),
             config.max_voters,
             async move {
@@ -222,7 +223,7 @@ impl MetadataRaft {
             }
             // Appended here only if this node leads, so its clock stamps liveness; otherwise
             // the leader stamps the forwarded command again.
-            let stamped = cmd.clone().stamped(crate::clock::now_ms());
+            let stamped = cmd.clone().stamped(self.reader.stamp_ms());
             let local = tokio::time::timeout(remaining, self.raft.client_write(stamped))
                 .await
                 .map_err(|_| Error::Timeout(self.write_timeout))?;

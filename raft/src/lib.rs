@@ -60,7 +60,7 @@ pub use log_store::LogStore;
 pub use membership::JoinReply;
 pub use network::TcpNetworkFactory;
 pub use rpc::TransportConfig;
-pub use server::{serve_raft, serve_raft_with};
+pub use server::serve_raft_with;
 pub use snapshot_buffer::SnapshotBuffer;
 pub use state::{BrokerState, MetadataState, PartitionState, TopicState};
 pub use state_machine::{MetadataReader, StateMachineStore};

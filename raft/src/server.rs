@@ -14,28 +14,19 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::error::Error;
-use crate::membership::{self, DEFAULT_MAX_VOTERS};
+use crate::membership;
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
 use crate::slots::{SlotGuard, Slots};
+use crate::state_machine::MetadataReader;
 use crate::typ::Raft;
 
-/// Serve Raft RPCs on `listener` with the default limits, until the future is dropped.
-pub async fn serve_raft(listener: TcpListener, raft: Raft) -> std::io::Result<()> {
-    serve_raft_with(
-        listener,
-        raft,
-        TransportConfig::default(),
-        DEFAULT_MAX_VOTERS,
-        std::future::pending(),
-    )
-    .await
-}
-
 /// Serve Raft RPCs on `listener` until `shutdown` completes; then every connection is closed.
-/// Nodes that join through this server are promoted to voters up to `max_voters`.
+/// Nodes that join through this server are promoted to voters up to `max_voters`; `reader`
+/// (this node's image) gives the stamp for liveness commands forwarded to this node as leader.
 pub async fn serve_raft_with(
     listener: TcpListener,
     raft: Raft,
+    reader: MetadataReader,
     config: TransportConfig,
     max_voters: usize,
     shutdown: impl Future<Output = ()>,
@@ -54,14 +45,18 @@ pub async fn serve_raft_with(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                let raft = raft.clone();
-                let config = config.clone();
+                let served = Served {
+                    raft: raft.clone(),
+                    reader: reader.clone(),
+                    config: config.clone(),
+                    max_voters,
+                };
                 let slot = slots.admit();
                 let span = tracing::info_span!("raft_conn", node = node_id, %peer);
                 conns.spawn(
                     async move {
                         tokio::select! {
-                            _ = serve_connection(stream, raft, config, max_voters, &slot) => {}
+                            _ = serve_connection(stream, served, &slot) => {}
                             _ = slot.evicted() => {}
                         }
                     }
@@ -80,18 +75,20 @@ pub async fn serve_raft_with(
     Ok(())
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
+/// What a connection task serves with.
+struct Served {
     raft: Raft,
+    reader: MetadataReader,
     config: TransportConfig,
     max_voters: usize,
-    slot: &SlotGuard,
-) {
+}
+
+async fn serve_connection(mut stream: TcpStream, served: Served, slot: &SlotGuard) {
     tracing::debug!("raft connection opened");
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
-    match connection_loop(&mut stream, &raft, &config, max_voters, slot).await {
+    match connection_loop(&mut stream, &served, slot).await {
         Ok(()) => tracing::debug!("raft connection closed by peer"),
         Err(Error::Io(e)) => tracing::debug!(error = %e, "raft connection i/o error"),
         Err(e) => tracing::warn!(error = %e, "closing raft connection"),
@@ -100,11 +97,10 @@ async fn serve_connection(
 
 async fn connection_loop(
     stream: &mut TcpStream,
-    raft: &Raft,
-    config: &TransportConfig,
-    max_voters: usize,
+    served: &Served,
     slot: &SlotGuard,
 ) -> Result<(), Error> {
+    let config = &served.config;
     let max = config.max_frame_bytes;
     loop {
         let len = match tokio::time::timeout(config.idle_timeout, rpc::read_frame_len(stream, max))
@@ -121,13 +117,14 @@ async fn connection_loop(
             .map_err(|_| Error::Timeout(config.request_timeout))??;
         slot.touch();
         let req: RaftRequest = rpc::decode(&body, max)?;
-        let reply = dispatch(raft, req, max_voters).await;
+        let reply = dispatch(served, req).await;
         let bytes = rpc::encode(&reply, max)?;
         rpc::write_frame(stream, &bytes).await?;
     }
 }
 
-async fn dispatch(raft: &Raft, req: RaftRequest, max_voters: usize) -> RaftReply {
+async fn dispatch(served: &Served, req: RaftRequest) -> RaftReply {
+    let raft = &served.raft;
     match req {
         RaftRequest::AppendEntries(r) => RaftReply::AppendEntries(raft.append_entries(r).await),
         RaftRequest::Vote(r) => RaftReply::Vote(raft.vote(r).await),
@@ -138,11 +135,11 @@ async fn dispatch(raft: &Raft, req: RaftRequest, max_voters: usize) -> RaftReply
         // ForwardToLeader error goes back to the caller, who retries with the leader it names.
         // Forwarded to this node as the leader: stamped with its clock before it is appended.
         RaftRequest::ClientWrite(cmd) => {
-            let cmd = cmd.stamped(crate::clock::now_ms());
+            let cmd = cmd.stamped(served.reader.stamp_ms());
             RaftReply::ClientWrite(raft.client_write(cmd).await)
         }
         RaftRequest::Join { id, addr } => {
-            RaftReply::Join(membership::add_node(raft, id, addr, max_voters).await)
+            RaftReply::Join(membership::add_node(raft, id, addr, served.max_voters).await)
         }
     }
 }

@@ -26,6 +26,7 @@ use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, Storag
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Mutex};
 
+use crate::clock::StampClock;
 use crate::command::{CommandOutput, CommandResult};
 use crate::snapshot_buffer::{SnapshotBuffer, MAX_SNAPSHOT_BYTES};
 use crate::state::MetadataState;
@@ -113,6 +114,8 @@ struct Shared {
     /// could otherwise replace a newer snapshot installed meanwhile, and a restart would then
     /// need log entries the installation purged.
     stored: Mutex<Option<Option<LogId>>>,
+    /// What this node stamps liveness with when it leads.
+    stamps: StampClock,
 }
 
 impl Shared {
@@ -145,6 +148,13 @@ impl MetadataReader {
     /// Like [`MetadataReader::read`], also passing the id of the last entry the image includes.
     pub fn read_applied<R>(&self, f: impl FnOnce(Option<LogId>, &MetadataState) -> R) -> R {
         self.shared.read(|d| f(d.last_applied, &d.state))
+    }
+
+    /// The time this node, as the Raft leader, stamps liveness commands with (see
+    /// [`crate::clock`]): never behind the log's clock as applied here.
+    pub fn stamp_ms(&self) -> u64 {
+        let floor = self.read(MetadataState::clock_ms);
+        self.shared.stamps.now_ms(floor)
     }
 
     /// A copy of the current image.
@@ -195,6 +205,7 @@ impl StateMachineStore {
                 data: RwLock::new(data),
                 applied,
                 stored: Mutex::new(stored),
+                stamps: StampClock::new(),
             }),
             snapshot_seq: Arc::new(AtomicU64::new(0)),
             _alive: alive,

@@ -34,6 +34,11 @@ impl MetadataState {
     }
 
     /// How long a broker may go without a heartbeat before it is considered down.
+    /// The log's clock: the newest liveness stamp applied.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
     pub fn session_timeout_ms(&self) -> u64 {
         self.session_timeout_ms
     }

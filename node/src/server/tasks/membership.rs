@@ -99,7 +99,8 @@ pub(crate) async fn renew_sessions(broker: Arc<Broker>) {
     loop {
         let pending = reader.read_applied(|_, state| state.sessions_need_renewal());
         if pending && broker.metadata.controller_id() == broker.node_id() {
-            let cmd = MetadataCommand::RenewSessions { at_ms: now_ms() };
+            // Stamped with the leader's liveness clock as it is appended.
+            let cmd = MetadataCommand::RenewSessions { at_ms: 0 };
             if let Err(e) = broker.metadata.write(cmd).await {
                 tracing::warn!(error = %e, "renewing broker sessions failed");
                 tokio::select! {
