@@ -4,7 +4,7 @@
 # Idempotent, and works on a fresh Debian 12 machine (as root, or with sudo) that has a Rust
 # toolchain: installs what the tests need from Debian (cmake and a C toolchain to build
 # librdkafka for the `rdkafka` crate, kcat, pkg-config, the libcurl headers librdkafka 2.12's
-# CMake build includes unconditionally, python3-venv), creates .venv with the Python clients,
+# CMake build includes unconditionally, libfaketime, python3-venv), creates .venv with the Python clients,
 # then runs, stopping at the first failure:
 #   fmt check, clippy (-D warnings), release build, all Rust tests (unit tests and the
 #   cross-process tests in tests/), the Python client tests in tests/python, the kafkajs test in
@@ -66,7 +66,8 @@ installed() {
 # ---------------------------------------------------------------------------------------------
 step "system packages"
 # iproute2 and iptables: the brook-jepsen smoke run puts nodes in network namespaces (as root).
-packages=(build-essential cmake pkg-config libcurl4-openssl-dev kcat ca-certificates iproute2 iptables)
+# libfaketime: the clock tests and the clock nemesis skew one node's wall clock.
+packages=(build-essential cmake pkg-config libcurl4-openssl-dev kcat ca-certificates iproute2 iptables libfaketime)
 if [ -f tests/python/requirements.txt ]; then
     packages+=(python3 python3-venv)
 fi

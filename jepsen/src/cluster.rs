@@ -164,6 +164,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// Extra `-o key=value` settings for every node.
     settings: Vec<String>,
+    /// libfaketime, preloaded into every node once clock faults are on.
+    faketime: Option<PathBuf>,
 }
 
 /// The address of node `id`.
@@ -207,16 +209,28 @@ impl Cluster {
             net,
             nodes,
             settings,
+            faketime: None,
         })
+    }
+
+    /// Starts nodes with skewable clocks from now on (see [`crate::clock`]).
+    pub fn enable_clock_faults(&mut self) -> Result<()> {
+        self.faketime = Some(crate::clock::library()?);
+        Ok(())
+    }
+
+    /// Node `id`'s own directory (its log, its clock offset).
+    pub fn node_dir(&self, id: u32) -> Result<PathBuf> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.dir.clone())
+            .ok_or_else(|| anyhow!("no node {id}"))
     }
 
     /// Node `id`'s data directory (`--log-dirs`).
     pub fn data_dir(&self, id: u32) -> Result<PathBuf> {
-        self.nodes
-            .iter()
-            .find(|n| n.id == id)
-            .map(|n| n.dir.join("data"))
-            .ok_or_else(|| anyhow!("no node {id}"))
+        self.node_dir(id).map(|d| d.join("data"))
     }
 
     pub fn bootstrap(&self) -> String {
@@ -273,6 +287,7 @@ impl Cluster {
         let peers = self.peers();
         let settings = self.settings.clone();
         let net = self.net;
+        let faketime = self.faketime.clone();
         let node = self.node(id)?;
         if node.child.is_some() {
             return Ok(0);
@@ -301,6 +316,9 @@ impl Cluster {
             .arg(node.dir.join("data"));
         for s in &settings {
             cmd.args(["-o", s]);
+        }
+        if let Some(lib) = &faketime {
+            cmd.envs(crate::clock::env(lib, &node.dir)?);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))

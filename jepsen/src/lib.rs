@@ -12,12 +12,14 @@
 //! - [`analyze`]: history + logs -> `results.json`, `timeline.svg` (what `check` runs);
 //! - [`runner`]: `run`, one test from cluster start to verdict, over [`store`] (the run
 //!   directory), [`recorder`] (the history as it happens), [`cluster`] (nodes as processes), [`netns`] (namespaces, partitions), [`disk`] (disk-full),
+//!   [`clock`] (skewed clocks),
 //!   [`nemesis`] (the fault schedule), [`client`] (rdkafka clients and error classification)
 //!   and [`workloads`] (what the workers do).
 
 pub mod analyze;
 pub mod checker;
 pub mod client;
+pub mod clock;
 pub mod cluster;
 pub mod disk;
 mod exec;

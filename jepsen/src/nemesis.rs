@@ -24,6 +24,7 @@ use rdkafka::consumer::Consumer;
 use serde_json::{json, Value};
 
 use crate::client;
+use crate::clock;
 use crate::disk;
 use crate::netns::{self, shapes};
 
@@ -34,6 +35,9 @@ use crate::store::RunDir;
 
 /// The share of packets between nodes that packet-loss drops.
 const PACKET_LOSS: f64 = 0.2;
+/// How far the clock nemesis steps a clock, either way: from less than a heartbeat to well past
+/// any session timeout.
+const CLOCK_STEPS_MS: &[i64] = &[500, 5_000, 30_000, 300_000, 86_400_000];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -49,6 +53,9 @@ pub enum Fault {
     PacketLoss,
     /// The node's data filesystem filled up; stop frees it.
     DiskFull,
+    /// The node's wall clock stepped (bump) or jumping back and forth (strobe); stop sets it
+    /// right.
+    Clock,
 }
 
 impl Fault {
@@ -60,11 +67,12 @@ impl Fault {
             Fault::Partition => "partition",
             Fault::PacketLoss => "packet-loss",
             Fault::DiskFull => "disk-full",
+            Fault::Clock => "clock",
         }
     }
 
     /// The faults available in `--local` mode.
-    pub const LOCAL: &'static [Fault] = &[Fault::Kill, Fault::Pause, Fault::Restart];
+    pub const LOCAL: &'static [Fault] = &[Fault::Kill, Fault::Pause, Fault::Restart, Fault::Clock];
     /// The faults available with network namespaces.
     pub const ALL: &'static [Fault] = &[
         Fault::Kill,
@@ -73,6 +81,7 @@ impl Fault {
         Fault::Partition,
         Fault::PacketLoss,
         Fault::DiskFull,
+        Fault::Clock,
     ];
 }
 
@@ -87,6 +96,7 @@ pub fn parse(spec: &str, local: bool) -> Result<Vec<Fault>> {
             "kill" => out.push(Fault::Kill),
             "pause" => out.push(Fault::Pause),
             "restart" => out.push(Fault::Restart),
+            "clock" => out.push(Fault::Clock),
             "partition" | "packet-loss" | "disk-full" if local => {
                 bail!("nemesis {part} needs network namespaces or loop mounts: not in --local mode")
             }
@@ -185,6 +195,8 @@ struct Active {
     fault: Fault,
     value: Value,
     node: u32,
+    /// A strobing clock, stopped with the fault.
+    strobe: Option<clock::Strobe>,
 }
 
 /// Picks the target of `fault` and starts it.
@@ -196,7 +208,12 @@ fn start(
     rng: &mut StdRng,
 ) -> (Active, Result<()>) {
     let node = ids[rng.random_range(0..ids.len())];
-    let simple = |value| Active { fault, value, node };
+    let simple = |value| Active {
+        fault,
+        value,
+        node,
+        strobe: None,
+    };
     let with_cluster = |f: &dyn Fn(&mut Cluster) -> Result<()>| match cluster.lock() {
         Ok(mut c) => f(&mut c),
         Err(_) => Err(anyhow!("cluster lock poisoned")),
@@ -224,6 +241,33 @@ fn start(
                 disk::fill(&dir).map(|_| ())
             });
             (simple(json!({"nodes": [node]})), result)
+        }
+        Fault::Clock => {
+            let step = CLOCK_STEPS_MS[rng.random_range(0..CLOCK_STEPS_MS.len())];
+            let offset_ms = if rng.random_bool(0.5) { step } else { -step };
+            let dir = match cluster.lock() {
+                Ok(c) => c.node_dir(node),
+                Err(_) => Err(anyhow!("cluster lock poisoned")),
+            };
+            let dir = match dir {
+                Ok(d) => d,
+                Err(e) => return (simple(json!({"nodes": [node]})), Err(e)),
+            };
+            if rng.random_bool(0.5) {
+                let value = json!({"nodes": [node], "mode": "bump", "offset_ms": offset_ms});
+                (simple(value), clock::set_offset(&dir, offset_ms))
+            } else {
+                let period_ms = rng.random_range(50..1_000);
+                let value = json!({"nodes": [node], "mode": "strobe", "offset_ms": offset_ms,
+                                   "period_ms": period_ms});
+                let mut active = simple(value);
+                active.strobe = Some(clock::Strobe::start(
+                    &dir,
+                    offset_ms,
+                    Duration::from_millis(period_ms),
+                ));
+                (active, Ok(()))
+            }
         }
         Fault::Partition => {
             let mut shuffled = ids.to_vec();
@@ -257,7 +301,10 @@ fn start(
     }
 }
 
-fn stop(cluster: &Mutex<Cluster>, ids: &[u32], a: &Active) -> Result<()> {
+fn stop(cluster: &Mutex<Cluster>, ids: &[u32], a: Active) -> Result<()> {
+    if let Some(strobe) = a.strobe {
+        return strobe.finish();
+    }
     let mut c = cluster
         .lock()
         .map_err(|_| anyhow!("cluster lock poisoned"))?;
@@ -266,6 +313,7 @@ fn stop(cluster: &Mutex<Cluster>, ids: &[u32], a: &Active) -> Result<()> {
         Fault::Kill | Fault::Restart => c.spawn(a.node).map(|_| ()),
         Fault::Partition | Fault::PacketLoss => netns::heal(ids),
         Fault::DiskFull => disk::free(&c.data_dir(a.node)?),
+        Fault::Clock => clock::set_offset(&c.node_dir(a.node)?, 0),
     }
 }
 
@@ -313,8 +361,9 @@ pub fn run(
         record(&f, &active.value, result);
         let keep_going = sleep_unless(stop_flag, gap(&mut rng));
         let f = format!("stop-{}", fault.name());
-        recorder.invoke(&nemesis, &f, active.value.clone());
-        record(&f, &active.value, stop(cluster, &ids, &active));
+        let value = active.value.clone();
+        recorder.invoke(&nemesis, &f, value.clone());
+        record(&f, &value, stop(cluster, &ids, active));
         if !keep_going {
             return;
         }

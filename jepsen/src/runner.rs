@@ -45,7 +45,7 @@ pub struct RunOpts {
     #[arg(long, default_value = "queue")]
     pub workload: String,
     /// none, all, or a comma-separated list of kill, pause, restart, partition, packet-loss,
-    /// disk-full.
+    /// disk-full, clock.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean seconds between faults (and mean fault duration).
@@ -357,6 +357,9 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         settings,
         net,
     )?;
+    if faults.contains(&Fault::Clock) {
+        cluster.enable_clock_faults()?;
+    }
     if faults.contains(&Fault::DiskFull) {
         _disk_guard = Some(disk::Guard);
         let dirs = cluster

@@ -1,5 +1,5 @@
 //! Short runs against real brook processes: a 3-node cluster and the queue workload, with
-//! process faults in `--local` mode and, as root, with partitions and packet loss between
+//! process and clock faults in `--local` mode and, as root, with partitions and packet loss between
 //! network namespaces. Every acknowledged write must be read back, and the run directory must
 //! hold everything JEPSEN.md lists. One run proves the harness can fail: with
 //! `brook.ack.before.flush=true`, kills lose acknowledged writes and the run must be invalid.
@@ -141,6 +141,44 @@ fn queue_under_process_faults_is_valid() {
         return;
     };
     assert_valid_run(&run_dir);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+/// Skewed and strobing node clocks (libfaketime): liveness and leases run on the Raft leader's
+/// stamps and the monotonic clock, so the queue stays valid. Every clock fault must have
+/// started, and its offsets must have been written where the nodes read them.
+#[test]
+fn queue_under_clock_faults_is_valid() {
+    if brook_jepsen::clock::library().is_err() {
+        panic!("the clock nemesis needs libfaketime (scripts/test.sh installs it)");
+    }
+    let Some((run_dir, store)) = run(
+        "clock",
+        &[
+            "--local",
+            "--time-limit",
+            "20",
+            "--nemesis",
+            "clock",
+            "--nemesis-interval",
+            "2",
+        ],
+    ) else {
+        return;
+    };
+    assert_valid_run(&run_dir);
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    let starts: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|op| op["f"] == "start-clock" && op["type"] == "info")
+        .collect();
+    assert!(!starts.is_empty(), "no clock fault in 20 s");
+    for op in &starts {
+        assert!(op.get("error").is_none(), "a clock fault failed: {op}");
+        let node = op["value"]["nodes"][0].as_u64().unwrap();
+        assert!(run_dir.join(format!("nodes/n{node}/faketime")).is_file());
+    }
     let _ = std::fs::remove_dir_all(&store);
 }
 
