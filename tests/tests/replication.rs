@@ -1175,7 +1175,9 @@ fn a_lagging_follower_leaves_the_in_sync_set_and_rejoins() -> Result<()> {
     );
     assert!(
         !view.in_sync(frozen) && view.isr.len() == 2,
-        "answered while frozen follower {frozen} is still in sync: {view:?}"
+        "answered after {answered_after:?} while frozen follower {frozen} is still in sync: \
+         {view:?}\nleader {leader}'s log:\n{}",
+        c.node(leader).log_tail(60)
     );
     // The frozen node cannot answer Metadata; the others agree.
     wait_for(

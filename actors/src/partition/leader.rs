@@ -73,8 +73,13 @@ impl LeaderState {
     }
 
     /// The metadata changed within the same leader epoch (a new in-sync set, usually the one
-    /// this leader asked for).
+    /// this leader asked for). An older partition epoch than the one held is ignored, as
+    /// Kafka's brokers ignore a stale LeaderAndIsr: its in-sync set may be smaller than the
+    /// committed one, and the high watermark would then pass a follower still in sync.
     pub fn update(&mut self, state: Leadership, now_ms: i64) {
+        if state.partition_epoch < self.state.partition_epoch {
+            return;
+        }
         if state.partition_epoch != self.state.partition_epoch {
             self.pending = None;
         }
@@ -200,6 +205,20 @@ mod tests {
             isr: isr.to_vec(),
             min_insync: 2,
         }
+    }
+
+    #[test]
+    fn a_stale_in_sync_set_is_ignored() {
+        let mut l = LeaderState::new(1, leadership(&[1, 2, 3]), 0, 0);
+        let mut newer = leadership(&[1, 2, 3]);
+        newer.partition_epoch = 8;
+        l.update(newer, 0);
+        // The epoch the leader started with, arriving late.
+        l.update(leadership(&[1, 3]), 0);
+        assert_eq!(l.state.isr, vec![1, 2, 3]);
+        l.on_fetch(2, 5, 10, 1);
+        l.on_fetch(3, 10, 10, 1);
+        assert_eq!(l.high_watermark(10, 0), 5, "follower 2 still holds it back");
     }
 
     #[test]

@@ -242,6 +242,10 @@ impl Handler<BecomeLeader> for PartitionActor {
     fn handle(&mut self, msg: BecomeLeader, _ctx: &mut Self::Context) {
         let state = msg.0;
         let now = now_ms();
+        // A message about an epoch this replica already left behind.
+        if state.leader_epoch < self.leader_epoch() {
+            return;
+        }
         if let Role::Leader(leader) = &mut self.role {
             if leader.state.leader_epoch == state.leader_epoch {
                 leader.update(state, now);
