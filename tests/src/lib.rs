@@ -104,6 +104,7 @@ pub struct BrokerOptions {
     advertised: Option<String>,
     node_id: Option<i32>,
     port: Option<u16>,
+    data_dir: Option<PathBuf>,
 }
 
 impl BrokerOptions {
@@ -135,6 +136,13 @@ impl BrokerOptions {
     /// `--node-id N`.
     pub fn node_id(&mut self, id: i32) -> &mut Self {
         self.node_id = Some(id);
+        self
+    }
+
+    /// Keep the data in `dir` (e.g. a small filesystem) instead of the broker's temporary
+    /// directory; the caller removes it.
+    pub fn data_dir(&mut self, dir: &Path) -> &mut Self {
+        self.data_dir = Some(dir.to_path_buf());
         self
     }
 }
@@ -189,7 +197,10 @@ impl Broker {
 
     /// The `--log-dirs` directory (kept across restarts).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir().join("data")
+        match &self.opts.data_dir {
+            Some(dir) => dir.clone(),
+            None => self.dir().join("data"),
+        }
     }
 
     /// Where the broker's stdout and stderr go.
@@ -321,6 +332,28 @@ impl Broker {
                     self.log_tail(60)
                 )))
             }
+        }
+    }
+
+    /// Waits (up to `timeout`) for the broker to exit on its own, reaps it and returns its exit
+    /// status; [`Broker::restart`] then starts it again.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self
+            .child
+            .as_mut()
+            .ok_or_else(|| anyhow!("broker is not running"))?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "brook still running after {timeout:?}; log tail:\n{}",
+                self.log_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
