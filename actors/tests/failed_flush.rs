@@ -73,6 +73,7 @@ async fn a_follower_whose_flush_fails_reports_only_what_it_kept() {
         leader_epoch: 1,
         records: read.records,
         leader_high_watermark: 3,
+        leader_log_start: 0,
         reply,
     })
     .await;

@@ -17,6 +17,8 @@ pub struct FollowerPosition {
     pub log_end: u64,
     /// The epoch of the last batch; -1 for an empty log.
     pub last_epoch: i32,
+    /// Where this replica's log starts, reported to the leader (DeleteRecords waits for it).
+    pub log_start: u64,
 }
 
 /// Append batches fetched from the leader of `leader_epoch`, then flush; answers with the
@@ -27,6 +29,9 @@ pub struct AppendAsFollower {
     pub leader_epoch: i32,
     pub records: Bytes,
     pub leader_high_watermark: u64,
+    /// The leader's log start offset: records the leader deleted (DeleteRecords) go here too,
+    /// up to this replica's high watermark.
+    pub leader_log_start: u64,
     pub reply: Reply<FollowerPosition>,
 }
 
@@ -54,6 +59,7 @@ fn position(log: &PartitionLog) -> FollowerPosition {
     FollowerPosition {
         log_end: log.log_end_offset(),
         last_epoch: log.latest_epoch().unwrap_or(-1),
+        log_start: log.log_start_offset(),
     }
 }
 
@@ -89,6 +95,10 @@ impl PartitionActor {
         }
         let end = log.log_end_offset();
         log.set_high_watermark(msg.leader_high_watermark.min(end))?;
+        let start = msg.leader_log_start.min(log.high_watermark());
+        if start > log.log_start_offset() {
+            log.delete_records_before(start)?;
+        }
         let (hw, at) = (log.high_watermark(), position(log));
         self.watches.log_end.send_replace(end);
         self.watches.high_watermark.send_replace(hw);

@@ -25,6 +25,8 @@ struct Progress {
     caught_up_ms: i64,
     /// The leader's log end when the follower's previous fetch was answered, and when.
     last_fetch: Option<(u64, i64)>,
+    /// Where the follower's log starts, as it last reported.
+    log_start: Option<u64>,
 }
 
 /// Only a follower that fetched this recently may join the in-sync set: one that caught up
@@ -137,6 +139,24 @@ impl LeaderState {
             .max(current)
     }
 
+    /// A follower reported where its log starts.
+    pub fn on_log_start(&mut self, replica: i32, log_start: u64) {
+        if let Some(p) = self.followers.get_mut(&replica) {
+            p.log_start = Some(log_start);
+        }
+    }
+
+    /// Where every in-sync replica's log starts at the latest (Kafka's low watermark); a
+    /// follower that has not said counts as starting at 0.
+    pub fn low_watermark(&self, leader_log_start: u64) -> u64 {
+        self.state
+            .isr
+            .iter()
+            .filter(|&&r| r != self.me)
+            .map(|r| self.followers.get(r).and_then(|p| p.log_start).unwrap_or(0))
+            .fold(leader_log_start, u64::min)
+    }
+
     pub fn isr_len(&self) -> usize {
         self.state.isr.len()
     }
@@ -205,6 +225,17 @@ mod tests {
             isr: isr.to_vec(),
             min_insync: 2,
         }
+    }
+
+    #[test]
+    fn the_low_watermark_waits_for_every_in_sync_follower() {
+        let mut l = LeaderState::new(1, leadership(&[1, 2]), 0, 0);
+        assert_eq!(l.low_watermark(50), 0, "follower 2 has not said");
+        l.on_log_start(2, 30);
+        l.on_log_start(3, 10); // not in sync: not waited for
+        assert_eq!(l.low_watermark(50), 30);
+        l.on_log_start(2, 50);
+        assert_eq!(l.low_watermark(50), 50);
     }
 
     #[test]

@@ -86,8 +86,20 @@ pub struct ReplicaFetch {
     pub last_fetched_epoch: i32,
     /// The leader epoch the follower believes in; -1 if it does not say.
     pub current_leader_epoch: i32,
+    /// Where the follower's log starts; -1 if it does not say.
+    pub log_start: i64,
     pub max_bytes: usize,
     pub reply: Reply<ReplicaRead>,
+}
+
+/// DeleteRecords on the leader: move the log start offset to `offset` (-1: the high
+/// watermark). Answered with the low watermark once every in-sync replica's log starts there
+/// too (Kafka's DelayedDeleteRecords); the caller bounds the wait.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeleteRecords {
+    pub offset: i64,
+    pub reply: Reply<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,10 +18,12 @@
 //! - `replicas`: the leader serving its followers and tending the in-sync set.
 //! - `leader`: what a leader tracks about its followers, as plain data.
 //! - `follower`: the follower's appends and truncation.
+//! - `delete_records`: DeleteRecords on the leader and its wait for the followers.
 //! - `reads`: consumers' Fetch and ListOffsets.
 //!
 //! This file holds the actor's state, its role changes, flushing, retention and deletion.
 
+mod delete_records;
 mod follower;
 mod leader;
 mod messages;
@@ -41,8 +43,9 @@ use self::leader::LeaderState;
 pub use self::leader::Leadership;
 use self::messages::Reply;
 pub use self::messages::{
-    ask, Acks, AppendBatch, Appended, BecomeFollower, BecomeLeader, EpochEnd, IsrRequest,
-    ListOffset, OffsetAnswer, OffsetQuery, ReadRecords, RecordsRead, ReplicaFetch, ReplicaRead,
+    ask, Acks, AppendBatch, Appended, BecomeFollower, BecomeLeader, DeleteRecords, EpochEnd,
+    IsrRequest, ListOffset, OffsetAnswer, OffsetQuery, ReadRecords, RecordsRead, ReplicaFetch,
+    ReplicaRead,
 };
 pub(crate) use self::messages::{ApplyRetention, DeletePartition};
 use crate::clock::now_ms;
@@ -92,6 +95,8 @@ pub struct PartitionActor {
     /// The log end as of the last completed flush.
     durable_end: u64,
     waiters: Vec<Waiter>,
+    /// DeleteRecords calls waiting for the followers' logs to start at their offset.
+    deletions: Vec<(u64, Reply<u64>)>,
     isr_requests: mpsc::UnboundedSender<IsrRequest>,
     config: PartitionConfig,
 }
@@ -120,6 +125,7 @@ impl PartitionActor {
             role: Role::Follower { leader_epoch },
             durable_end,
             waiters: Vec::new(),
+            deletions: Vec::new(),
             isr_requests,
             config,
         }
@@ -250,6 +256,8 @@ impl Handler<BecomeLeader> for PartitionActor {
             if leader.state.leader_epoch == state.leader_epoch {
                 leader.update(state, now);
                 self.update_high_watermark();
+                // A follower that left the in-sync set is no longer waited for.
+                self.complete_deletions();
                 return;
             }
         }

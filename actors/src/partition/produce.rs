@@ -95,6 +95,9 @@ impl PartitionActor {
         for w in self.waiters.drain(..) {
             let _ = w.reply.send(Err(PartitionError::NotLeader));
         }
+        for (_, reply) in self.deletions.drain(..) {
+            let _ = reply.send(Err(PartitionError::NotLeader));
+        }
     }
 }
 

@@ -55,7 +55,11 @@ impl PartitionActor {
         };
         if diverging.is_none() {
             leader.on_fetch(msg.replica, msg.offset, log_end, now_ms());
+            if let Ok(start) = u64::try_from(msg.log_start) {
+                leader.on_log_start(msg.replica, start);
+            }
             self.update_high_watermark();
+            self.complete_deletions();
         }
         let log = self.log.as_ref().ok_or(PartitionError::Stopped)?;
         let records = match diverging {

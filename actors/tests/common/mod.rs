@@ -116,6 +116,7 @@ pub async fn fetch(
         offset,
         last_fetched_epoch: last_epoch,
         current_leader_epoch: epoch,
+        log_start: -1,
         max_bytes: 1 << 20,
         reply,
     })
@@ -127,6 +128,7 @@ pub async fn copy(follower: &Replica, records: Bytes, hw: u64, epoch: i32) -> Fo
         leader_epoch: epoch,
         records,
         leader_high_watermark: hw,
+        leader_log_start: 0,
         reply,
     })
     .await

@@ -19,6 +19,7 @@ pub(crate) mod api_versions;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
@@ -93,6 +94,7 @@ apis! {
     ListOffsets 1..=8 => list_offsets,
     /// v2-4, as Kafka 4 (KIP-896 dropped v0-1).
     OffsetForLeaderEpoch 2..=4 => offset_for_leader_epoch,
+    DeleteRecords 0..=2 => delete_records,
     Metadata 0..=12 => metadata,
     ApiVersions 0..=4 => api_versions,
     CreateTopics 2..=7 => create_topics,

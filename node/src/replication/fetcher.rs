@@ -15,6 +15,7 @@ use brook_actors::{
     ask, AppendAsFollower, Divergence, FollowerPosition, PartitionError, PartitionKey,
     TruncateFollower,
 };
+use bytes::Bytes;
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -181,7 +182,7 @@ fn fetch_request(
                 .with_current_leader_epoch(f.leader_epoch)
                 .with_fetch_offset(i64::try_from(at.log_end).unwrap_or(i64::MAX))
                 .with_last_fetched_epoch(at.last_epoch)
-                .with_log_start_offset(-1)
+                .with_log_start_offset(i64::try_from(at.log_start).unwrap_or(i64::MAX))
                 .with_partition_max_bytes(PARTITION_MAX_BYTES),
         );
     }
@@ -218,12 +219,18 @@ async fn apply(
             };
             truncate(&f, Some(divergence)).await
         }
-        None => match data.records.filter(|r| !r.is_empty()) {
+        // New batches, or records the leader deleted from the front (DeleteRecords).
+        None => match data
+            .records
+            .filter(|r| !r.is_empty())
+            .or_else(|| (offset(data.log_start_offset) > at.log_start).then(Bytes::new))
+        {
             Some(records) => {
                 let appended = ask(&f.handle.addr, |reply| AppendAsFollower {
                     leader_epoch: f.leader_epoch,
                     records,
                     leader_high_watermark: offset(data.high_watermark),
+                    leader_log_start: offset(data.log_start_offset),
                     reply,
                 })
                 .await;

@@ -20,6 +20,7 @@ struct Wanted {
     offset: i64,
     last_fetched_epoch: i32,
     current_leader_epoch: i32,
+    log_start: i64,
     max_bytes: usize,
     target: Result<PartitionHandle, ResponseError>,
 }
@@ -37,6 +38,7 @@ pub(super) async fn handle(
         offset: p.fetch_offset,
         last_fetched_epoch: p.last_fetched_epoch,
         current_leader_epoch: p.current_leader_epoch,
+        log_start: p.log_start_offset,
         max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
         target: found.and_then(|meta| routing::partition(broker, &meta, p.partition)),
     });
@@ -77,6 +79,7 @@ async fn read_round(
                 offset,
                 last_fetched_epoch: w.last_fetched_epoch,
                 current_leader_epoch: w.current_leader_epoch,
+                log_start: w.log_start,
                 max_bytes: w.max_bytes.min(response_max.saturating_sub(total)),
                 reply,
             })
