@@ -62,8 +62,12 @@ pub(super) async fn run(
             let followed = partitions.borrow_and_update().clone();
             positions.retain(|k, _| followed.contains_key(k));
             if followed.is_empty() {
+                // Nothing to follow from this leader: let the connection go rather than hold
+                // it idle until the leader closes it (`connections.max.idle.ms`), and connect
+                // again once there is.
+                drop(client);
                 tokio::select! {
-                    _ = partitions.changed() => continue,
+                    _ = partitions.changed() => break,
                     () = shutdown.recv() => return,
                 }
             }
