@@ -20,6 +20,7 @@ from kafka.admin import NewTopic
 import brookutil
 
 TIMEOUT = 45.0
+POLL_MS = 1000
 
 pytestmark = pytest.mark.brook_opts(**{"group.initial.rebalance.delay.ms": "0"})
 
@@ -60,17 +61,23 @@ class KPMember(threading.Thread):
     def run(self) -> None:
         c = self.consumer
         try:
-            # Know the topic's partitions before joining. Otherwise, with no initial rebalance
-            # delay, the leader may assign before its first Metadata answer arrives: generation 1
-            # gets an empty assignment and the leader rejoins once metadata shows the
-            # partitions, and kafka-python 3.0.12 then sometimes busy-loops after that second
-            # SyncGroup answer without ever applying it or heartbeating again (a client-side
-            # hang: the broker had answered every request; the member is expelled after its
-            # session timeout).
+            # kafka-python 3.0.12 client races, worked around here so that the test checks brook:
+            # - A group leader assigns from the topic snapshot its coordinator took at its last
+            #   metadata update. If that update came before subscribe(), the leader assigns
+            #   nothing and rejoins once it sees the partitions. So wait until the coordinator's
+            #   snapshot holds the topic's partitions (the subscribe triggers that update).
+            # - A poll whose timeout expires just as its JoinGroup/SyncGroup task completes drops
+            #   the result: the member never applies that generation nor heartbeats again and is
+            #   expelled after its session timeout. A 1 s poll keeps that window small (the poll
+            #   returns as soon as records arrive; commands to the member wait up to one poll).
             assert c.partitions_for_topic(self.topic), f"no partitions known for {self.topic}"
             c.subscribe([self.topic])
+            deadline = time.monotonic() + TIMEOUT
+            while not c._coordinator._metadata_snapshot.get(self.topic):
+                assert time.monotonic() < deadline, f"{self.topic} never reached the group snapshot"
+                time.sleep(0.05)
             while not self.stop_flag.is_set():
-                batches = c.poll(timeout_ms=100)
+                batches = c.poll(timeout_ms=POLL_MS)
                 got = [r for rs in batches.values() for r in rs]
                 if got:
                     with self.lock:
