@@ -245,10 +245,10 @@ fn start(
         Fault::Clock => {
             let step = CLOCK_STEPS_MS[rng.random_range(0..CLOCK_STEPS_MS.len())];
             let offset_ms = if rng.random_bool(0.5) { step } else { -step };
-            let dir = match cluster.lock() {
-                Ok(c) => c.node_dir(node),
-                Err(_) => Err(anyhow!("cluster lock poisoned")),
-            };
+            let dir = cluster
+                .lock()
+                .map_err(|_| anyhow!("cluster lock poisoned"))
+                .and_then(|c| c.node_dir(node));
             let dir = match dir {
                 Ok(d) => d,
                 Err(e) => return (simple(json!({"nodes": [node]})), Err(e)),

@@ -1248,15 +1248,21 @@ pub fn produce_raw(
     crate::cluster::produce_with_acks(conn, topic, -1, 30_000, batches)
 }
 
-/// Fetch (v12) of one partition from `offset`.
-pub fn fetch_raw(
-    conn: &mut RawConn,
+/// A consumer's Fetch (v12) naming partition `partition` of `topic` from `offset`, `times`
+/// times over (a hostile client may repeat it; a client names it once).
+pub fn fetch_request(
     topic: &str,
     partition: i32,
     offset: i64,
     max_wait_ms: i32,
-) -> Result<PartitionData> {
-    let request = FetchRequest::default()
+    times: usize,
+) -> FetchRequest {
+    let wanted = FetchPartition::default()
+        .with_partition(partition)
+        .with_fetch_offset(offset)
+        .with_log_start_offset(-1)
+        .with_partition_max_bytes(16 * 1024 * 1024);
+    FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
@@ -1266,11 +1272,18 @@ pub fn fetch_raw(
         .with_session_epoch(-1)
         .with_topics(vec![FetchTopic::default()
             .with_topic(topic_name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(16 * 1024 * 1024)])]);
+            .with_partitions(vec![wanted; times])])
+}
+
+/// Fetch (v12) of one partition from `offset`.
+pub fn fetch_raw(
+    conn: &mut RawConn,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+) -> Result<PartitionData> {
+    let request = fetch_request(topic, partition, offset, max_wait_ms, 1);
     let response = conn.call(FETCH_VERSION, &request)?;
     ensure!(
         response.error_code == 0,

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use brook_tests::*;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{BrokerId, FetchRequest, MetadataRequest};
+use kafka_protocol::messages::MetadataRequest;
 use kafka_protocol::records::Compression;
 
 /// How long a test waits for the broker to close a connection it should close.
@@ -70,20 +69,7 @@ async fn fetch_reads_a_repeated_partition_once() -> Result<()> {
     let broker = Broker::start();
     topic_with_data(&broker, "repeated").await?;
     let mut conn = RawConn::connect(broker.addr())?;
-    let partition = FetchPartition::default()
-        .with_partition(0)
-        .with_fetch_offset(0)
-        .with_log_start_offset(-1)
-        .with_partition_max_bytes(1 << 20);
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(64 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name("repeated"))
-            .with_partitions(vec![partition; 300])]);
+    let request = fetch_request("repeated", 0, 0, 0, 300);
     let response = conn.call(FETCH_VERSION, &request)?;
     ensure!(
         response.responses.len() == 1,

@@ -16,14 +16,13 @@ use brook_tests::*;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Zstd};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    GroupId, InitProducerIdRequest, MetadataRequest, OffsetCommitRequest, ProducerId,
+    CreateTopicsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+    InitProducerIdRequest, MetadataRequest, OffsetCommitRequest, ProducerId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -280,24 +279,19 @@ fn repeated_metadata(c: &Cluster) -> Result<String> {
 
 fn repeated_fetch(c: &Cluster) -> Result<String> {
     let leader = c.partition(1, TOPIC, 1)?.leader;
-    let partition = FetchPartition::default()
-        .with_partition(1)
-        .with_fetch_offset(0)
-        .with_log_start_offset(-1)
-        .with_partition_max_bytes(1 << 20);
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(64 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name(TOPIC))
-            .with_partitions(vec![partition; 300])]);
+    let request = fetch_request(TOPIC, 1, 0, 0, 300);
     let response = c.conn(leader)?.call(FETCH_VERSION, &request)?;
     let answers: usize = response.responses.iter().map(|t| t.partitions.len()).sum();
     ensure!(answers == 1, "{answers} partition answers");
     Ok("read once".into())
+}
+
+/// Waits for the node to close every one of `conns`; returns the seconds since `started`.
+fn all_closed(conns: &mut [RawConn], started: Instant) -> Result<f64> {
+    for conn in conns {
+        conn.expect_closed(CLOSE_WITHIN)?;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 fn half_sent_frames(c: &Cluster) -> Result<String> {
@@ -311,12 +305,9 @@ fn half_sent_frames(c: &Cluster) -> Result<String> {
             conns.push(conn);
         }
     }
-    for conn in &mut conns {
-        conn.expect_closed(CLOSE_WITHIN)?;
-    }
+    let secs = all_closed(&mut conns, started)?;
     Ok(format!(
-        "15 frames of 100 MiB, 1 KiB sent: all dropped within {:.1} s",
-        started.elapsed().as_secs_f64()
+        "15 frames of 100 MiB, 1 KiB sent: all dropped within {secs:.1} s"
     ))
 }
 
@@ -328,12 +319,9 @@ fn idle_connections(c: &Cluster) -> Result<String> {
             conns.push(c.conn(id)?);
         }
     }
-    for conn in &mut conns {
-        conn.expect_closed(CLOSE_WITHIN)?;
-    }
+    let secs = all_closed(&mut conns, started)?;
     Ok(format!(
-        "600 idle connections: all closed within {:.1} s",
-        started.elapsed().as_secs_f64()
+        "600 idle connections: all closed within {secs:.1} s"
     ))
 }
 
@@ -443,12 +431,9 @@ fn raft_port_garbage(c: &Cluster) -> Result<String> {
             conns.push(conn);
         }
     }
-    for conn in &mut conns {
-        conn.expect_closed(CLOSE_WITHIN)?;
-    }
+    let secs = all_closed(&mut conns, started)?;
     Ok(format!(
-        "a 2 GiB frame and a half-sent 1 MiB frame of noise to each Raft port: all closed within {:.1} s",
-        started.elapsed().as_secs_f64()
+        "a 2 GiB frame and a half-sent 1 MiB frame of noise to each Raft port: all closed within {secs:.1} s"
     ))
 }
 

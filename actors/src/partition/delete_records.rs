@@ -31,6 +31,10 @@ impl PartitionActor {
 
     /// Answers the DeleteRecords calls whose offset every in-sync replica's log start reached.
     pub(super) fn complete_deletions(&mut self) {
+        // Called on every follower fetch: nothing to compute while no call waits.
+        if self.deletions.is_empty() {
+            return;
+        }
         let (Some(log), Role::Leader(leader)) = (self.log.as_ref(), &self.role) else {
             return;
         };

@@ -100,11 +100,8 @@ pub(crate) async fn heartbeat(broker: Arc<Broker>) {
             () = shutdown.recv() => return,
         }
         let sent = Instant::now();
-        // The Raft leader stamps the time it appends the heartbeat at.
-        let cmd = MetadataCommand::BrokerHeartbeat {
-            id,
-            at_ms: now_ms(),
-        };
+        // Stamped with the leader's liveness clock as it is appended.
+        let cmd = MetadataCommand::BrokerHeartbeat { id, at_ms: 0 };
         match broker.metadata.write(cmd).await {
             Ok(_) => broker.renew_lease(sent),
             Err(e) => tracing::warn!(error = %e, "heartbeat not committed"),
