@@ -52,7 +52,9 @@ pub const FENCED_LEADER_EPOCH: i16 = 74;
 pub const STALE_BROKER_EPOCH: i16 = 77;
 /// PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is not live or not in sync.
 pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
-/// ELECTION_NOT_NEEDED: the preferred replica already leads.
+/// ELIGIBLE_LEADERS_NOT_AVAILABLE: an unclean election found no live replica to elect.
+pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
+/// ELECTION_NOT_NEEDED: the partition already has the leader the election would pick.
 pub const ELECTION_NOT_NEEDED: i16 = 84;
 /// NO_REASSIGNMENT_IN_PROGRESS: a reassignment was cancelled where none is in progress.
 pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;

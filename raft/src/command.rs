@@ -108,6 +108,10 @@ pub enum MetadataCommand {
     },
     /// Expire committed offsets older than `retention_ms` at `at_ms` (KIP-211 rules).
     ExpireOffsets { at_ms: u64, retention_ms: u64 },
+    /// Give each leaderless partition a leader from its live replicas even if none is in sync
+    /// (Kafka's unclean ElectLeaders): an operator's choice to take availability over the
+    /// writes only the lost in-sync replicas held. Appended last so older logs still decode.
+    ElectUncleanLeaders { partitions: Vec<(String, u32)> },
 }
 
 impl MetadataCommand {

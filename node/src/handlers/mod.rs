@@ -25,6 +25,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_quorum;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -107,6 +108,7 @@ apis! {
     DescribeQuorum 0..=2 => describe_quorum,
     AlterPartitionReassignments 0..=1 => alter_partition_reassignments,
     ListPartitionReassignments 0..=0 => list_partition_reassignments,
+    ElectLeaders 0..=2 => elect_leaders,
     // The group APIs at the versions Kafka 4 accepts (KIP-896 dropped JoinGroup v0-1 and
     // OffsetCommit v0-1, OffsetFetch v0).
     JoinGroup 2..=9 => join_group,

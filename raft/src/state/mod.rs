@@ -146,7 +146,10 @@ impl MetadataState {
                 isr,
             ),
             C::ElectPreferredLeaders { partitions } => {
-                self.apply_elect_preferred_leaders(partitions)
+                self.apply_elect(partitions, |p, live| p.elect_preferred(&live))
+            }
+            C::ElectUncleanLeaders { partitions } => {
+                self.apply_elect(partitions, |p, live| p.elect_unclean(&live))
             }
             C::ReassignPartitions { moves } => self.apply_reassign_partitions(moves),
             C::StoreGroup {

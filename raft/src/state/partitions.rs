@@ -3,7 +3,7 @@
 //! partition goes through when brokers come, go or restart. The rules for one partition live
 //! in `replicas`; this is where they meet the image's topics and live brokers.
 
-use super::replicas::Election;
+use super::replicas::{Election, PartitionState};
 use super::topics::TopicState;
 use super::{reject, MetadataState};
 use crate::codes;
@@ -51,10 +51,12 @@ impl MetadataState {
         Ok(CommandOutput::PartitionAltered { partition_epoch })
     }
 
-    /// `ElectPreferredLeaders`: one code per partition, in order.
-    pub(super) fn apply_elect_preferred_leaders(
+    /// `ElectPreferredLeaders` and `ElectUncleanLeaders`: `elect` on each partition; one code
+    /// per partition, in order.
+    pub(super) fn apply_elect(
         &mut self,
         partitions: &[(String, u32)],
+        elect: impl Fn(&mut PartitionState, &dyn Fn(u64) -> bool) -> i16,
     ) -> CommandResult {
         let live = self.live_ids();
         let codes = partitions
@@ -65,7 +67,7 @@ impl MetadataState {
                     .get_mut(topic)
                     .and_then(|t| t.partitions.get_mut(*partition as usize))
                 {
-                    Some(p) => p.elect_preferred(&|id| live.contains(&id)),
+                    Some(p) => elect(p, &|id| live.contains(&id)),
                     None => codes::UNKNOWN_TOPIC_OR_PARTITION,
                 }
             })

@@ -175,6 +175,21 @@ impl PartitionState {
         codes::NONE
     }
 
+    /// Elects a leader for a partition that has none, from its live replicas even if none of
+    /// them is in sync (the elected one becomes the whole in-sync set). Returns Kafka's
+    /// ElectLeaders code: a partition with a live leader needs no election.
+    pub(super) fn elect_unclean(&mut self, live: &impl Fn(u64) -> bool) -> i16 {
+        if self.leader.is_some_and(live) {
+            return codes::ELECTION_NOT_NEEDED;
+        }
+        self.elect(Election::Liveness { unclean: true }, live);
+        if self.leader.is_some() {
+            codes::NONE
+        } else {
+            codes::ELIGIBLE_LEADERS_NOT_AVAILABLE
+        }
+    }
+
     /// The leader changes its in-sync set (Kafka's AlterPartition). Only the current leader at
     /// its current epoch may, starting from the current partition epoch; the new set must
     /// hold the leader, only replicas, and only live brokers among those it adds.
@@ -299,6 +314,26 @@ mod tests {
         assert_eq!(p.leader_epoch, 1, "losing the leader bumps the epoch too");
         assert!(p.elect(Election::Liveness { unclean: false }, &live_set(&[1, 2])));
         assert_eq!((p.leader, p.leader_epoch), (Some(1), 2));
+    }
+
+    #[test]
+    fn an_unclean_election_is_for_leaderless_partitions_with_a_live_replica() {
+        let mut p = PartitionState::new(vec![1, 2]);
+        assert_eq!(
+            p.elect_unclean(&live_set(&[1, 2])),
+            codes::ELECTION_NOT_NEEDED
+        );
+        p.isr = vec![1];
+        p.elect(Election::Liveness { unclean: false }, &live_set(&[]));
+        assert_eq!(p.leader, None);
+        assert_eq!(
+            p.elect_unclean(&live_set(&[])),
+            codes::ELIGIBLE_LEADERS_NOT_AVAILABLE
+        );
+        let epoch = p.leader_epoch;
+        assert_eq!(p.elect_unclean(&live_set(&[2])), codes::NONE);
+        assert_eq!((p.leader, p.isr.clone()), (Some(2), vec![2]));
+        assert_eq!(p.leader_epoch, epoch + 1);
     }
 
     #[test]
