@@ -28,8 +28,8 @@ pub use error::PartitionError;
 pub use partition::{
     ask, Acks, AppendAsFollower, AppendBatch, Appended, BecomeFollower, BecomeLeader,
     DeleteRecords, Divergence, EpochEnd, FollowerPosition, IsrRequest, Leadership, ListOffset,
-    OffsetAnswer, OffsetQuery, PartitionActor, PartitionConfig, ReadRecords, RecordsRead,
-    ReplicaFetch, ReplicaRead, TruncateFollower,
+    OffsetAnswer, OffsetQuery, PartitionActor, PartitionConfig, ReadRecords, Reconfigure,
+    RecordsRead, ReplicaFetch, ReplicaRead, TruncateFollower,
 };
 pub use registry::{PartitionHandle, PartitionKey, PartitionRegistry};
 pub use system::ActorSystem;

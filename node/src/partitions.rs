@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use brook_actors::{BecomeFollower, BecomeLeader, Leadership, PartitionConfig, PartitionKey};
+use brook_actors::{
+    BecomeFollower, BecomeLeader, Leadership, PartitionConfig, PartitionKey, Reconfigure,
+};
 use uuid::Uuid;
 
 use crate::broker::{key, Broker};
@@ -33,6 +35,8 @@ pub(crate) async fn reconcile(broker: &Broker) -> anyhow::Result<()> {
                 continue;
             }
             let handle = broker.partitions.open(key(topic.id, p), config)?;
+            // An actor opened before a config change learns it here.
+            handle.addr.do_send(Reconfigure(config));
             if meta.node == me {
                 handle.addr.do_send(BecomeLeader(Leadership {
                     leader_epoch: meta.leader_epoch,

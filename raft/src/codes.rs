@@ -38,6 +38,8 @@ pub const INVALID_PARTITIONS: i16 = 37;
 pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 /// INVALID_REPLICA_ASSIGNMENT: the replica assignment names a broker that is not registered.
 pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+/// INVALID_CONFIG: a config name or value the broker does not accept.
+pub const INVALID_CONFIG: i16 = 40;
 /// NOT_CONTROLLER: no usable Raft leader (none known, unreachable, or stopping); retriable.
 pub const NOT_CONTROLLER: i16 = 41;
 /// INVALID_REQUEST: the request is malformed in a way no other code describes.

@@ -112,6 +112,16 @@ pub enum MetadataCommand {
     /// (Kafka's unclean ElectLeaders): an operator's choice to take availability over the
     /// writes only the lost in-sync replicas held. Appended last so older logs still decode.
     ElectUncleanLeaders { partitions: Vec<(String, u32)> },
+    /// Change a topic's configs (Kafka's AlterConfigs and IncrementalAlterConfigs): start from
+    /// its current configs, or from none when `replace`, remove `delete`, then set `set`. The
+    /// node validated the values; applying checks only that the topic exists and the total
+    /// size bound ([`crate::MAX_TOPIC_CONFIG_BYTES`]).
+    AlterTopicConfigs {
+        name: String,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace: bool,
+    },
 }
 
 impl MetadataCommand {

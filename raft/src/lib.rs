@@ -62,7 +62,7 @@ pub use network::TcpNetworkFactory;
 pub use rpc::TransportConfig;
 pub use server::serve_raft_with;
 pub use snapshot_buffer::SnapshotBuffer;
-pub use state::{BrokerState, MetadataState, PartitionState, TopicState};
+pub use state::{BrokerState, MetadataState, PartitionState, TopicState, MAX_TOPIC_CONFIG_BYTES};
 pub use state_machine::{MetadataReader, StateMachineStore};
 pub use store::open_stores;
 pub use typ::{Node, NodeId, Raft, TypeConfig};

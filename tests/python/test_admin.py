@@ -5,14 +5,27 @@ AdminClients against a real 3-node brook cluster.
   once asked (automatic rebalancing is off here), and asking again needs no election.
 - ElectLeaders, unclean: a partition whose in-sync replicas are all down gets a leader from a
   live out-of-sync replica only when asked.
+- Topic configs changed at run time (IncrementalAlterConfigs and AlterConfigs): every node
+  describes the change, produce obeys it at once, it survives a restart, and bad changes are
+  refused with Kafka's codes.
 """
 
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import ElectionType, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import ElectionType, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+    ResourceType,
+)
 from kafka import KafkaAdminClient
+from kafka.admin import AlterConfigOp
+from kafka.admin import ConfigResource as KpResource
 
 import brookutil
 from brookcluster import BrookCluster, cluster  # noqa: F401 - fixture
@@ -121,3 +134,102 @@ def test_unclean_election_only_when_asked(cluster):
     errors = []
     p.produce("uc", b"after", partition=0, on_delivery=lambda err, msg: err and errors.append(err))
     assert p.flush(TIMEOUT) == 0 and not errors, errors
+
+
+def topic_configs(c: BrookCluster, topic: str, node: int) -> dict:
+    """{name: ConfigEntry} of a topic as node `node` describes it."""
+    admin = AdminClient({"bootstrap.servers": c.addr(node)})
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    return admin.describe_configs([res])[res].result(timeout=TIMEOUT)
+
+
+def produce_one(bootstrap: str, topic: str, value: bytes):
+    """The delivery error of one acks=all message, or None."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.max.bytes": 10_000_000})
+    out = []
+    p.produce(topic, value, partition=0, on_delivery=lambda err, msg: out.append(err))
+    assert p.flush(TIMEOUT) == 0, "not delivered in time"
+    return out[0]
+
+
+def test_topic_configs_change_at_run_time(cluster):
+    create(cluster, "cfg", [[1, 2, 3]])
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+
+    def incremental(*entries, validate_only=False):
+        res = ConfigResource(ResourceType.TOPIC, "cfg", incremental_configs=list(entries))
+        return admin.incremental_alter_configs([res], validate_only=validate_only)[res].result(
+            timeout=TIMEOUT)
+
+    def entry(name, value, op=AlterConfigOpType.SET):
+        return ConfigEntry(name, value, incremental_operation=op)
+
+    # A smaller max.message.bytes takes effect at once; delete.retention.ms is accepted (inert).
+    assert produce_one(cluster.bootstrap, "cfg", b"x" * 5000) is None
+    incremental(entry("max.message.bytes", "2000"), entry("delete.retention.ms", "1000"))
+    for i in cluster.up_ids():
+        brookutil.wait_until(
+            f"node {i} to describe max.message.bytes=2000",
+            lambda i=i: topic_configs(cluster, "cfg", i)["max.message.bytes"].value == "2000",
+            TIMEOUT)
+    described = topic_configs(cluster, "cfg", 1)["max.message.bytes"]
+    assert described.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, described
+    assert not described.is_read_only
+    assert topic_configs(cluster, "cfg", 2)["delete.retention.ms"].value == "1000"
+    err = brookutil.wait_until(
+        "a 5000-byte message to be refused",
+        lambda: (e := produce_one(cluster.bootstrap, "cfg", b"x" * 5000)) is not None and e,
+        TIMEOUT)
+    assert err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+
+    # validate_only changes nothing; bad values and unknown names are INVALID_CONFIG.
+    incremental(entry("max.message.bytes", "9999"), validate_only=True)
+    assert topic_configs(cluster, "cfg", 1)["max.message.bytes"].value == "2000"
+    for bad in (entry("retention.ms", "soon"), entry("no.such.config", "1"),
+                entry("preallocate", "maybe")):
+        with pytest.raises(KafkaException) as e:
+            incremental(bad)
+        assert e.value.args[0].code() == KafkaError.INVALID_CONFIG, (bad, e.value)
+    # APPEND and SUBTRACT work on list configs only.
+    incremental(entry("leader.replication.throttled.replicas", "0:1", AlterConfigOpType.APPEND))
+    incremental(entry("leader.replication.throttled.replicas", "0:2", AlterConfigOpType.APPEND))
+    incremental(entry("leader.replication.throttled.replicas", "0:1", AlterConfigOpType.SUBTRACT))
+    assert topic_configs(cluster, "cfg", 3)["leader.replication.throttled.replicas"].value == "0:2"
+    with pytest.raises(KafkaException) as e:
+        incremental(entry("retention.ms", "5", AlterConfigOpType.APPEND))
+    assert e.value.args[0].code() == KafkaError.INVALID_REQUEST, e.value
+
+    # The change survives a restart of every node.
+    for i in cluster.ids:
+        cluster.terminate(i)
+        cluster.restart(i)
+    cluster.wait_settled()
+    assert topic_configs(cluster, "cfg", 2)["max.message.bytes"].value == "2000"
+
+    # DELETE returns a config to its default: the large message goes through again.
+    incremental(entry("max.message.bytes", None, AlterConfigOpType.DELETE))
+    brookutil.wait_until(
+        "a 5000-byte message to be accepted again",
+        lambda: produce_one(cluster.bootstrap, "cfg", b"x" * 5000) is None, TIMEOUT)
+
+    # kafka-python: the legacy AlterConfigs replaces the whole set (kafka-python fills in the
+    # other modified configs itself), and IncrementalAlterConfigs sets one.
+    kp = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        kp.alter_configs([KpResource("TOPIC", "cfg", configs={"segment.ms": "600000"})],
+                         incremental=False)
+        kp.alter_configs([KpResource("TOPIC", "cfg", configs={
+            "retention.ms": (AlterConfigOp.SET, "3600000")})], incremental=True)
+    finally:
+        kp.close()
+    configs = topic_configs(cluster, "cfg", 1)
+    assert configs["segment.ms"].value == "600000"
+    assert configs["retention.ms"].value == "3600000"
+    assert configs["delete.retention.ms"].value == "1000", "kafka-python kept the other configs"
+
+    # Broker configs are static in brook: a change is refused, not silently dropped.
+    broker = ConfigResource(ResourceType.BROKER, "1",
+                            incremental_configs=[entry("log.retention.ms", "1000")])
+    with pytest.raises(KafkaException) as e:
+        admin.incremental_alter_configs([broker])[broker].result(timeout=TIMEOUT)
+    assert e.value.args[0].code() == KafkaError.INVALID_REQUEST, e.value

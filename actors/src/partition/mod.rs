@@ -20,6 +20,7 @@
 //! - `follower`: the follower's appends and truncation.
 //! - `delete_records`: DeleteRecords on the leader and its wait for the followers.
 //! - `reads`: consumers' Fetch and ListOffsets.
+//! - `reconfigure`: a topic's settings changed at run time.
 //!
 //! This file holds the actor's state, its role changes, flushing, retention and deletion.
 
@@ -29,6 +30,7 @@ mod leader;
 mod messages;
 mod produce;
 mod reads;
+mod reconfigure;
 mod replicas;
 
 use std::time::Duration;
@@ -48,6 +50,7 @@ pub use self::messages::{
     ReplicaRead,
 };
 pub(crate) use self::messages::{ApplyRetention, DeletePartition};
+pub use self::reconfigure::Reconfigure;
 use crate::clock::now_ms;
 use crate::{PartitionError, PartitionKey};
 

@@ -26,6 +26,7 @@ pub enum Kind {
     Int = 3,
     Short = 4,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use brook_raft::MAX_TOPIC_CONFIG_BYTES;
 use brook_storage::LogConfig;
 
 use super::settings::{Kind, Source, Values, SETTINGS};
@@ -80,7 +81,180 @@ pub const TOPIC_SETTINGS: &[TopicSetting] = &[
         kind: Kind::Long,
         doc: "Segment age before a roll.",
     },
+    TopicSetting {
+        name: "unclean.leader.election.enable",
+        broker_default: None,
+        fixed_default: "false",
+        kind: Kind::Boolean,
+        doc: "Elect an out-of-sync replica when no in-sync one is live (may lose acknowledged \
+              writes).",
+    },
+    // Kafka 4's other topic configs, accepted so that tools and clients which set them work,
+    // stored and described, but not acted on (the README lists them).
+    TopicSetting {
+        name: "compression.gzip.level",
+        broker_default: None,
+        fixed_default: "-1",
+        kind: Kind::Int,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "compression.lz4.level",
+        broker_default: None,
+        fixed_default: "9",
+        kind: Kind::Int,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "compression.zstd.level",
+        broker_default: None,
+        fixed_default: "3",
+        kind: Kind::Int,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "delete.retention.ms",
+        broker_default: None,
+        fixed_default: "86400000",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "file.delete.delay.ms",
+        broker_default: None,
+        fixed_default: "60000",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "flush.messages",
+        broker_default: None,
+        fixed_default: "9223372036854775807",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "flush.ms",
+        broker_default: None,
+        fixed_default: "9223372036854775807",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "follower.replication.throttled.replicas",
+        broker_default: None,
+        fixed_default: "",
+        kind: Kind::List,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "index.interval.bytes",
+        broker_default: None,
+        fixed_default: "4096",
+        kind: Kind::Int,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "leader.replication.throttled.replicas",
+        broker_default: None,
+        fixed_default: "",
+        kind: Kind::List,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "local.retention.bytes",
+        broker_default: None,
+        fixed_default: "-2",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "local.retention.ms",
+        broker_default: None,
+        fixed_default: "-2",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "max.compaction.lag.ms",
+        broker_default: None,
+        fixed_default: "9223372036854775807",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "message.timestamp.after.max.ms",
+        broker_default: None,
+        fixed_default: "3600000",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "message.timestamp.before.max.ms",
+        broker_default: None,
+        fixed_default: "9223372036854775807",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "min.cleanable.dirty.ratio",
+        broker_default: None,
+        fixed_default: "0.5",
+        kind: Kind::Double,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "min.compaction.lag.ms",
+        broker_default: None,
+        fixed_default: "0",
+        kind: Kind::Long,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "preallocate",
+        broker_default: None,
+        fixed_default: "false",
+        kind: Kind::Boolean,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "remote.log.copy.disable",
+        broker_default: None,
+        fixed_default: "false",
+        kind: Kind::Boolean,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "remote.log.delete.on.disable",
+        broker_default: None,
+        fixed_default: "false",
+        kind: Kind::Boolean,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "remote.storage.enable",
+        broker_default: None,
+        fixed_default: "false",
+        kind: Kind::Boolean,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "segment.index.bytes",
+        broker_default: None,
+        fixed_default: "10485760",
+        kind: Kind::Int,
+        doc: INERT,
+    },
+    TopicSetting {
+        name: "segment.jitter.ms",
+        broker_default: None,
+        fixed_default: "0",
+        kind: Kind::Long,
+        doc: INERT,
+    },
 ];
+
+const INERT: &str = "Accepted and stored as Kafka defines it; brook does not act on it.";
 
 /// A topic's settings in force.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -115,17 +289,20 @@ impl TopicConfig {
     /// The settings in force for a topic whose explicit configs are `explicit`; an unknown name or
     /// a bad value is an error whose text goes back to the client with INVALID_CONFIG.
     pub fn resolve(broker: &Values, explicit: &BTreeMap<String, String>) -> Result<Self, String> {
-        for name in explicit.keys() {
-            if setting(name).is_none() {
+        let mut bytes = 0;
+        for (name, value) in explicit {
+            let Some(s) = setting(name) else {
                 return Err(format!("unknown topic config `{name}`"));
-            }
+            };
+            check_kind(name, value, s.kind)?;
+            bytes += name.len() + value.len();
         }
-        let value = |name: &str| -> String {
-            explicit
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| default_value(broker, name).0)
-        };
+        if bytes > MAX_TOPIC_CONFIG_BYTES {
+            return Err(format!(
+                "topic configs of {bytes} bytes exceed the {MAX_TOPIC_CONFIG_BYTES}-byte bound"
+            ));
+        }
+        let value = |name: &str| value_in_force(broker, explicit, name);
         let number = |name: &str, min: i64| -> Result<i64, String> {
             let text = value(name);
             let n: i64 = text
@@ -190,6 +367,45 @@ impl TopicConfig {
             configured
         }
     }
+}
+
+/// The value of topic config `name` in force: the topic's own, else its default.
+pub fn value_in_force(broker: &Values, explicit: &BTreeMap<String, String>, name: &str) -> String {
+    explicit
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| default_value(broker, name).0)
+}
+
+/// A value of the config's type, as Kafka's ConfigDef parses it.
+fn check_kind(name: &str, value: &str, kind: Kind) -> Result<(), String> {
+    let v = value.trim();
+    let ok = match kind {
+        Kind::Boolean => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+        Kind::Int => v.parse::<i32>().is_ok(),
+        Kind::Short => v.parse::<i16>().is_ok(),
+        Kind::Long => v.parse::<i64>().is_ok(),
+        Kind::Double => v.parse::<f64>().is_ok_and(f64::is_finite),
+        Kind::String | Kind::List => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid value `{value}` for `{name}`: expected {kind:?}"
+        ))
+    }
+}
+
+/// Whether `name` is a topic config (known to brook, acted on or not).
+pub fn is_topic_config(name: &str) -> bool {
+    setting(name).is_some()
+}
+
+/// A list-typed topic config (the only kind IncrementalAlterConfigs may append to or
+/// subtract from).
+pub fn is_list_config(name: &str) -> bool {
+    setting(name).is_some_and(|s| matches!(s.kind, Kind::List))
 }
 
 fn setting(name: &str) -> Option<&'static TopicSetting> {
@@ -319,6 +535,9 @@ mod tests {
             ("cleanup.policy", "compact"),
             ("nope", "1"),
             ("message.timestamp.type", "x"),
+            ("preallocate", "maybe"),
+            ("min.cleanable.dirty.ratio", "NaN"),
+            ("flush.messages", "9223372036854775808"),
         ] {
             let explicit = BTreeMap::from([(k.to_string(), v.to_string())]);
             let err = TopicConfig::resolve(&b, &explicit).unwrap_err();

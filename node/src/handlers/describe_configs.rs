@@ -67,6 +67,7 @@ pub(crate) async fn handle(
                     .map(|e| {
                         entry(
                             e,
+                            resource.resource_type != TOPIC,
                             version,
                             request.include_synonyms,
                             request.include_documentation,
@@ -85,6 +86,7 @@ pub(crate) async fn handle(
 
 fn entry(
     e: ConfigEntry,
+    read_only: bool,
     version: i16,
     synonyms: bool,
     documentation: bool,
@@ -92,9 +94,8 @@ fn entry(
     let mut out = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(e.name))
         .with_value(Some(StrBytes::from_string(e.value)))
-        // Nothing can change a config at run time yet (AlterConfigs is not served), so every
-        // entry is read-only.
-        .with_read_only(true)
+        // Topic configs change at run time (AlterConfigs); broker configs are static.
+        .with_read_only(read_only)
         .with_config_source(e.source);
     // Config types exist from v3.
     if version >= 3 {

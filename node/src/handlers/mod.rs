@@ -14,8 +14,10 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod alter_configs;
 mod alter_partition_reassignments;
 pub(crate) mod api_versions;
+mod config_change;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -29,6 +31,7 @@ mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -102,6 +105,8 @@ apis! {
     DeleteTopics 1..=6 => delete_topics,
     InitProducerId 0..=5 => init_producer_id,
     DescribeConfigs 1..=4 => describe_configs,
+    AlterConfigs 0..=2 => alter_configs,
+    IncrementalAlterConfigs 0..=1 => incremental_alter_configs,
     CreatePartitions 0..=3 => create_partitions,
     DescribeCluster 0..=2 => describe_cluster,
     FindCoordinator 0..=6 => find_coordinator,

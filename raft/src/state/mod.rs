@@ -38,7 +38,7 @@ use crate::consumer_groups::ConsumerGroups;
 
 pub use brokers::BrokerState;
 pub use replicas::PartitionState;
-pub use topics::TopicState;
+pub use topics::{TopicState, MAX_TOPIC_CONFIG_BYTES};
 
 /// The whole metadata image.
 ///
@@ -148,6 +148,12 @@ impl MetadataState {
             C::ElectPreferredLeaders { partitions } => {
                 self.apply_elect(partitions, |p, live| p.elect_preferred(&live))
             }
+            C::AlterTopicConfigs {
+                name,
+                set,
+                delete,
+                replace,
+            } => self.apply_alter_topic_configs(name, set, delete, *replace),
             C::ElectUncleanLeaders { partitions } => {
                 self.apply_elect(partitions, |p, live| p.elect_unclean(&live))
             }

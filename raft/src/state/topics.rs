@@ -6,13 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::replicas::PartitionState;
+use super::replicas::{Election, PartitionState};
 use super::{reject, MetadataState};
 use crate::codes;
 use crate::command::{CommandOutput, CommandResult, Rejection};
 
 /// Largest partition count of one topic.
 pub const MAX_PARTITIONS: u32 = 100_000;
+/// Bound on the bytes of one topic's configs (names and values): they live in the Raft state
+/// and a client sets them.
+pub const MAX_TOPIC_CONFIG_BYTES: usize = 64 * 1024;
 /// Kafka's limit on topic name length.
 const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -98,6 +101,7 @@ impl MetadataState {
                 format!("partition count {partitions} must be in 1..={MAX_PARTITIONS}"),
             );
         }
+        check_config_size(configs)?;
         let replicas = self.replica_sets(&id, &[], partitions, replication_factor, assignment)?;
         self.topics.insert(
             name.to_owned(),
@@ -109,6 +113,39 @@ impl MetadataState {
             },
         );
         Ok(CommandOutput::TopicCreated { id, replicas })
+    }
+
+    /// `AlterTopicConfigs`: the topic's new configs. Turning unclean leader election on elects
+    /// leaders for its leaderless partitions at once, as Kafka's controller does.
+    pub(super) fn apply_alter_topic_configs(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+        replace: bool,
+    ) -> CommandResult {
+        let live = self.live_ids();
+        let Some(topic) = self.topics.get_mut(name) else {
+            return unknown_topic(name);
+        };
+        let mut configs = if replace {
+            BTreeMap::new()
+        } else {
+            topic.configs.clone()
+        };
+        for k in delete {
+            configs.remove(k);
+        }
+        configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        check_config_size(&configs)?;
+        topic.configs = configs;
+        if topic.unclean_election() {
+            let election = Election::Liveness { unclean: true };
+            for p in &mut topic.partitions {
+                p.elect(election, &|id| live.contains(&id));
+            }
+        }
+        Ok(CommandOutput::Done)
     }
 
     /// `DeleteTopic`: the topic goes, its id is remembered as deleted.
@@ -165,6 +202,19 @@ fn unknown_topic(name: &str) -> CommandResult {
 }
 
 /// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+fn check_config_size(configs: &BTreeMap<String, String>) -> Result<(), Rejection> {
+    let bytes: usize = configs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_TOPIC_CONFIG_BYTES {
+        return Err(Rejection::new(
+            codes::INVALID_CONFIG,
+            format!(
+                "topic configs of {bytes} bytes exceed the {MAX_TOPIC_CONFIG_BYTES}-byte bound"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_topic_name(name: &str) -> Result<(), Rejection> {
     let legal = !name.is_empty()
         && name.len() <= MAX_TOPIC_NAME_LEN
@@ -203,6 +253,55 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.topic("t").unwrap().configs, configs);
+    }
+
+    #[test]
+    fn alter_topic_configs_merges_or_replaces_within_the_bound() {
+        let mut s = with_brokers(&[1]);
+        s.apply(&create("t", 1, 1)).unwrap();
+        let alter =
+            |set: &[(&str, &str)], delete: &[&str], replace| MetadataCommand::AlterTopicConfigs {
+                name: "t".into(),
+                set: set
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                delete: delete.iter().map(|k| k.to_string()).collect(),
+                replace,
+            };
+        let configs = |s: &MetadataState| s.topic("t").unwrap().configs.clone();
+        s.apply(&alter(
+            &[("retention.ms", "5"), ("segment.ms", "9")],
+            &[],
+            false,
+        ))
+        .unwrap();
+        s.apply(&alter(&[("retention.bytes", "7")], &["segment.ms"], false))
+            .unwrap();
+        assert_eq!(
+            configs(&s),
+            BTreeMap::from([
+                ("retention.bytes".to_string(), "7".to_string()),
+                ("retention.ms".to_string(), "5".to_string())
+            ])
+        );
+        s.apply(&alter(&[("segment.ms", "1")], &[], true)).unwrap();
+        assert_eq!(
+            configs(&s),
+            BTreeMap::from([("segment.ms".to_string(), "1".to_string())])
+        );
+        let huge = "x".repeat(MAX_TOPIC_CONFIG_BYTES);
+        assert_rejected(
+            &mut s,
+            alter(&[("k", &huge)], &[], false),
+            codes::INVALID_CONFIG,
+        );
+        assert_eq!(configs(&s).len(), 1, "a rejected change changes nothing");
+        let mut gone = alter(&[], &[], false);
+        if let MetadataCommand::AlterTopicConfigs { name, .. } = &mut gone {
+            *name = "nope".into();
+        }
+        assert_rejected(&mut s, gone, codes::UNKNOWN_TOPIC_OR_PARTITION);
     }
 
     #[test]
