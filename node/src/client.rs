@@ -36,9 +36,24 @@ impl Client {
         })
     }
 
-    /// A connection for the admin CLI ([`ADMIN_RESPONSE_MAX_BYTES`]).
-    pub async fn admin(addr: &str) -> anyhow::Result<Self> {
-        Self::connect(addr, ADMIN_RESPONSE_MAX_BYTES).await
+    /// A connection for the admin CLI ([`ADMIN_RESPONSE_MAX_BYTES`]) to the first reachable
+    /// broker of `bootstrap`, a comma-separated list as Kafka's tools take.
+    pub async fn admin(bootstrap: &str) -> anyhow::Result<Self> {
+        let mut failures = Vec::new();
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Self::connect(addr, ADMIN_RESPONSE_MAX_BYTES).await {
+                Ok(client) => return Ok(client),
+                Err(e) => failures.push(format!("{addr}: {e:#}")),
+            }
+        }
+        if failures.is_empty() {
+            bail!("no bootstrap server given");
+        }
+        bail!("no bootstrap server reachable ({})", failures.join("; "))
     }
 
     pub async fn call(

@@ -82,7 +82,11 @@ async fn rebalance_moves_replicas_onto_a_new_node_and_off_a_decommissioned_one()
             "--replication-factor",
             "3",
         ])
-        .args(["--bootstrap-server", &c.bootstrap(1)])
+        // A comma list, as Kafka's tools take: the first address has no broker.
+        .args([
+            "--bootstrap-server",
+            &format!("127.0.0.1:1,{}", c.bootstrap(1)),
+        ])
         .status()?;
     ensure!(created.success());
     c.wait_for_topic(TOPIC, PARTITIONS)?;

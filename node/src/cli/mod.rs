@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 /// Where an admin command connects: any node of the cluster.
 #[derive(Debug, Args)]
 pub struct Bootstrap {
-    /// Any node of the cluster.
+    /// Nodes of the cluster, comma-separated; the first that answers is used.
     #[arg(
         long,
         global = true,

@@ -47,9 +47,10 @@ pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", node = broker.node_id(), id, %peer);
     async move {
-        tracing::info!("connection opened");
+        // Per connection, so at debug as Kafka logs it: a busy node opens thousands.
+        tracing::debug!("connection opened");
         match run(&broker, socket, peer).await {
-            Ok(()) => tracing::info!("connection closed"),
+            Ok(()) => tracing::debug!("connection closed"),
             Err(reason) => tracing::warn!(%reason, "connection closed by broker"),
         }
     }
