@@ -27,9 +27,9 @@ mod system;
 pub use error::PartitionError;
 pub use partition::{
     ask, Acks, AppendAsFollower, AppendBatch, Appended, BecomeFollower, BecomeLeader,
-    DeleteRecords, Divergence, EpochEnd, FollowerPosition, IsrRequest, Leadership, ListOffset,
-    OffsetAnswer, OffsetQuery, PartitionActor, PartitionConfig, ReadRecords, Reconfigure,
-    RecordsRead, ReplicaFetch, ReplicaRead, TruncateFollower,
+    DeleteRecords, DescribeLog, Divergence, EpochEnd, FollowerPosition, IsrRequest, Leadership,
+    ListOffset, LogDescription, OffsetAnswer, OffsetQuery, PartitionActor, PartitionConfig,
+    ReadRecords, Reconfigure, RecordsRead, ReplicaFetch, ReplicaRead, TruncateFollower,
 };
 pub use registry::{PartitionHandle, PartitionKey, PartitionRegistry};
 pub use system::ActorSystem;

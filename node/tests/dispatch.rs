@@ -66,6 +66,9 @@ fn sample(key: ApiKey) -> RequestKind {
             RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default())
         }
         ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
+        ApiKey::DescribeLogDirs => {
+            RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None))
+        }
         other => panic!("no sample request for {other:?}: add one when adding an API"),
     }
 }
@@ -412,6 +415,41 @@ async fn every_accepted_version_answers_real_requests() {
                 .all(|x| x.error_code == 0 && !x.configs.is_empty()),
             "DescribeConfigs v{version}: {r:?}"
         );
+    }
+    for version in 1..=4 {
+        let request = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            describe_log_dirs_request::DescribableLogDirTopic::default()
+                .with_topic(name("t"))
+                .with_partitions(vec![0, 7]),
+        ]));
+        let ResponseKind::DescribeLogDirs(r) = client
+            .call(
+                ApiKey::DescribeLogDirs,
+                version,
+                RequestKind::DescribeLogDirs(request),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("not DescribeLogDirs")
+        };
+        let d = &r.results[0];
+        assert_eq!(d.error_code, 0, "DescribeLogDirs v{version}");
+        assert_eq!(
+            std::path::Path::new(d.log_dir.as_str()),
+            std::path::absolute(dir.path()).unwrap(),
+            "DescribeLogDirs v{version}"
+        );
+        // Partition 7 does not exist: left out.
+        let p = &d.topics[0].partitions;
+        assert_eq!(p.len(), 1, "DescribeLogDirs v{version}: {r:?}");
+        assert!(p[0].partition_size > 0, "DescribeLogDirs v{version}");
+        if version >= 4 {
+            assert!(
+                d.total_bytes > 0 && (0..=d.total_bytes).contains(&d.usable_bytes),
+                "DescribeLogDirs v{version}: {d:?}"
+            );
+        }
     }
     for version in 0..=5 {
         let ResponseKind::InitProducerId(r) = client

@@ -24,6 +24,8 @@ struct Counters {
     served: AtomicU64,
     /// Set by tests: the next flush fails as an I/O error would.
     inject_failure: AtomicBool,
+    /// A flush failed: the store takes no more writes.
+    failed: AtomicBool,
 }
 
 pub(crate) struct GroupCommit {
@@ -69,6 +71,11 @@ impl GroupCommit {
         self.counters.inject_failure.store(true, Ordering::Relaxed);
     }
 
+    /// Whether a flush failed (failures being final, the store can take no more writes).
+    pub fn failed(&self) -> bool {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> (u64, u64) {
         (
             self.counters.flushes.load(Ordering::Relaxed),
@@ -86,6 +93,7 @@ fn run(db: &sled::Db, requests: &mpsc::Receiver<Waiter>, counters: &Counters) {
         if failed.is_none() {
             if let Err(e) = flush(db, counters) {
                 tracing::error!(error = %e, "group commit flush failed; the store takes no more writes");
+                counters.failed.store(true, Ordering::Relaxed);
                 failed = Some(e);
             }
         }

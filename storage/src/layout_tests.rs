@@ -182,9 +182,11 @@ fn a_store_in_the_old_layout_is_refused() {
 fn a_failed_flush_fails_every_later_one() {
     let (_dir, store) = store();
     futures::executor::block_on(store.flush()).unwrap();
+    assert!(!store.is_failed());
     store.inject_flush_failure();
     for _ in 0..3 {
         let flushed = futures::executor::block_on(store.flush());
         assert!(matches!(flushed, Err(Error::Sled(_))));
+        assert!(store.is_failed());
     }
 }

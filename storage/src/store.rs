@@ -147,6 +147,12 @@ impl Store {
         self.inner.commit.request()
     }
 
+    /// Whether a flush failed: the database takes no more writes (DescribeLogDirs reports its
+    /// directory as KAFKA_STORAGE_ERROR).
+    pub fn is_failed(&self) -> bool {
+        self.inner.commit.failed()
+    }
+
     /// (flushes done, flush requests served), for benchmarks and metrics.
     pub fn flush_stats(&self) -> (u64, u64) {
         self.inner.commit.stats()

@@ -69,8 +69,12 @@ impl PartitionActor {
         leader_epoch: Option<i32>,
     ) -> Result<&mut PartitionLog, PartitionError> {
         match self.role {
-            Role::Follower { leader_epoch: mine } if leader_epoch.is_none_or(|e| e == mine) => {}
-            Role::Follower { leader_epoch: mine } => {
+            Role::Follower {
+                leader_epoch: mine, ..
+            } if leader_epoch.is_none_or(|e| e == mine) => {}
+            Role::Follower {
+                leader_epoch: mine, ..
+            } => {
                 return Err(PartitionError::FencedLeaderEpoch(mine));
             }
             Role::Leader(_) => return Err(PartitionError::NotLeader),
@@ -100,6 +104,13 @@ impl PartitionActor {
             log.delete_records_before(start)?;
         }
         let (hw, at) = (log.high_watermark(), position(log));
+        if let Role::Follower {
+            leader_high_watermark,
+            ..
+        } = &mut self.role
+        {
+            *leader_high_watermark = Some(msg.leader_high_watermark);
+        }
         self.watches.log_end.send_replace(end);
         self.watches.high_watermark.send_replace(hw);
         Ok(at)

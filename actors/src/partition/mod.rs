@@ -19,12 +19,14 @@
 //! - `leader`: what a leader tracks about its followers, as plain data.
 //! - `follower`: the follower's appends and truncation.
 //! - `delete_records`: DeleteRecords on the leader and its wait for the followers.
+//! - `describe_log`: a replica's log size and lag, for DescribeLogDirs.
 //! - `reads`: consumers' Fetch and ListOffsets.
 //! - `reconfigure`: a topic's settings changed at run time.
 //!
 //! This file holds the actor's state, its role changes, flushing, retention and deletion.
 
 mod delete_records;
+mod describe_log;
 mod follower;
 mod leader;
 mod messages;
@@ -40,6 +42,7 @@ use brook_storage::{BatchMeta, LogConfig, PartitionLog, Store};
 use brook_wire::batch::BatchHeader;
 use tokio::sync::{mpsc, watch};
 
+pub use self::describe_log::{DescribeLog, LogDescription};
 pub use self::follower::{AppendAsFollower, Divergence, FollowerPosition, TruncateFollower};
 use self::leader::LeaderState;
 pub use self::leader::Leadership;
@@ -76,7 +79,12 @@ struct Waiter {
 
 enum Role {
     Leader(LeaderState),
-    Follower { leader_epoch: i32 },
+    Follower {
+        leader_epoch: i32,
+        /// The leader's high watermark as its last copied answer gave it (DescribeLogDirs'
+        /// offset lag); `None` until one came in this role.
+        leader_high_watermark: Option<u64>,
+    },
 }
 
 /// Watches the node reads: the high watermark (consumers' long polls) and the log end
@@ -125,7 +133,10 @@ impl PartitionActor {
             log: Some(log),
             store,
             watches,
-            role: Role::Follower { leader_epoch },
+            role: Role::Follower {
+                leader_epoch,
+                leader_high_watermark: None,
+            },
             durable_end,
             waiters: Vec::new(),
             deletions: Vec::new(),
@@ -148,7 +159,7 @@ impl PartitionActor {
     fn leader_epoch(&self) -> i32 {
         match &self.role {
             Role::Leader(l) => l.state.leader_epoch,
-            Role::Follower { leader_epoch } => *leader_epoch,
+            Role::Follower { leader_epoch, .. } => *leader_epoch,
         }
     }
 
@@ -287,6 +298,7 @@ impl Handler<BecomeFollower> for PartitionActor {
         self.fail_waiters();
         self.role = Role::Follower {
             leader_epoch: msg.leader_epoch,
+            leader_high_watermark: None,
         };
     }
 }

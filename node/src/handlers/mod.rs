@@ -26,6 +26,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_quorum;
 mod elect_leaders;
 mod fetch;
@@ -111,6 +112,8 @@ apis! {
     DescribeCluster 0..=2 => describe_cluster,
     FindCoordinator 0..=6 => find_coordinator,
     DescribeQuorum 0..=2 => describe_quorum,
+    /// v1-4, as Kafka 4 (KIP-896 dropped v0).
+    DescribeLogDirs 1..=4 => describe_log_dirs,
     AlterPartitionReassignments 0..=1 => alter_partition_reassignments,
     ListPartitionReassignments 0..=0 => list_partition_reassignments,
     ElectLeaders 0..=2 => elect_leaders,
