@@ -69,6 +69,9 @@ fn sample(key: ApiKey) -> RequestKind {
         ApiKey::DescribeLogDirs => {
             RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None))
         }
+        ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+            DescribeTopicPartitionsRequest::default().with_response_partition_limit(2000),
+        ),
         other => panic!("no sample request for {other:?}: add one when adding an API"),
     }
 }

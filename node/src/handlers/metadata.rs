@@ -158,14 +158,7 @@ fn live_brokers(
 /// A partition without a leader answers LEADER_NOT_AVAILABLE (retriable) with leader -1.
 fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
     let image = broker.image();
-    let me = broker.node_id();
-    let live = |id: i32| {
-        if id == me {
-            broker.lease.holds()
-        } else {
-            image.is_live(id)
-        }
-    };
+    let live = |id: i32| is_up(broker, &image, id);
     let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let partitions = (0..topic.partitions)
         .zip(&topic.owners)
@@ -205,5 +198,15 @@ fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataRespons
         described.with_topic_id(topic.id)
     } else {
         described
+    }
+}
+
+/// Whether broker `id` is up as clients should see it: this node while it holds its lease,
+/// others while they heartbeat.
+pub(super) fn is_up(broker: &Broker, image: &MetadataImage, id: i32) -> bool {
+    if id == broker.node_id() {
+        broker.lease.holds()
+    } else {
+        image.is_live(id)
     }
 }

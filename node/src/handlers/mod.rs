@@ -28,6 +28,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_quorum;
+mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
 mod find_coordinator;
@@ -114,6 +115,7 @@ apis! {
     DescribeQuorum 0..=2 => describe_quorum,
     /// v1-4, as Kafka 4 (KIP-896 dropped v0).
     DescribeLogDirs 1..=4 => describe_log_dirs,
+    DescribeTopicPartitions 0..=0 => describe_topic_partitions,
     AlterPartitionReassignments 0..=1 => alter_partition_reassignments,
     ListPartitionReassignments 0..=0 => list_partition_reassignments,
     ElectLeaders 0..=2 => elect_leaders,
