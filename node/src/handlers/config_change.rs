@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use brook_raft::MetadataCommand;
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
@@ -31,24 +32,61 @@ pub(super) enum Op {
 /// The error a resource is answered with, and why.
 pub(super) type Refusal = (ResponseError, String);
 
-/// Resources named more than once in one request: each is refused, as Kafka does.
-pub(super) fn duplicates<'a>(
-    resources: impl Iterator<Item = (i8, &'a str)>,
-) -> BTreeSet<(i8, String)> {
+/// One resource of a request: its type, its name, and its changes or why they were refused
+/// already.
+pub(super) type Resource = (i8, StrBytes, Result<Vec<(String, Op)>, Refusal>);
+
+/// Alters each resource in order and makes each one's answer with `answer(type, name, error
+/// code, message)`. A resource named more than once in one request is refused every time, as
+/// Kafka does.
+pub(super) async fn alter_all<T>(
+    broker: &Broker,
+    resources: Vec<Resource>,
+    replace: bool,
+    validate_only: bool,
+    answer: impl Fn(i8, StrBytes, i16, Option<StrBytes>) -> T,
+) -> Vec<T> {
     let mut seen = BTreeSet::new();
-    resources
-        .filter(|(t, n)| !seen.insert((*t, n.to_string())))
-        .map(|(t, n)| (t, n.to_string()))
-        .collect()
+    let dupes: BTreeSet<(i8, StrBytes)> = resources
+        .iter()
+        .filter(|(t, n, _)| !seen.insert((*t, n.clone())))
+        .map(|(t, n, _)| (*t, n.clone()))
+        .collect();
+    let mut answers = Vec::with_capacity(resources.len());
+    for (kind, name, ops) in resources {
+        let outcome = match ops {
+            _ if dupes.contains(&(kind, name.clone())) => {
+                Err((ResponseError::InvalidRequest, "duplicate resource".into()))
+            }
+            Ok(ops) => alter(broker, kind, &name, ops, replace, validate_only).await,
+            Err(refusal) => Err(refusal),
+        };
+        answers.push(match outcome {
+            Ok(()) => answer(kind, name, 0, None),
+            Err((e, why)) => answer(kind, name, e.code(), Some(StrBytes::from_string(why))),
+        });
+    }
+    answers
 }
 
-pub(super) fn duplicate_refusal() -> Refusal {
-    (ResponseError::InvalidRequest, "duplicate resource".into())
+/// The `answer` for [`alter_all`] in AlterConfigs' and IncrementalAlterConfigs' response
+/// types, which are distinct but alike.
+macro_rules! resource_answer {
+    ($response:ty) => {
+        |kind, name, code, message| {
+            <$response>::default()
+                .with_resource_type(kind)
+                .with_resource_name(name)
+                .with_error_code(code)
+                .with_error_message(message)
+        }
+    };
 }
+pub(super) use resource_answer;
 
 /// Applies `ops` to one resource (from no configs at all when `replace`), or only checks them
 /// when `validate_only`.
-pub(super) async fn alter(
+async fn alter(
     broker: &Broker,
     resource_type: i8,
     name: &str,

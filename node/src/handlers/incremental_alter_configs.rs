@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::config_change::{alter, duplicate_refusal, duplicates, Op, Refusal};
+use super::config_change::{alter_all, resource_answer, Op, Refusal, Resource};
 use super::Call;
 use crate::broker::Broker;
 
@@ -17,35 +16,13 @@ pub(crate) async fn handle(
     _call: Call,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let dupes = duplicates(
-        request
-            .resources
-            .iter()
-            .map(|r| (r.resource_type, r.resource_name.as_str())),
-    );
-    let mut responses = Vec::new();
-    for resource in request.resources {
-        let (kind, name) = (resource.resource_type, resource.resource_name.to_string());
-        let outcome = if dupes.contains(&(kind, name.clone())) {
-            Err(duplicate_refusal())
-        } else {
-            match ops(resource.configs) {
-                Ok(ops) => alter(&broker, kind, &name, ops, false, request.validate_only).await,
-                Err(refusal) => Err(refusal),
-            }
-        };
-        let (code, message) = match outcome {
-            Ok(()) => (0, None),
-            Err((e, why)) => (e.code(), Some(StrBytes::from_string(why))),
-        };
-        responses.push(
-            AlterConfigsResourceResponse::default()
-                .with_error_code(code)
-                .with_error_message(message)
-                .with_resource_type(kind)
-                .with_resource_name(resource.resource_name),
-        );
-    }
+    let resources: Vec<Resource> = request
+        .resources
+        .into_iter()
+        .map(|r| (r.resource_type, r.resource_name, ops(r.configs)))
+        .collect();
+    let answer = resource_answer!(AlterConfigsResourceResponse);
+    let responses = alter_all(&broker, resources, false, request.validate_only, answer).await;
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
