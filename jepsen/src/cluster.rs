@@ -182,7 +182,7 @@ impl Cluster {
         bin: &Path,
         n: u32,
         nodes_dir: &Path,
-        settings: Vec<String>,
+        mut settings: Vec<String>,
         net: Net,
     ) -> Result<Self> {
         if !bin.is_file() {
@@ -191,6 +191,15 @@ impl Cluster {
                 bin.display()
             );
         }
+        // The nodes authenticate each other on the Raft port with one secret, kept in a file
+        // so it does not show in process listings.
+        fs::create_dir_all(nodes_dir)?;
+        let secret = nodes_dir.join("cluster.secret");
+        let text: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        fs::write(&secret, text)?;
+        settings.push(format!("brook.cluster.secret.file={}", secret.display()));
         let mut nodes = Vec::new();
         for id in 1..=n {
             let dir = nodes_dir.join(format!("n{id}"));

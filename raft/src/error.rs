@@ -26,6 +26,12 @@ pub enum Error {
     /// A peer answered with something other than the reply to the request sent.
     #[error("unexpected reply from node {0}")]
     UnexpectedReply(NodeId),
+    /// A peer on the Raft port failed authentication, or refused ours (see [`crate::auth`]).
+    #[error("raft port authentication: {0}")]
+    Auth(String),
+    /// A peer sent a term, index or node id outside what a real cluster can reach.
+    #[error("out of range: {0}")]
+    OutOfRange(String),
     /// The local Raft node stopped or failed.
     #[error("raft: {0}")]
     Raft(Box<openraft::error::Fatal<NodeId>>),
@@ -56,9 +62,11 @@ impl Error {
     pub fn kafka_code(&self) -> i16 {
         match self {
             Error::Rejected(r) => r.code,
-            Error::NoLeader | Error::Raft(_) | Error::Io(_) | Error::UnexpectedReply(_) => {
-                codes::NOT_CONTROLLER
-            }
+            Error::NoLeader
+            | Error::Raft(_)
+            | Error::Io(_)
+            | Error::Auth(_)
+            | Error::UnexpectedReply(_) => codes::NOT_CONTROLLER,
             Error::Timeout(_) => codes::REQUEST_TIMED_OUT,
             _ => codes::UNKNOWN_SERVER_ERROR,
         }

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::auth::{ClusterSecret, Identity};
 use crate::codes;
 use crate::command::{CommandOutput, MetadataCommand, Rejection};
 use crate::error::{Error, Result};
@@ -46,11 +47,15 @@ pub struct GroupConfig {
     pub write_timeout: Duration,
     /// Voters the group keeps as nodes join through this node (see [`crate::membership`]).
     pub max_voters: usize,
+    /// The secret every node of the cluster holds; the Raft port admits only peers that prove
+    /// they hold it (see [`crate::auth`]).
+    pub secret: ClusterSecret,
 }
 
 impl GroupConfig {
-    pub fn new(node_id: NodeId, data_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(node_id: NodeId, data_dir: impl Into<PathBuf>, secret: ClusterSecret) -> Self {
         GroupConfig {
+            secret,
             node_id,
             data_dir: data_dir.into(),
             raft: openraft::Config {
@@ -70,6 +75,7 @@ pub struct MetadataRaft {
     raft: Raft,
     reader: MetadataReader,
     transport: TransportConfig,
+    identity: Identity,
     write_timeout: Duration,
     stop_server: Mutex<Option<oneshot::Sender<()>>>,
     server: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
@@ -86,7 +92,13 @@ impl MetadataRaft {
         let (log_store, sm) = open_stores(&config.data_dir)?;
         let storage = log_store.alive();
         let reader = sm.reader();
-        let network = TcpNetworkFactory::new(config.node_id, config.transport.clone());
+        let known = reader.clone();
+        let identity = Identity {
+            secret: config.secret.clone(),
+            node_id: config.node_id,
+            cluster_id: Arc::new(move || known.read(|s| s.cluster_id().map(str::to_owned))),
+        };
+        let network = TcpNetworkFactory::new(identity.clone(), config.transport.clone());
         let raft = Raft::new(config.node_id, raft_config, network, log_store, sm).await?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(serve_raft_with(
@@ -94,6 +106,7 @@ impl MetadataRaft {
             raft.clone(),
             reader.clone(),
             config.transport.clone(),
+            identity.clone(),
             config.max_voters,
             async move {
                 let _ = stop_rx.await;
@@ -104,6 +117,7 @@ impl MetadataRaft {
             raft,
             reader,
             transport: config.transport,
+            identity,
             write_timeout: config.write_timeout,
             stop_server: Mutex::new(Some(stop_tx)),
             server: Mutex::new(Some(server)),
@@ -172,7 +186,11 @@ impl MetadataRaft {
             }
             let target = targets[next % targets.len()].clone();
             next += 1;
-            let mut client = PeerClient::new(target.clone(), self.transport.clone());
+            let mut client = PeerClient::new(
+                target.clone(),
+                self.transport.clone(),
+                self.identity.clone(),
+            );
             match client.call(&request, remaining).await {
                 Ok(RaftReply::Join(JoinReply::Joined { voter })) => return Ok(voter),
                 Ok(RaftReply::Join(JoinReply::Refused(why))) => return Err(Error::Write(why)),
@@ -272,7 +290,11 @@ impl MetadataRaft {
         tracing::debug!(leader, addr = %node.addr, "forwarding metadata write to the leader");
         // A fresh connection per forwarded write: writes are rare, and this keeps concurrent
         // writes from queueing behind each other on one connection.
-        let mut client = PeerClient::new(node.addr.clone(), self.transport.clone());
+        let mut client = PeerClient::new(
+            node.addr.clone(),
+            self.transport.clone(),
+            self.identity.clone(),
+        );
         let req = RaftRequest::ClientWrite(cmd.clone());
         match client.call(&req, timeout).await {
             Ok(RaftReply::ClientWrite(Ok(resp))) => Ok(Some(resp)),
@@ -290,7 +312,7 @@ impl MetadataRaft {
                 tracing::debug!(leader, error = %e, "leader unreachable; retrying");
                 Ok(None)
             }
-            Err(CallError::TooLarge(e)) => Err(e),
+            Err(CallError::TooLarge(e) | CallError::Auth(e)) => Err(e),
             Err(CallError::Timeout(t)) => Err(Error::Timeout(t)),
             Err(CallError::Broken(e)) => Err(e),
         }

@@ -16,7 +16,9 @@
 //!   and the log after them (applying an entry writes nothing).
 //! - `rpc`, `network`, `server` (with `slots`, its connection limit): the node-to-node
 //!   transport, length-prefixed bincode frames over TCP: openraft's client side, and
-//!   [`serve_raft`] for the Raft port.
+//!   [`serve_raft_with`] for the Raft port. `auth`: the handshake over the cluster secret that
+//!   opens every connection, and the MAC on every frame after it; `bounds`: the range checks
+//!   on terms, indexes and node ids a peer sends, before openraft sees them.
 //! - `group`: [`MetadataRaft`], the handle a broker holds: start, initialize, write (with
 //!   forwarding to the leader), join a running group, read the local image, shut down.
 //! - `membership`: adding a node to a running group (learner first, voters kept odd).
@@ -28,6 +30,8 @@
 //! everything else other crates use is re-exported here. Nothing here knows about Kafka's wire format or actix; rejections
 //! carry Kafka error codes as plain numbers.
 
+mod auth;
+mod bounds;
 mod clock;
 pub mod codes;
 mod command;
@@ -49,6 +53,7 @@ mod state_machine;
 mod store;
 pub mod typ;
 
+pub use auth::{ClusterSecret, Identity, MIN_SECRET_BYTES};
 pub use command::{CommandOutput, CommandResult, MetadataCommand, Reassignment, Rejection};
 pub use consumer_groups::{
     CommittedOffset, ConsumerGroups, GroupCommit, GroupRecord, GroupState, MemberRecord,

@@ -1,8 +1,8 @@
 //! The client side of the Raft transport: openraft's `RaftNetworkFactory` / `RaftNetwork` over
 //! TCP, one connection per peer and replication stream.
 //!
-//! A connection is opened lazily, used for one request at a time, and dropped on any error so
-//! the next RPC reconnects. Errors are mapped to what openraft expects: a failed connect is
+//! A connection is opened lazily, authenticated with the handshake of [`crate::auth`], used for
+//! one request at a time, and dropped on any error so the next RPC reconnects. Errors are mapped to what openraft expects: a failed connect is
 //! `Unreachable` (openraft backs off), a slow answer is `Timeout`, a broken connection is
 //! `Network` (retried at once), and a Raft error from the peer is `RemoteError`.
 
@@ -12,6 +12,7 @@ use openraft::error::{NetworkError, PayloadTooLarge, RemoteError, Timeout, Unrea
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use tokio::net::TcpStream;
 
+use crate::auth::{self, Identity, Session, TAG_BYTES};
 use crate::error::Error;
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
 use crate::typ::{
@@ -24,6 +25,8 @@ use crate::typ::{
 pub(crate) enum CallError {
     /// Could not connect: the request was certainly not delivered.
     Connect(std::io::Error),
+    /// The peer refused our credentials or could not prove its own: nothing was delivered.
+    Auth(Error),
     /// No reply within the time limit; the request may or may not have been processed.
     Timeout(Duration),
     /// The request could not be encoded within the frame limit: nothing was sent.
@@ -36,14 +39,16 @@ pub(crate) enum CallError {
 pub(crate) struct PeerClient {
     addr: String,
     config: TransportConfig,
-    stream: Option<TcpStream>,
+    identity: Identity,
+    stream: Option<(TcpStream, Session)>,
 }
 
 impl PeerClient {
-    pub(crate) fn new(addr: String, config: TransportConfig) -> Self {
+    pub(crate) fn new(addr: String, config: TransportConfig, identity: Identity) -> Self {
         PeerClient {
             addr,
             config,
+            identity,
             stream: None,
         }
     }
@@ -56,16 +61,16 @@ impl PeerClient {
     ) -> Result<RaftReply, CallError> {
         let max = self.config.max_frame_bytes;
         let body = rpc::encode(req, max).map_err(CallError::TooLarge)?;
-        let mut stream = match self.stream.take() {
+        let (mut stream, mut session) = match self.stream.take() {
             Some(s) => s,
             None => self.connect(timeout).await?,
         };
         let exchange = async {
-            rpc::write_frame(&mut stream, &body).await?;
-            let len = rpc::read_frame_len(&mut stream, max)
+            rpc::write_frame(&mut stream, &session.seal(body)).await?;
+            let len = rpc::read_frame_len(&mut stream, max + TAG_BYTES)
                 .await?
                 .ok_or_else(|| Error::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
-            let reply = rpc::read_frame_body(&mut stream, len).await?;
+            let reply = session.open(rpc::read_frame_body(&mut stream, len).await?)?;
             rpc::decode::<RaftReply>(&reply, max)
         };
         let reply = match tokio::time::timeout(timeout, exchange).await {
@@ -74,11 +79,31 @@ impl PeerClient {
             Ok(Ok(reply)) => reply,
         };
         // Only a connection that completed an exchange is kept for the next request.
-        self.stream = Some(stream);
+        self.stream = Some((stream, session));
         Ok(reply)
     }
 
-    async fn connect(&self, timeout: Duration) -> Result<TcpStream, CallError> {
+    /// Connect and authenticate, both within `timeout`.
+    async fn connect(&self, timeout: Duration) -> Result<(TcpStream, Session), CallError> {
+        let started = tokio::time::Instant::now();
+        let mut stream = self.connect_tcp(timeout).await?;
+        let left = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, auth::client(&mut stream, &self.identity)).await {
+            // Nothing was sent yet: as good as a failed connect.
+            Err(_) => Err(CallError::Connect(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("handshake with {} timed out", self.addr),
+            ))),
+            Ok(Err(e @ Error::Auth(_))) => {
+                tracing::warn!(addr = %self.addr, error = %e, "raft peer handshake failed");
+                Err(CallError::Auth(e))
+            }
+            Ok(Err(e)) => Err(CallError::Broken(e)),
+            Ok(Ok(session)) => Ok((stream, session)),
+        }
+    }
+
+    async fn connect_tcp(&self, timeout: Duration) -> Result<TcpStream, CallError> {
         let limit = self.config.connect_timeout.min(timeout);
         let stream = match tokio::time::timeout(limit, TcpStream::connect(&self.addr)).await {
             Err(_) => {
@@ -99,14 +124,14 @@ impl PeerClient {
 /// Builds a [`TcpNetwork`] per peer for openraft.
 #[derive(Clone)]
 pub struct TcpNetworkFactory {
-    id: NodeId,
+    identity: Identity,
     config: TransportConfig,
 }
 
 impl TcpNetworkFactory {
-    /// `id` is this node's id (it appears in timeout errors).
-    pub fn new(id: NodeId, config: TransportConfig) -> Self {
-        TcpNetworkFactory { id, config }
+    /// `identity` is this node's: its id and the cluster secret it authenticates with.
+    pub fn new(identity: Identity, config: TransportConfig) -> Self {
+        TcpNetworkFactory { identity, config }
     }
 }
 
@@ -115,10 +140,14 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> TcpNetwork {
         TcpNetwork {
-            id: self.id,
+            id: self.identity.node_id,
             target,
             node: node.clone(),
-            client: PeerClient::new(node.addr.clone(), self.config.clone()),
+            client: PeerClient::new(
+                node.addr.clone(),
+                self.config.clone(),
+                self.identity.clone(),
+            ),
             request_timeout: self.config.request_timeout,
         }
     }
@@ -156,6 +185,9 @@ impl TcpNetwork {
             CallError::TooLarge(_) if entries > 1 => {
                 RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries / 2))
             }
+            // openraft backs off from an unreachable peer; one that refuses us is as good as
+            // unreachable until an operator fixes the secret.
+            CallError::Auth(e) => RPCError::Unreachable(Unreachable::new(&e)),
             CallError::TooLarge(e) | CallError::Broken(e) => {
                 RPCError::Network(NetworkError::new(&e))
             }

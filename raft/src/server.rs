@@ -2,7 +2,10 @@
 //! requests, hands them to the local [`Raft`], and writes the replies back.
 //!
 //! Each connection is served by its own task, one request at a time (the client side sends one
-//! at a time). A malformed or oversized frame closes only that connection, with a log line.
+//! at a time). It opens with the handshake of [`crate::auth`]: a peer that does not prove it
+//! holds the cluster secret, or belongs to another cluster, is refused before openraft sees
+//! anything. A malformed, oversized, unauthenticated or out-of-range frame closes only that
+//! connection, with a log line.
 //! Connection tasks live in a `JoinSet` owned by the serving future, so dropping or aborting it
 //! closes every connection too.
 
@@ -13,12 +16,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::auth::{self, Identity, TAG_BYTES};
+use crate::bounds;
 use crate::error::Error;
-use crate::membership;
+use crate::membership::{self, JoinReply};
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
 use crate::slots::{SlotGuard, Slots};
 use crate::state_machine::MetadataReader;
-use crate::typ::Raft;
+use crate::typ::{NodeId, Raft};
 
 /// Serve Raft RPCs on `listener` until `shutdown` completes; then every connection is closed.
 /// Nodes that join through this server are promoted to voters up to `max_voters`; `reader`
@@ -28,6 +33,7 @@ pub async fn serve_raft_with(
     raft: Raft,
     reader: MetadataReader,
     config: TransportConfig,
+    identity: Identity,
     max_voters: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -49,6 +55,7 @@ pub async fn serve_raft_with(
                     raft: raft.clone(),
                     reader: reader.clone(),
                     config: config.clone(),
+                    identity: identity.clone(),
                     max_voters,
                 };
                 let slot = slots.admit();
@@ -80,6 +87,7 @@ struct Served {
     raft: Raft,
     reader: MetadataReader,
     config: TransportConfig,
+    identity: Identity,
     max_voters: usize,
 }
 
@@ -91,6 +99,7 @@ async fn serve_connection(mut stream: TcpStream, served: Served, slot: &SlotGuar
     match connection_loop(&mut stream, &served, slot).await {
         Ok(()) => tracing::debug!("raft connection closed by peer"),
         Err(Error::Io(e)) => tracing::debug!(error = %e, "raft connection i/o error"),
+        Err(e @ Error::Auth(_)) => tracing::warn!(error = %e, "refused a raft peer"),
         Err(e) => tracing::warn!(error = %e, "closing raft connection"),
     }
 }
@@ -102,10 +111,16 @@ async fn connection_loop(
 ) -> Result<(), Error> {
     let config = &served.config;
     let max = config.max_frame_bytes;
+    // A peer that does not finish the handshake promptly holds its slot no longer.
+    let mut session = tokio::time::timeout(
+        config.request_timeout,
+        auth::server(stream, &served.identity),
+    )
+    .await
+    .map_err(|_| Error::Timeout(config.request_timeout))??;
     loop {
-        let len = match tokio::time::timeout(config.idle_timeout, rpc::read_frame_len(stream, max))
-            .await
-        {
+        let next = rpc::read_frame_len(stream, max + TAG_BYTES);
+        let len = match tokio::time::timeout(config.idle_timeout, next).await {
             Err(_) => return Err(Error::Timeout(config.idle_timeout)),
             Ok(Ok(None)) => return Ok(()),
             Ok(Ok(Some(len))) => len,
@@ -116,14 +131,17 @@ async fn connection_loop(
             .await
             .map_err(|_| Error::Timeout(config.request_timeout))??;
         slot.touch();
+        let body = session.open(body)?;
         let req: RaftRequest = rpc::decode(&body, max)?;
-        let reply = dispatch(served, req).await;
-        let bytes = rpc::encode(&reply, max)?;
+        bounds::check(&req)?;
+        let reply = dispatch(served, req, session.peer).await;
+        let bytes = session.seal(rpc::encode(&reply, max)?);
         rpc::write_frame(stream, &bytes).await?;
     }
 }
 
-async fn dispatch(served: &Served, req: RaftRequest) -> RaftReply {
+/// Answer one request from `peer` (the node id it authenticated with).
+async fn dispatch(served: &Served, req: RaftRequest, peer: NodeId) -> RaftReply {
     let raft = &served.raft;
     match req {
         RaftRequest::AppendEntries(r) => RaftReply::AppendEntries(raft.append_entries(r).await),
@@ -138,6 +156,9 @@ async fn dispatch(served: &Served, req: RaftRequest) -> RaftReply {
             let cmd = cmd.stamped(served.reader.stamp_ms());
             RaftReply::ClientWrite(raft.client_write(cmd).await)
         }
+        RaftRequest::Join { id, .. } if id != peer => RaftReply::Join(JoinReply::Refused(format!(
+            "node {peer} may join as itself only, not as node {id}"
+        ))),
         RaftRequest::Join { id, addr } => {
             RaftReply::Join(membership::add_node(raft, id, addr, served.max_voters).await)
         }

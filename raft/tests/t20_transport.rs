@@ -46,7 +46,7 @@ async fn garbage_and_oversized_frames_are_rejected_without_harm() {
     agreed_leader(std::slice::from_ref(&node)).await;
 
     // A peer connection opened before the garbage arrives, and used before and after it.
-    let mut factory = TcpNetworkFactory::new(99, TransportConfig::default());
+    let mut factory = TcpNetworkFactory::new(peer(99), TransportConfig::default());
     let mut net = factory.new_client(1, &Node::new(node.addr.clone())).await;
     assert!(!vote_rpc(&mut net, 99).await);
 
@@ -83,7 +83,7 @@ async fn unreachable_peer_is_reported_as_such() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let mut factory = TcpNetworkFactory::new(1, TransportConfig::default());
+    let mut factory = TcpNetworkFactory::new(peer(1), TransportConfig::default());
     let mut net = factory.new_client(2, &Node::new(addr)).await;
     let err = net
         .vote(

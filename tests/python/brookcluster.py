@@ -14,6 +14,7 @@ running at teardown are stopped, and their log tails are attached to a failing t
 from __future__ import annotations
 
 import random
+import secrets
 import socket
 import threading
 import time
@@ -69,6 +70,8 @@ class BrookCluster:
         self.ports = {i: free_port() for i in range(1, n + 1)}
         self.raft_ports = {i: free_port() for i in range(1, n + 1)}
         peers = ",".join(f"{i}@{HOST}:{self.raft_ports[i]}" for i in self.ids)
+        # The nodes authenticate each other on the Raft port with one secret.
+        self.opts.setdefault("brook.cluster.secret", secrets.token_hex(32))
         self.nodes: dict[int, Broker] = {}
         for i in self.ids:
             node_opts = dict(self.opts)

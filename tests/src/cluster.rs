@@ -97,6 +97,13 @@ pub fn free_ports(count: u16) -> u16 {
 // Node options
 // ---------------------------------------------------------------------------------------------
 
+/// A fresh random cluster secret (64 hex digits).
+pub fn cluster_secret() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
 impl BrokerOptions {
     /// This node's Raft port on the loopback (`brook.raft.listener`, like `--raft-listener`).
     pub fn raft_port(&mut self, port: u16) -> &mut Self {
@@ -181,6 +188,8 @@ impl Cluster {
     /// anything else.
     pub fn launch_with(n: usize, configure: impl FnOnce(&mut BrokerOptions)) -> Cluster {
         let mut common = BrokerOptions::default();
+        // The nodes authenticate each other on the Raft port with one secret.
+        common.set("brook.cluster.secret", cluster_secret());
         configure(&mut common);
         let plan: Vec<(i32, u16, u16)> = (1..=n as i32)
             .map(|id| (id, free_ports(1), free_ports(1)))

@@ -106,6 +106,8 @@ impl LeaderState {
         let Some(p) = self.followers.get_mut(&replica) else {
             return;
         };
+        // Never past this leader's own log end, whatever the follower said.
+        let offset = offset.min(log_end);
         p.log_end = Some(offset);
         // Kafka's rule: caught up now if it reached the log end, or as of its previous fetch
         // if it reached what the log end was then.
@@ -270,6 +272,15 @@ mod tests {
         l.update(leadership(&[1, 2]), 3);
         l.on_fetch(3, 0, 50, 3);
         assert_eq!(l.high_watermark(50, 30), 40);
+    }
+
+    #[test]
+    fn a_follower_claiming_more_than_the_log_counts_as_at_its_end() {
+        let mut l = LeaderState::new(1, leadership(&[1, 2, 3]), 0, 0);
+        l.on_fetch(2, 1_000, 50, 1);
+        l.on_fetch(3, u64::MAX, 50, 1);
+        // Even with a durable end reported past the log end, the claims count as 50.
+        assert_eq!(l.high_watermark(100, 0), 50);
     }
 
     #[test]

@@ -53,6 +53,17 @@ impl PartitionActor {
                 None => Some((-1, log.log_start_offset())),
             },
         };
+        // A follower cannot hold more than this leader wrote: claiming so (a confused or
+        // forged fetch) would move the high watermark over records no follower has. Kafka
+        // answers OFFSET_OUT_OF_RANGE, and so does brook, before anything is noted.
+        if diverging.is_none() && msg.offset > log_end {
+            return Err(brook_storage::Error::OffsetOutOfRange {
+                offset: msg.offset,
+                log_start: log.log_start_offset(),
+                log_end,
+            }
+            .into());
+        }
         if diverging.is_none() {
             leader.on_fetch(msg.replica, msg.offset, log_end, now_ms());
             if let Ok(start) = u64::try_from(msg.log_start) {

@@ -76,6 +76,29 @@ pub struct ClusterConfig {
     pub max_voters: usize,
     pub heartbeat_interval_ms: u64,
     pub session_timeout_ms: u64,
+    /// Where the cluster secret comes from (see `metadata::secret`).
+    pub secret: SecretSource,
+}
+
+/// Where a node finds the cluster secret.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// `brook.cluster.secret`.
+    Inline(String),
+    /// `brook.cluster.secret.file`.
+    File(PathBuf),
+    /// Neither set: `<log.dirs>/cluster.secret`.
+    DataDir,
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Inline(_) => f.write_str("Inline(..)"),
+            SecretSource::File(path) => write!(f, "File({})", path.display()),
+            SecretSource::DataDir => f.write_str("DataDir"),
+        }
+    }
 }
 
 impl BrokerConfig {
@@ -307,6 +330,15 @@ impl ClusterConfig {
             max_voters,
             heartbeat_interval_ms,
             session_timeout_ms,
+            secret: match (
+                get("brook.cluster.secret"),
+                get("brook.cluster.secret.file"),
+            ) {
+                ("", "") => SecretSource::DataDir,
+                (text, "") => SecretSource::Inline(text.to_string()),
+                ("", path) => SecretSource::File(PathBuf::from(path)),
+                _ => bail!("set brook.cluster.secret or brook.cluster.secret.file, not both"),
+            },
         })
     }
 }

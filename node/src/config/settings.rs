@@ -28,6 +28,8 @@ pub enum Kind {
     Long = 5,
     Double = 6,
     List = 7,
+    /// A secret: DescribeConfigs marks it sensitive and never returns its value.
+    Password = 9,
 }
 
 /// Every broker setting brook understands.
@@ -222,6 +224,21 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         kind: Kind::List,
         doc: "Raft addresses (host:port,...) of a running cluster this node joins.",
+    },
+    Setting {
+        name: "brook.cluster.secret.file",
+        default: "",
+        kind: Kind::String,
+        doc: "File holding the cluster secret every node shares; the Raft port admits only \
+              peers that prove they hold it. Empty means <log.dirs>/cluster.secret, created \
+              with a random secret on a node that has no peers.",
+    },
+    Setting {
+        name: "brook.cluster.secret",
+        default: "",
+        kind: Kind::Password,
+        doc: "The cluster secret itself (at least 16 bytes), instead of a file; never \
+              described.",
     },
     Setting {
         name: "controller.quorum.election.timeout.ms",

@@ -386,7 +386,7 @@ fn check_kind(name: &str, value: &str, kind: Kind) -> Result<(), String> {
         Kind::Short => v.parse::<i16>().is_ok(),
         Kind::Long => v.parse::<i64>().is_ok(),
         Kind::Double => v.parse::<f64>().is_ok_and(f64::is_finite),
-        Kind::String | Kind::List => true,
+        Kind::String | Kind::List | Kind::Password => true,
     };
     if ok {
         Ok(())

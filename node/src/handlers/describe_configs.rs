@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 use super::Call;
 use crate::broker::Broker;
 use crate::config::topic::{describe_broker, describe_topic, ConfigEntry};
+use crate::config::Kind;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -91,9 +92,13 @@ fn entry(
     synonyms: bool,
     documentation: bool,
 ) -> DescribeConfigsResourceResult {
+    // Kafka never returns a password's value, only that it is sensitive.
+    let sensitive = e.kind == Kind::Password;
+    let shown = |value: String| (!sensitive).then(|| StrBytes::from_string(value));
     let mut out = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(e.name))
-        .with_value(Some(StrBytes::from_string(e.value)))
+        .with_value(shown(e.value))
+        .with_is_sensitive(sensitive)
         // Topic configs change at run time (AlterConfigs); broker configs are static.
         .with_read_only(read_only)
         .with_config_source(e.source);
@@ -108,7 +113,7 @@ fn entry(
                 .map(|(name, value, source)| {
                     DescribeConfigsSynonym::default()
                         .with_name(StrBytes::from_string(name))
-                        .with_value(Some(StrBytes::from_string(value)))
+                        .with_value(shown(value))
                         .with_source(source)
                 })
                 .collect(),

@@ -33,7 +33,8 @@ pub async fn start_raft(config: &BrokerConfig) -> anyhow::Result<(MetadataRaft, 
         Some(addr) => addr.clone(),
         None => reachable(local),
     };
-    let mut group = GroupConfig::new(me, config.log_dirs.join("raft"));
+    let secret = super::secret::load(config)?;
+    let mut group = GroupConfig::new(me, config.log_dirs.join("raft"), secret);
     group.raft.heartbeat_interval = cluster.raft_heartbeat_ms;
     group.raft.election_timeout_min = cluster.election_timeout_ms;
     group.raft.election_timeout_max = cluster.election_timeout_ms * 2;

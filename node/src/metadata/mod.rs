@@ -3,6 +3,7 @@
 //! - [`image`]: readers take an immutable [`MetadataImage`], rebuilt from the local copy of the
 //!   Raft state machine whenever a new entry was applied.
 //! - [`formation`]: starting this node's Raft member and forming or joining the cluster.
+//! - [`secret`]: the cluster secret the Raft port authenticates peers with.
 //!
 //! Writers go through [`Metadata`], which proposes a command to the Raft group (forwarded to the
 //! leader from a follower) and returns once this node's image shows the result.
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 pub mod formation;
 mod image;
+pub mod secret;
 
 pub use brook_raft::Error as MetaError;
 pub(crate) use image::{node_id, MetadataImage, TopicMeta};

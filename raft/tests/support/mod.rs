@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use brook_raft::{GroupConfig, MetadataRaft, MetadataState, Node, NodeId};
+use brook_raft::{ClusterSecret, GroupConfig, Identity, MetadataRaft, MetadataState, Node, NodeId};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -18,6 +18,16 @@ pub struct TestNode {
     pub dir: TempDir,
 }
 
+/// The secret every test node shares.
+pub fn secret() -> ClusterSecret {
+    ClusterSecret::new(b"brook raft test cluster secret").unwrap()
+}
+
+/// How a test tool that holds the cluster secret introduces itself.
+pub fn peer(node_id: NodeId) -> Identity {
+    Identity::new(secret(), node_id)
+}
+
 /// Fast but not flaky on a loaded 2-core machine.
 pub fn config(id: NodeId, dir: &TempDir) -> GroupConfig {
     config_at(id, dir.path())
@@ -25,7 +35,7 @@ pub fn config(id: NodeId, dir: &TempDir) -> GroupConfig {
 
 /// [`config`] for a node whose data lives under `dir`.
 pub fn config_at(id: NodeId, dir: &Path) -> GroupConfig {
-    let mut config = GroupConfig::new(id, dir.join("raft"));
+    let mut config = GroupConfig::new(id, dir.join("raft"), secret());
     config.raft.heartbeat_interval = 100;
     config.raft.election_timeout_min = 400;
     config.raft.election_timeout_max = 800;

@@ -27,6 +27,8 @@ const RESERVED: &[&str] = &[
     "brook.raft.listener",
     "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
+    "brook.cluster.secret",
+    "brook.cluster.secret.file",
 ];
 
 /// What `DIR/cluster.toml` holds.
@@ -205,6 +207,9 @@ pub fn node_args(
     .map(OsString::from)
     .collect();
     args.push(node.log_dir(dir).into_os_string());
+    let mut secret = OsString::from("brook.cluster.secret.file=");
+    secret.push(dir.join(crate::metadata::secret::FILE_NAME));
+    args.extend(["-o".into(), secret]);
     for (key, value) in &layout.overrides {
         args.push("-o".into());
         args.push(format!("{key}={value}").into());
@@ -388,6 +393,8 @@ mod tests {
                 "1@127.0.0.1:39092,2@127.0.0.1:39093",
                 "--log-dirs",
                 "/tmp/cl/node-2",
+                "-o",
+                "brook.cluster.secret.file=/tmp/cl/cluster.secret",
                 "-o",
                 "num.partitions=3",
             ]

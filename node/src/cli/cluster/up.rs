@@ -20,6 +20,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 use super::layout::{self, Layout, NodeSpec, Requested};
 use super::status;
 use crate::client::Client;
+use crate::metadata::secret;
 
 /// How long the nodes get to print their ready line, and then to form a healthy cluster.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,6 +64,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let nodes = layout.plan()?;
     if is_new {
         layout::save(&dir, &layout)?;
+    }
+    // Every node authenticates its Raft peers with this one secret, made once per cluster.
+    let secret = dir.join(secret::FILE_NAME);
+    if !secret.exists() {
+        secret::create(&secret)?;
     }
     let exe = std::env::current_exe().context("finding the brook binary")?;
     // Installed before any child exists, so an early Ctrl-C still stops them.
