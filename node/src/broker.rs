@@ -34,6 +34,8 @@ pub(crate) struct Broker {
     /// Request bytes read and not yet answered, across all connections
     /// (`queued.max.request.bytes`).
     pub request_budget: Arc<tokio::sync::Semaphore>,
+    /// The secret this cluster's nodes prove themselves with (Raft port and `BROOK-NODE`).
+    pub cluster_secret: brook_raft::ClusterSecret,
 }
 
 impl Broker {

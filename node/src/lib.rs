@@ -12,6 +12,8 @@
 //!   formation. `groups`: this node's group coordinator on Raft. `replication`: the follower's
 //!   replica fetchers.
 //! - [`config`]: settings by Kafka's names; topic settings resolved from them.
+//! - `security`: who a connection is ([`security::Principal`]) and how it proves it (SASL,
+//!   and `BROOK-NODE` for brook's own nodes).
 //! - `clock`: wall-clock time and the leader lease. `errors`: domain failures as Kafka error
 //!   codes. `shutdown`: the signal every task holds.
 //! - [`client`]: the one Kafka client brook uses to talk to itself (replica fetchers, the CLI).
@@ -44,4 +46,5 @@ mod groups;
 mod metadata;
 mod partitions;
 mod replication;
+mod security;
 mod shutdown;

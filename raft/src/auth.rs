@@ -66,6 +66,18 @@ impl ClusterSecret {
         Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    /// An HMAC-SHA256 proof of holding the secret, bound to `label` and `transcript` (also
+    /// used by the Kafka port's node authentication).
+    pub fn prove(&self, label: &[u8], transcript: &[u8]) -> Vec<u8> {
+        self.sign(label, transcript).as_ref().to_vec()
+    }
+
+    /// Whether `proof` is [`ClusterSecret::prove`] of `label` and `transcript`, compared in
+    /// constant time.
+    pub fn check(&self, label: &[u8], transcript: &[u8], proof: &[u8]) -> bool {
+        self.verify(label, transcript, proof)
+    }
+
     fn sign(&self, label: &[u8], transcript: &[u8]) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(&self.0);
         ctx.update(label);
@@ -338,7 +350,8 @@ async fn receive_raw<T: serde::de::DeserializeOwned, S: AsyncRead + Unpin>(
     Ok((rpc::decode(&body, MAX_HANDSHAKE_BYTES)?, body))
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+/// `N` bytes from the system's secure random generator.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
     SystemRandom::new()
         .fill(&mut bytes)

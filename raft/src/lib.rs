@@ -53,7 +53,7 @@ mod state_machine;
 mod store;
 pub mod typ;
 
-pub use auth::{ClusterSecret, Identity, MIN_SECRET_BYTES};
+pub use auth::{random_bytes, ClusterSecret, Identity, MIN_SECRET_BYTES};
 pub use command::{CommandOutput, CommandResult, MetadataCommand, Reassignment, Rejection};
 pub use consumer_groups::{
     CommittedOffset, ConsumerGroups, GroupCommit, GroupRecord, GroupState, MemberRecord,

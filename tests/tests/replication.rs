@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, ensure, Result};
 use brook_tests::cluster::*;
 use brook_tests::*;
+use kafka_protocol::messages::BrokerId;
 use kafka_protocol::records::Compression;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -996,6 +997,36 @@ fn signal(pid: u32, signal: &str) {
 /// Resumes a stopped node when dropped, so that a failing test leaves no stopped process.
 struct Resume(u32);
 
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
+
+/// Runs `BROOK-NODE` against `node` as broker `claimed` with a made-up proof: refused with
+/// SASL_AUTHENTICATION_FAILED, and the connection closed.
+fn forge_node_authentication(c: &Cluster, node: i32, claimed: i32) -> Result<()> {
+    use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+    let mut conn = c.conn(node)?;
+    let mechanism = kafka_protocol::protocol::StrBytes::from_static_str("BROOK-NODE");
+    let handshake = conn.call(
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(mechanism),
+    )?;
+    ensure!(handshake.error_code == 0, "{handshake:?}");
+    let mut first = claimed.to_be_bytes().to_vec();
+    first.extend([9u8; 32]);
+    let step = |bytes: Vec<u8>| SaslAuthenticateRequest::default().with_auth_bytes(bytes.into());
+    let challenge = conn.call(2, &step(first))?;
+    ensure!(
+        challenge.error_code == 0 && challenge.auth_bytes.len() == 64,
+        "{challenge:?}"
+    );
+    let forged = conn.call(2, &step(vec![0u8; 32]))?;
+    ensure!(
+        forged.error_code == SASL_AUTHENTICATION_FAILED,
+        "a forged proof was answered {forged:?}"
+    );
+    conn.expect_closed(Duration::from_secs(5))
+}
+
 impl Drop for Resume {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill")
@@ -1008,7 +1039,9 @@ impl Drop for Resume {
 /// `min.insync.replicas` of them: with one follower frozen (SIGSTOP) while it is still in the
 /// in-sync set (session timeout and `replica.lag.time.max.ms` are long here), the leader does
 /// not answer for several seconds, while acks=1 is answered at once; when the follower
-/// resumes, the write is acknowledged, and it is in the log once.
+/// resumes, the write is acknowledged, and it is in the log once. Meanwhile a client that
+/// claims to be the frozen follower (a replica Fetch with its id, or `BROOK-NODE` without the
+/// cluster secret) is refused and cannot move the high watermark.
 #[test]
 fn acks_all_waits_for_every_in_sync_replica() -> Result<()> {
     const TOPIC: &str = "waits";
@@ -1054,6 +1087,16 @@ fn acks_all_waits_for_every_in_sync_replica() -> Result<()> {
         ]);
     let sent_at = Instant::now();
     let correlation = conn.send_request(PRODUCE_VERSION, &request)?;
+    // A client claiming to be the frozen follower, with everything copied, is refused: its
+    // fetch would otherwise move the high watermark and answer the write above early.
+    let spoofed = fetch_request(TOPIC, 0, 2, 0, 1).with_replica_id(BrokerId(frozen));
+    let answer = c.conn(leader)?.call(FETCH_VERSION, &spoofed)?;
+    assert_eq!(
+        answer.error_code, CLUSTER_AUTHORIZATION_FAILED,
+        "{answer:?}"
+    );
+    // So is one that tries brook's node authentication without the cluster secret.
+    forge_node_authentication(&c, leader, frozen)?;
     conn.stream().set_read_timeout(Some(FROZEN_FOR))?;
     let early = conn.read_frame();
     let isr_meanwhile = c.partition(leader, TOPIC, 0)?;

@@ -13,6 +13,7 @@ use futures::future::{BoxFuture, FutureExt};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
+use crate::security::Principal;
 
 mod alter_configs;
 mod alter_partition_reassignments;
@@ -47,6 +48,8 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod routing;
+pub(crate) mod sasl_authenticate;
+pub(crate) mod sasl_handshake;
 mod sync_group;
 
 /// One request as its handler sees it: the version it was sent at and who sent it (JoinGroup
@@ -57,6 +60,8 @@ pub(crate) struct Call {
     pub client_id: String,
     /// The client's address as Kafka shows it (`/127.0.0.1`).
     pub client_host: String,
+    /// Who the connection authenticated as.
+    pub principal: Principal,
 }
 
 /// An API brook serves and the versions it accepts.
@@ -73,12 +78,25 @@ pub(crate) type Reply = BoxFuture<'static, ResponseKind>;
 /// Declares every API once: its name (the `ApiKey`, `RequestKind` and `ResponseKind` variant),
 /// its versions and the module whose `handle` serves it. Doc comments on an entry say why its
 /// versions are what they are.
+/// The APIs under `@connection` change the state of the connection they arrive on (SASL), so
+/// the connection answers them itself, in order, before it reads the next request.
 macro_rules! apis {
-    ($($(#[$doc:meta])* $api:ident $min:literal ..= $max:literal => $module:ident,)*) => {
+    (
+        $($(#[$doc:meta])* $api:ident $min:literal ..= $max:literal => $module:ident,)*
+        @connection {
+            $($(#[$cdoc:meta])* $capi:ident $cmin:literal ..= $cmax:literal,)*
+        }
+    ) => {
         /// Everything brook answers, with the versions it accepts.
         pub const APIS: &[ApiRange] = &[
             $(ApiRange { key: ApiKey::$api, min: $min, max: $max },)*
+            $(ApiRange { key: ApiKey::$capi, min: $cmin, max: $cmax },)*
         ];
+
+        /// Whether the connection answers `key` itself.
+        pub(crate) fn is_connection_api(key: ApiKey) -> bool {
+            matches!(key, $(ApiKey::$capi)|*)
+        }
 
         /// Starts the handler of a decoded request; `None` for an API missing from the table.
         pub(crate) fn dispatch(broker: &Arc<Broker>, call: Call, body: RequestKind) -> Option<Reply> {
@@ -131,6 +149,11 @@ apis! {
     ListGroups 0..=5 => list_groups,
     DeleteGroups 0..=2 => delete_groups,
     OffsetDelete 0..=0 => offset_delete,
+    @connection {
+        /// v1 only: v0 sends the mechanism's messages as bare frames, without SaslAuthenticate.
+        SaslHandshake 1..=1,
+        SaslAuthenticate 0..=2,
+    }
 }
 
 pub(crate) fn supported(key: ApiKey) -> Option<ApiRange> {

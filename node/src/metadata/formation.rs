@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use brook_raft::{GroupConfig, MetadataRaft, Node};
+use brook_raft::{ClusterSecret, GroupConfig, MetadataRaft, Node};
 use tokio::net::TcpListener;
 
 use crate::config::BrokerConfig;
@@ -17,7 +17,10 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Bind the Raft port and start this node's member of the group (not yet part of a cluster).
 /// Returns it with the Raft address peers reach it at.
-pub async fn start_raft(config: &BrokerConfig) -> anyhow::Result<(MetadataRaft, String)> {
+pub async fn start_raft(
+    config: &BrokerConfig,
+    secret: ClusterSecret,
+) -> anyhow::Result<(MetadataRaft, String)> {
     let cluster = &config.cluster;
     let me = own_id(config)?;
     let bind = cluster
@@ -33,7 +36,6 @@ pub async fn start_raft(config: &BrokerConfig) -> anyhow::Result<(MetadataRaft, 
         Some(addr) => addr.clone(),
         None => reachable(local),
     };
-    let secret = super::secret::load(config)?;
     let mut group = GroupConfig::new(me, config.log_dirs.join("raft"), secret);
     group.raft.heartbeat_interval = cluster.raft_heartbeat_ms;
     group.raft.election_timeout_min = cluster.election_timeout_ms;

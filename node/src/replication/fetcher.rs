@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use super::FetcherContext;
 use super::{FollowSet, Followed};
 use crate::client::{topic_name, Client};
+use crate::security::node_auth;
 
 /// Fetch v12: the first with the follower's last fetched epoch and the diverging epoch.
 const FETCH_VERSION: i16 = 12;
@@ -152,15 +153,22 @@ async fn connect(context: &FetcherContext, leader: i32) -> Option<Client> {
     let image = context.metadata.image();
     let target = image.broker(leader)?;
     let addr = format!("{}:{}", target.host, target.port);
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Client::connect(&addr, RESPONSE_MAX_BYTES_CAP),
-    )
-    .await
-    {
+    // Connected and authenticated as this broker, within the one time limit.
+    let cluster_id = context.metadata.cluster_id();
+    let connected = async {
+        let mut client = Client::connect(&addr, RESPONSE_MAX_BYTES_CAP).await?;
+        let proven =
+            node_auth::authenticate(&mut client, &context.secret, &cluster_id, context.node_id);
+        if let Err(e) = proven.await {
+            tracing::warn!(leader, %addr, error = %e, "authenticating to the leader failed");
+            return Err(e);
+        }
+        anyhow::Ok(client)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, connected).await {
         Ok(Ok(client)) => Some(client),
         Ok(Err(e)) => {
-            tracing::debug!(leader, %addr, error = %e, "cannot reach the leader");
+            tracing::debug!(leader, %addr, error = %e, "cannot reach or authenticate to the leader");
             None
         }
         Err(_) => {

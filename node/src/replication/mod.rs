@@ -41,6 +41,8 @@ pub(crate) struct FetcherContext {
     /// Where the leaders are.
     pub metadata: Arc<Metadata>,
     pub shutdown: Shutdown,
+    /// Proves this node's broker id to the leaders (`BROOK-NODE`).
+    pub secret: brook_raft::ClusterSecret,
 }
 
 /// The fetcher tasks of this node, one per leader it follows partitions of.

@@ -31,6 +31,7 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::handlers::{self, api_versions};
+use crate::security::sasl::ConnectionAuth;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -41,6 +42,8 @@ struct Answer {
     correlation_id: i32,
     /// `None`: nothing is written back (Produce with acks=0).
     body: Option<ResponseKind>,
+    /// Close the connection once this is written (a failed authentication).
+    close: bool,
 }
 
 pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
@@ -74,6 +77,7 @@ async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> R
     // When the frame at the head of `buf` began to arrive.
     let mut frame_started: Option<Instant> = None;
     let mut last_activity = Instant::now();
+    let mut auth = ConnectionAuth::default();
     loop {
         let mut wants_budget = None;
         while inflight.len() < max_inflight {
@@ -95,7 +99,8 @@ async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> R
             }
             match brook_wire::frame::take_frame(&mut buf, max_frame).map_err(|e| e.to_string())? {
                 Some(frame) => {
-                    inflight.push_back(accept(broker, peer, frame, reserved.take())?);
+                    let answer = accept(broker, peer, &mut auth, frame, reserved.take())?;
+                    inflight.push_back(answer);
                     frame_started = None;
                 }
                 None => break,
@@ -117,7 +122,11 @@ async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> R
         let budget = broker.request_budget.clone();
         tokio::select! {
             Some(answer) = inflight.next(), if !inflight.is_empty() => {
+                let close = answer.close;
                 write_answer(&mut socket, answer).await?;
+                if close {
+                    return Err("authentication failed".into());
+                }
                 last_activity = Instant::now();
             }
             read = socket.read_buf(&mut buf), if room => match read {
@@ -189,6 +198,7 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 fn accept(
     broker: &Arc<Broker>,
     peer: SocketAddr,
+    auth: &mut ConnectionAuth,
     frame: Bytes,
     budget: Option<OwnedSemaphorePermit>,
 ) -> Result<BoxFuture<'static, Answer>, String> {
@@ -211,6 +221,7 @@ fn accept(
                 version: 0,
                 correlation_id,
                 body,
+                close: false,
             }));
         }
         return Err(format!(
@@ -222,10 +233,21 @@ fn accept(
     let request =
         decode_body(key, version, body).map_err(|e| format!("{key:?} v{version}: {e}"))?;
     tracing::debug!(api = ?key, version, correlation_id, client = ?header.client_id.as_deref(), "request");
+    if handlers::is_connection_api(key) {
+        let (body, close) = authenticate(broker, auth, request)?;
+        return Ok(ready(Answer {
+            api_key: key,
+            version,
+            correlation_id,
+            body: Some(body),
+            close,
+        }));
+    }
     let call = handlers::Call {
         version,
         client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
         client_host: format!("/{}", peer.ip()),
+        principal: auth.principal.clone(),
     };
     // A producer with acks=0 reads no responses, so none is written (Kafka's rule).
     let silent = matches!(&request, RequestKind::Produce(p) if p.acks == 0);
@@ -240,9 +262,30 @@ fn accept(
                 version,
                 correlation_id,
                 body: (!silent).then_some(body),
+                close: false,
             }
         })
         .boxed())
+}
+
+/// The SASL APIs, answered at once so the next request is read in the state they leave;
+/// also returns whether the connection closes after the answer.
+fn authenticate(
+    broker: &Broker,
+    auth: &mut ConnectionAuth,
+    request: RequestKind,
+) -> Result<(ResponseKind, bool), String> {
+    match request {
+        RequestKind::SaslHandshake(r) => Ok((
+            ResponseKind::SaslHandshake(handlers::sasl_handshake::answer(auth, r)),
+            false,
+        )),
+        RequestKind::SaslAuthenticate(r) => {
+            let (response, close) = handlers::sasl_authenticate::answer(auth, broker, r);
+            Ok((ResponseKind::SaslAuthenticate(response), close))
+        }
+        _ => Err("a request the connection does not answer itself".into()),
+    }
 }
 
 fn ready(answer: Answer) -> BoxFuture<'static, Answer> {

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::groups::{CommitQueue, Coordinator, RaftGroupStore};
-use crate::metadata::{formation, Metadata};
+use crate::metadata::{formation, secret, Metadata};
 use crate::replication::{FetcherContext, Followers};
 use crate::shutdown::Shutdown;
 use tasks::Tasks;
@@ -64,7 +64,8 @@ impl Node {
             isr_requests,
             actors.arbiters().to_vec(),
         );
-        let (raft, raft_addr) = formation::start_raft(&config).await?;
+        let cluster_secret = secret::load(&config)?;
+        let (raft, raft_addr) = formation::start_raft(&config, cluster_secret.clone()).await?;
         formation::form(&raft, &config, &raft_addr).await?;
         let metadata = Arc::new(Metadata::new(raft, config.values.clone()));
         let node_id = u64::try_from(config.node_id).unwrap_or_default();
@@ -104,6 +105,7 @@ impl Node {
                 node_id: config.node_id,
                 metadata: metadata.clone(),
                 shutdown: signal.clone(),
+                secret: cluster_secret.clone(),
             }),
             config,
             metadata,
@@ -115,6 +117,7 @@ impl Node {
             reconciling: tokio::sync::Mutex::new(()),
             lease: Default::default(),
             request_budget,
+            cluster_secret,
         });
         let server = tokio::spawn(listener::run(listener, broker.clone()));
         let (fatal_tx, fatal) = tokio::sync::mpsc::channel(1);

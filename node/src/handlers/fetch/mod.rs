@@ -16,6 +16,7 @@ use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
+use crate::security::Principal;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
@@ -34,6 +35,13 @@ pub(crate) async fn handle(
         request.replica_id.0
     };
     if replica >= 0 {
+        // Only broker N itself, authenticated with the cluster secret, fetches as replica N:
+        // a replica's fetch moves the high watermark, which a client must never do.
+        if call.principal != Principal::Node(replica) {
+            tracing::warn!(replica, principal = %call.principal, "replica fetch from a connection not authenticated as that broker");
+            return FetchResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        }
         replica::handle(&broker, call.version, replica, request).await
     } else {
         consumer::handle(&broker, call.version, request).await

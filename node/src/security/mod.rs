@@ -1,0 +1,28 @@
+//! Who is on the other end of a Kafka connection, and how a connection proves it.
+//!
+//! - [`Principal`]: the identity requests are checked against.
+//! - [`sasl`]: a connection's SASL state, driven by SaslHandshake and SaslAuthenticate.
+//! - [`node_auth`]: `BROOK-NODE`, the mechanism brook's own nodes authenticate with (over the
+//!   cluster secret), so that only broker N may fetch as replica N.
+
+pub mod node_auth;
+pub mod sasl;
+
+/// The identity a connection authenticated as.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Principal {
+    /// No authentication (a PLAINTEXT listener): Kafka's `User:ANONYMOUS`.
+    #[default]
+    Anonymous,
+    /// Broker `id` of this cluster, proven with the cluster secret.
+    Node(i32),
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Anonymous => f.write_str("User:ANONYMOUS"),
+            Principal::Node(id) => write!(f, "Node:{id}"),
+        }
+    }
+}
