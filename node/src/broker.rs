@@ -55,6 +55,21 @@ impl Broker {
         self.lease.renew(sent, session, interval);
     }
 
+    /// The SASL mechanisms clients may use on this node's listener (none on PLAINTEXT).
+    pub fn sasl_mechanisms(&self) -> &[String] {
+        match self.config.security_protocol {
+            crate::config::SecurityProtocol::Plaintext => &[],
+            crate::config::SecurityProtocol::SaslPlaintext => &self.config.sasl_mechanisms,
+        }
+    }
+
+    /// Whether `principal` may manage credentials: anyone while `super.users` is empty (as
+    /// Kafka without an authorizer), else the users it lists.
+    pub fn is_super_user(&self, principal: &crate::security::Principal) -> bool {
+        let listed = &self.config.super_users;
+        listed.is_empty() || listed.iter().any(|p| *p == principal.to_string())
+    }
+
     /// The actor of a partition this node holds a replica of.
     pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<PartitionHandle> {
         self.partitions.get(key(topic_id, partition))

@@ -66,3 +66,8 @@ pub const INVALID_UPDATE_VERSION: i16 = 95;
 pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
 /// INELIGIBLE_REPLICA: an in-sync set that names a replica which may not be in it.
 pub const INELIGIBLE_REPLICA: i16 = 107;
+/// SCRAM credential changes (KIP-554).
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+pub const RESOURCE_NOT_FOUND: i16 = 91;
+pub const DUPLICATE_RESOURCE: i16 = 92;
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;

@@ -122,6 +122,15 @@ pub enum MetadataCommand {
         delete: Vec<String>,
         replace: bool,
     },
+    /// Set a user's SCRAM credential for one mechanism (AlterUserScramCredentials), replacing
+    /// any it had. Appended last so older logs still decode.
+    UpsertScramCredential {
+        user: String,
+        mechanism: u8,
+        credential: crate::scram::ScramCredential,
+    },
+    /// Remove a user's SCRAM credential for one mechanism.
+    DeleteScramCredential { user: String, mechanism: u8 },
 }
 
 impl MetadataCommand {

@@ -21,6 +21,7 @@
 //!   on terms, indexes and node ids a peer sends, before openraft sees them.
 //! - `group`: [`MetadataRaft`], the handle a broker holds: start, initialize, write (with
 //!   forwarding to the leader), join a running group, read the local image, shut down.
+//! - `scram`: SCRAM credentials as the state keeps them (salted keys, never passwords).
 //! - `membership`: adding a node to a running group (learner first, voters kept odd).
 //!
 //! - `snapshot_buffer`: a snapshot's bytes in memory, bounded against a peer's chunks.
@@ -45,6 +46,7 @@ mod log_store;
 mod membership;
 mod network;
 mod rpc;
+mod scram;
 mod server;
 mod slots;
 mod snapshot_buffer;
@@ -65,6 +67,9 @@ pub use log_store::LogStore;
 pub use membership::JoinReply;
 pub use network::TcpNetworkFactory;
 pub use rpc::TransportConfig;
+pub use scram::{
+    digest_bytes, ScramCredential, MAX_ITERATIONS, MIN_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_512,
+};
 pub use server::serve_raft_with;
 pub use snapshot_buffer::SnapshotBuffer;
 pub use state::{BrokerState, MetadataState, PartitionState, TopicState, MAX_TOPIC_CONFIG_BYTES};

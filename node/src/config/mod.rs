@@ -26,6 +26,15 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicConfig,
     pub node_id: i32,
     pub listener: SocketAddr,
+    pub security_protocol: SecurityProtocol,
+    /// `sasl.enabled.mechanisms`, on a SASL listener.
+    pub sasl_mechanisms: Vec<String>,
+    /// The user `brook.sasl.bootstrap.user` creates, with its password, if it has no
+    /// credentials yet.
+    pub sasl_bootstrap: Option<(String, String)>,
+    pub failed_auth_delay_ms: u64,
+    /// `super.users`: principals (`User:alice`) allowed everything.
+    pub super_users: Vec<String>,
     pub advertised: Option<(String, u16)>,
     pub log_dirs: PathBuf,
     pub num_partitions: i32,
@@ -148,13 +157,35 @@ impl BrokerConfig {
 
     fn from_values(values: Values) -> anyhow::Result<Self> {
         let get = |name: &str| values.get(name).map(|(v, _)| v.as_str()).unwrap_or("");
-        let listener = parse_listener(get("listeners"))?;
+        let map = get("listener.security.protocol.map");
+        let (security_protocol, listener) = parse_listener(get("listeners"), map)?;
         let advertised = match get("advertised.listeners") {
             "" => None,
             text => {
-                let (host, port) = split_listener(text)?;
+                let (_, host, port) = split_listener(text, map)?;
                 Some((host, port))
             }
+        };
+        let sasl_mechanisms: Vec<String> = get("sasl.enabled.mechanisms")
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect();
+        if let Some(m) = sasl_mechanisms
+            .iter()
+            .find(|m| !matches!(m.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"))
+        {
+            bail!("sasl.enabled.mechanisms: {m} is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)");
+        }
+        let sasl_bootstrap = match (
+            get("brook.sasl.bootstrap.user"),
+            get("brook.sasl.bootstrap.password"),
+        ) {
+            ("", "") => None,
+            ("", _) | (_, "") => {
+                bail!("brook.sasl.bootstrap.user and brook.sasl.bootstrap.password go together")
+            }
+            (user, password) => Some((user.to_string(), password.to_string())),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let arbiters: usize = parse(get("brook.arbiters"), "brook.arbiters")?;
@@ -165,6 +196,18 @@ impl BrokerConfig {
             topic_defaults,
             node_id: parse(get("node.id"), "node.id")?,
             listener,
+            security_protocol,
+            sasl_mechanisms,
+            sasl_bootstrap,
+            failed_auth_delay_ms: parse(
+                get("connection.failed.authentication.delay.ms"),
+                "connection.failed.authentication.delay.ms",
+            )?,
+            super_users: get("super.users")
+                .split(';')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
             advertised,
             log_dirs: PathBuf::from(get("log.dirs")),
             num_partitions: positive(get("num.partitions"), "num.partitions")?,
@@ -393,15 +436,25 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
     Ok(value)
 }
 
-/// `PLAINTEXT://host:port` (the first of a comma-separated list) into host and port.
-fn split_listener(text: &str) -> anyhow::Result<(String, u16)> {
-    let first = text.split(',').next().unwrap_or("").trim();
-    let address = match first.split_once("://") {
-        Some(("PLAINTEXT", rest)) => rest,
-        Some((protocol, _)) => {
-            bail!("listener protocol `{protocol}` is not supported (PLAINTEXT only)")
-        }
-        None => first,
+/// What a listener speaks (`listener.security.protocol.map` maps listener names to these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    SaslPlaintext,
+}
+
+/// `NAME://host:port` into its protocol (by `listener.security.protocol.map`), host and port;
+/// a bare `host:port` is PLAINTEXT. One listener only, and no TLS yet: refused at start rather
+/// than served in plaintext.
+fn split_listener(text: &str, map: &str) -> anyhow::Result<(SecurityProtocol, String, u16)> {
+    let mut listeners = text.split(',').map(str::trim).filter(|l| !l.is_empty());
+    let first = listeners.next().unwrap_or("");
+    if listeners.next().is_some() {
+        bail!("several listeners (`{text}`) are not supported yet; give one");
+    }
+    let (protocol, address) = match first.split_once("://") {
+        Some((name, rest)) => (protocol_of(name, map)?, rest),
+        None => (SecurityProtocol::Plaintext, first),
     };
     let (host, port) = address
         .rsplit_once(':')
@@ -409,11 +462,29 @@ fn split_listener(text: &str) -> anyhow::Result<(String, u16)> {
     let port = port
         .parse()
         .map_err(|_| anyhow::anyhow!("listener `{first}` has a bad port"))?;
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
+    Ok((protocol, host.trim_matches(['[', ']']).to_string(), port))
 }
 
-fn parse_listener(text: &str) -> anyhow::Result<SocketAddr> {
-    let (host, port) = split_listener(text)?;
+/// The protocol of listener `name` in `map` (`NAME:PROTOCOL,...`).
+fn protocol_of(name: &str, map: &str) -> anyhow::Result<SecurityProtocol> {
+    let protocol = map
+        .split(',')
+        .filter_map(|entry| entry.trim().split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, p)| p.trim().to_ascii_uppercase())
+        .ok_or_else(|| {
+            anyhow::anyhow!("listener `{name}` is not in listener.security.protocol.map")
+        })?;
+    match protocol.as_str() {
+        "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+        "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+        "SSL" | "SASL_SSL" => bail!("listener protocol {protocol} (TLS) is not supported yet"),
+        other => bail!("unknown security protocol `{other}`"),
+    }
+}
+
+fn parse_listener(text: &str, map: &str) -> anyhow::Result<(SecurityProtocol, SocketAddr)> {
+    let (protocol, host, port) = split_listener(text, map)?;
     let host = if host.is_empty() {
         "0.0.0.0".to_string()
     } else {
@@ -422,7 +493,9 @@ fn parse_listener(text: &str) -> anyhow::Result<SocketAddr> {
     let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .with_context(|| format!("resolving listener host `{host}`"))?
         .next();
-    resolved.ok_or_else(|| anyhow::anyhow!("listener host `{host}` does not resolve"))
+    let address =
+        resolved.ok_or_else(|| anyhow::anyhow!("listener host `{host}` does not resolve"))?;
+    Ok((protocol, address))
 }
 
 #[cfg(test)]

@@ -53,6 +53,42 @@ pub const SETTINGS: &[Setting] = &[
         doc: "The address clients are told to use; defaults to the bound listener.",
     },
     Setting {
+        name: "listener.security.protocol.map",
+        default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        kind: Kind::String,
+        doc: "Listener names and their security protocols; PLAINTEXT and SASL_PLAINTEXT are served.",
+    },
+    Setting {
+        name: "sasl.enabled.mechanisms",
+        default: "SCRAM-SHA-256,SCRAM-SHA-512",
+        kind: Kind::List,
+        doc: "SASL mechanisms clients may use on a SASL listener: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN.",
+    },
+    Setting {
+        name: "connection.failed.authentication.delay.ms",
+        default: "100",
+        kind: Kind::Int,
+        doc: "How long a failed authentication waits before it is answered and the connection closed, so guessing passwords is slow.",
+    },
+    Setting {
+        name: "super.users",
+        default: "",
+        kind: Kind::List,
+        doc: "Principals allowed everything, separated by semicolons (User:admin;User:ops). While it is set, only they may describe or change SCRAM credentials.",
+    },
+    Setting {
+        name: "brook.sasl.bootstrap.user",
+        default: "",
+        kind: Kind::String,
+        doc: "A SCRAM user created (SHA-256 and SHA-512) when the cluster has no credentials for it, so a new cluster is usable.",
+    },
+    Setting {
+        name: "brook.sasl.bootstrap.password",
+        default: "",
+        kind: Kind::Password,
+        doc: "The password of brook.sasl.bootstrap.user.",
+    },
+    Setting {
         name: "log.dirs",
         default: "./data",
         kind: Kind::String,

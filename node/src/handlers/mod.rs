@@ -17,6 +17,7 @@ use crate::security::Principal;
 
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_user_scram_credentials;
 pub(crate) mod api_versions;
 mod config_change;
 mod create_partitions;
@@ -30,6 +31,7 @@ mod describe_groups;
 mod describe_log_dirs;
 mod describe_quorum;
 mod describe_topic_partitions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 mod fetch;
 mod find_coordinator;
@@ -149,9 +151,11 @@ apis! {
     ListGroups 0..=5 => list_groups,
     DeleteGroups 0..=2 => delete_groups,
     OffsetDelete 0..=0 => offset_delete,
+    DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials,
+    AlterUserScramCredentials 0..=0 => alter_user_scram_credentials,
     @connection {
-        /// v1 only: v0 sends the mechanism's messages as bare frames, without SaslAuthenticate.
-        SaslHandshake 1..=1,
+        /// After v0 the mechanism's messages come as bare frames, after v1 in SaslAuthenticate.
+        SaslHandshake 0..=1,
         SaslAuthenticate 0..=2,
     }
 }

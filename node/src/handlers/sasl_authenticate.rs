@@ -1,5 +1,6 @@
-//! SaslAuthenticate v0-2: one message of the chosen SASL mechanism. Answered by the connection
-//! itself (see `handlers::CONNECTION_APIS`); a refusal closes the connection after the answer,
+//! SaslAuthenticate v0-2: one message of the chosen SASL mechanism (or, after SaslHandshake
+//! v0, a bare frame holding one). Answered by the connection
+//! itself (the `@connection` APIs of the table); a refusal closes the connection after the answer,
 //! as Kafka does.
 
 use bytes::Bytes;
@@ -7,7 +8,7 @@ use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::security::sasl::ConnectionAuth;
+use crate::security::sasl::{ConnectionAuth, Refusal, Verifier};
 
 /// The answer, and whether the connection closes after it.
 pub(crate) fn answer(
@@ -15,14 +16,12 @@ pub(crate) fn answer(
     broker: &Broker,
     request: SaslAuthenticateRequest,
 ) -> (SaslAuthenticateResponse, bool) {
-    let cluster_id = broker.metadata.cluster_id();
-    match auth.authenticate(&broker.cluster_secret, &cluster_id, &request.auth_bytes) {
+    match step(auth, broker, &request.auth_bytes) {
         Ok(bytes) => (
             SaslAuthenticateResponse::default().with_auth_bytes(bytes),
             false,
         ),
         Err(refusal) => {
-            tracing::warn!(reason = %refusal.message, "SASL authentication failed");
             let response = SaslAuthenticateResponse::default()
                 .with_error_code(refusal.code)
                 .with_error_message(Some(StrBytes::from_string(refusal.message)))
@@ -30,4 +29,25 @@ pub(crate) fn answer(
             (response, true)
         }
     }
+}
+
+/// One bare SASL message after a SaslHandshake v0: the bare answer, or `None` when the
+/// exchange failed (v0 has no way to say why; the connection is closed).
+pub(crate) fn raw(auth: &mut ConnectionAuth, broker: &Broker, message: &[u8]) -> Option<Bytes> {
+    step(auth, broker, message).ok()
+}
+
+fn step(auth: &mut ConnectionAuth, broker: &Broker, message: &[u8]) -> Result<Bytes, Refusal> {
+    let cluster_id = broker.metadata.cluster_id();
+    let credential = |user: &str, mechanism: u8| broker.metadata.scram_credential(user, mechanism);
+    let verifier = Verifier {
+        secret: &broker.cluster_secret,
+        cluster_id: &cluster_id,
+        credential: &credential,
+    };
+    let result = auth.authenticate(&verifier, message);
+    if let Err(refusal) = &result {
+        tracing::warn!(reason = %refusal.message, "SASL authentication failed");
+    }
+    result
 }

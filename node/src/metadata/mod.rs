@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use brook_raft::{MetadataCommand, MetadataRaft, MetadataReader};
+use brook_raft::{MetadataCommand, MetadataRaft, MetadataReader, ScramCredential};
 use uuid::Uuid;
 
 pub mod formation;
@@ -105,6 +105,21 @@ impl Metadata {
 
     pub fn cluster_id(&self) -> String {
         self.image().cluster_id().unwrap_or_default().to_owned()
+    }
+
+    /// A user's SCRAM credential for a mechanism (Kafka's number), from the local image.
+    pub fn scram_credential(&self, user: &str, mechanism: u8) -> Option<ScramCredential> {
+        self.reader
+            .read(|s| s.scram_credential(user, mechanism).cloned())
+    }
+
+    /// Every SCRAM user, with each credential's mechanism and iterations.
+    pub fn scram_users(&self) -> Vec<(String, Vec<(u8, u32)>)> {
+        self.reader.read(|s| {
+            s.scram_users()
+                .map(|(user, mechanisms)| (user.to_owned(), mechanisms))
+                .collect()
+        })
     }
 
     /// The Raft leader, which answers as Kafka's controller; -1 while none is known.

@@ -4,9 +4,11 @@
 //! - [`sasl`]: a connection's SASL state, driven by SaslHandshake and SaslAuthenticate.
 //! - [`node_auth`]: `BROOK-NODE`, the mechanism brook's own nodes authenticate with (over the
 //!   cluster secret), so that only broker N may fetch as replica N.
+//! - [`scram`]: SCRAM-SHA-256/512 (and the key derivation PLAIN is checked with).
 
 pub mod node_auth;
 pub mod sasl;
+pub mod scram;
 
 /// The identity a connection authenticated as.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub enum Principal {
     Anonymous,
     /// Broker `id` of this cluster, proven with the cluster secret.
     Node(i32),
+    /// A SASL user (SCRAM or PLAIN): Kafka's `User:<name>`.
+    User(String),
 }
 
 impl std::fmt::Display for Principal {
@@ -23,6 +27,7 @@ impl std::fmt::Display for Principal {
         match self {
             Principal::Anonymous => f.write_str("User:ANONYMOUS"),
             Principal::Node(id) => write!(f, "Node:{id}"),
+            Principal::User(name) => write!(f, "User:{name}"),
         }
     }
 }

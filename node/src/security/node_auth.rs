@@ -176,8 +176,9 @@ mod tests {
         let (challenge, exchange) = server_first(&s, "c1", &first).unwrap();
         let proof = client_rounds(&s, "c1", 3, &challenge, &nonce);
         assert_eq!(server_final(&s, &exchange, &proof), Ok(3));
-        // A proof for another broker id, another cluster or another secret does not hold.
-        let other = client_rounds(&s, "c1", 3, &challenge, &[8u8; NONCE]);
+        // A proof over another nonce, or with another secret, does not hold.
+        let (theirs, _) = challenge.split_first_chunk::<NONCE>().unwrap();
+        let other = s.prove(CLIENT, &transcript("c1", 3, &[8u8; NONCE], theirs));
         assert!(server_final(&s, &exchange, &other).is_err());
         let forged = secret("fedcba9876543210fedc").prove(CLIENT, &exchange.transcript);
         assert!(server_final(&s, &exchange, &forged).is_err());

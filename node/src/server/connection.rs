@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::broker::Broker;
+use crate::config::SecurityProtocol;
 use crate::handlers::{self, api_versions};
 use crate::security::sasl::ConnectionAuth;
 
@@ -44,6 +45,8 @@ struct Answer {
     body: Option<ResponseKind>,
     /// Close the connection once this is written (a failed authentication).
     close: bool,
+    /// A bare SASL message to write instead of a response (after SaslHandshake v0).
+    raw: Option<Bytes>,
 }
 
 pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
@@ -202,6 +205,19 @@ fn accept(
     frame: Bytes,
     budget: Option<OwnedSemaphorePermit>,
 ) -> Result<BoxFuture<'static, Answer>, String> {
+    if auth.takes_raw_tokens() {
+        let raw = handlers::sasl_authenticate::raw(auth, broker, &frame);
+        let close = raw.is_none();
+        let answer = Answer {
+            api_key: ApiKey::SaslAuthenticate,
+            version: 0,
+            correlation_id: 0,
+            body: None,
+            close,
+            raw,
+        };
+        return Ok(delayed_if_failed(broker, answer));
+    }
     let HeaderPeek {
         api_key,
         api_version: version,
@@ -222,6 +238,7 @@ fn accept(
                 correlation_id,
                 body,
                 close: false,
+                raw: None,
             }));
         }
         return Err(format!(
@@ -234,14 +251,26 @@ fn accept(
         decode_body(key, version, body).map_err(|e| format!("{key:?} v{version}: {e}"))?;
     tracing::debug!(api = ?key, version, correlation_id, client = ?header.client_id.as_deref(), "request");
     if handlers::is_connection_api(key) {
-        let (body, close) = authenticate(broker, auth, request)?;
-        return Ok(ready(Answer {
+        let (body, close) = authenticate(broker, auth, version, request)?;
+        let answer = Answer {
             api_key: key,
             version,
             correlation_id,
             body: Some(body),
             close,
-        }));
+            raw: None,
+        };
+        return Ok(delayed_if_failed(broker, answer));
+    }
+    // KIP-152: on a SASL listener nothing but ApiVersions and the SASL APIs is answered
+    // before the connection authenticated.
+    if broker.config.security_protocol == SecurityProtocol::SaslPlaintext
+        && !auth.is_authenticated()
+        && key != ApiKey::ApiVersions
+    {
+        return Err(format!(
+            "{key:?} before SASL authentication on a SASL listener"
+        ));
     }
     let call = handlers::Call {
         version,
@@ -263,6 +292,7 @@ fn accept(
                 correlation_id,
                 body: (!silent).then_some(body),
                 close: false,
+                raw: None,
             }
         })
         .boxed())
@@ -273,11 +303,17 @@ fn accept(
 fn authenticate(
     broker: &Broker,
     auth: &mut ConnectionAuth,
+    version: i16,
     request: RequestKind,
 ) -> Result<(ResponseKind, bool), String> {
     match request {
         RequestKind::SaslHandshake(r) => Ok((
-            ResponseKind::SaslHandshake(handlers::sasl_handshake::answer(auth, r)),
+            ResponseKind::SaslHandshake(handlers::sasl_handshake::answer(
+                auth,
+                broker.sasl_mechanisms(),
+                version,
+                r,
+            )),
             false,
         )),
         RequestKind::SaslAuthenticate(r) => {
@@ -288,11 +324,30 @@ fn authenticate(
     }
 }
 
+/// A failed authentication is answered late (Kafka's
+/// `connection.failed.authentication.delay.ms`), so guessing passwords is slow.
+fn delayed_if_failed(broker: &Broker, answer: Answer) -> BoxFuture<'static, Answer> {
+    if !answer.close {
+        return ready(answer);
+    }
+    let delay = Duration::from_millis(broker.config.failed_auth_delay_ms);
+    tokio::time::sleep(delay).map(move |()| answer).boxed()
+}
+
 fn ready(answer: Answer) -> BoxFuture<'static, Answer> {
     futures::future::ready(answer).boxed()
 }
 
 async fn write_answer(socket: &mut TcpStream, answer: Answer) -> Result<(), String> {
+    if let Some(raw) = answer.raw {
+        let len = u32::try_from(raw.len()).map_err(|_| "SASL message too large".to_string())?;
+        let mut frame = len.to_be_bytes().to_vec();
+        frame.extend_from_slice(&raw);
+        return socket
+            .write_all(&frame)
+            .await
+            .map_err(|e| format!("write: {e}"));
+    }
     let Some(body) = answer.body else {
         return Ok(());
     };

@@ -5,6 +5,7 @@
 //! listener and serves; shutdown stops accepting, answers the requests in flight, drains the
 //! background tasks, flushes and stops the actors.
 
+mod bootstrap_user;
 mod connection;
 mod listener;
 mod tasks;
@@ -134,6 +135,10 @@ impl Node {
         if let Err(e) = tasks::membership::register(&broker).await {
             let _ = node.shutdown().await;
             return Err(e);
+        }
+        if let Err(e) = bootstrap_user::create(&broker).await {
+            let _ = node.shutdown().await;
+            return Err(e.context("creating brook.sasl.bootstrap.user"));
         }
         node.tasks.start_heartbeat(&broker);
         // Ready means ready: the partitions this node leads have their actors (with the roles

@@ -13,6 +13,7 @@
 //!   elections that follow brokers coming, going and restarting.
 //! - `producers`: blocks of producer ids.
 //! - `groups`: consumer group writes, fenced by which broker coordinates each group.
+//! - `users`: SCRAM credentials (salted keys, never passwords).
 //!
 //! Every `apply_*` function checks its command completely before changing anything, so a
 //! rejected command leaves the state exactly as it was. Nothing here reads a clock or a random
@@ -28,6 +29,7 @@ mod replicas;
 #[cfg(test)]
 mod testkit;
 mod topics;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -69,6 +71,8 @@ pub struct MetadataState {
     /// that were live then, which stay live meanwhile (heartbeats stalled during the election,
     /// and ones stamped before it may still arrive).
     grace: Option<BTreeSet<u64>>,
+    /// SCRAM credentials by user and mechanism.
+    users: BTreeMap<String, BTreeMap<u8, crate::scram::ScramCredential>>,
 }
 
 impl Default for MetadataState {
@@ -85,6 +89,7 @@ impl Default for MetadataState {
             placement_epoch: 0,
             placements: VecDeque::new(),
             grace: None,
+            users: BTreeMap::new(),
         }
     }
 }
@@ -184,6 +189,14 @@ impl MetadataState {
                 at_ms,
                 retention_ms,
             } => self.apply_expire_offsets(*at_ms, *retention_ms),
+            C::UpsertScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => self.apply_upsert_scram(user, *mechanism, credential),
+            C::DeleteScramCredential { user, mechanism } => {
+                self.apply_delete_scram(user, *mechanism)
+            }
         }
     }
 }

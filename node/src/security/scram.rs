@@ -1,0 +1,298 @@
+//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677) on the server, as Kafka speaks them:
+//! the client-first message, the server-first answer with a fresh nonce, salt and iterations,
+//! then the client's proof, checked in constant time, and the server's signature.
+//!
+//! A user without a credential gets a made-up salt and fails at the proof like a wrong
+//! password, so whether a user exists is not revealed. Channel binding and extensions (Kafka's
+//! `tokenauth` for delegation tokens) are refused.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use brook_raft::{ScramCredential, MIN_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_512};
+use ring::{digest, hmac, pbkdf2};
+
+/// A SCRAM mechanism: its Kafka name and number, and its hash.
+#[derive(Clone, Copy)]
+pub struct Mechanism {
+    pub name: &'static str,
+    pub id: u8,
+    hmac: hmac::Algorithm,
+    digest: &'static digest::Algorithm,
+    pbkdf2: pbkdf2::Algorithm,
+}
+
+pub const SHA_256: Mechanism = Mechanism {
+    name: "SCRAM-SHA-256",
+    id: SCRAM_SHA_256,
+    hmac: hmac::HMAC_SHA256,
+    digest: &digest::SHA256,
+    pbkdf2: pbkdf2::PBKDF2_HMAC_SHA256,
+};
+
+pub const SHA_512: Mechanism = Mechanism {
+    name: "SCRAM-SHA-512",
+    id: SCRAM_SHA_512,
+    hmac: hmac::HMAC_SHA512,
+    digest: &digest::SHA512,
+    pbkdf2: pbkdf2::PBKDF2_HMAC_SHA512,
+};
+
+impl std::fmt::Debug for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for Mechanism {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Whether `a` and `b` are equal, in time that depends on their length only.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// The mechanism of a SaslHandshake name or a Kafka mechanism number.
+pub fn by_name(name: &str) -> Option<Mechanism> {
+    [SHA_256, SHA_512].into_iter().find(|m| m.name == name)
+}
+
+pub fn by_id(id: u8) -> Option<Mechanism> {
+    [SHA_256, SHA_512].into_iter().find(|m| m.id == id)
+}
+
+impl Mechanism {
+    fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        hmac::sign(&hmac::Key::new(self.hmac, key), data)
+            .as_ref()
+            .to_vec()
+    }
+
+    /// RFC 5802's SaltedPassword.
+    pub fn salted_password(&self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        let mut out = vec![0u8; self.digest.output_len()];
+        let rounds =
+            std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        pbkdf2::derive(self.pbkdf2, rounds, salt, password, &mut out);
+        out
+    }
+
+    /// The stored credential for a salted password (what AlterUserScramCredentials sends).
+    pub fn credential(&self, salted: &[u8], salt: &[u8], iterations: u32) -> ScramCredential {
+        let client_key = self.hmac(salted, b"Client Key");
+        ScramCredential {
+            salt: salt.to_vec(),
+            iterations,
+            stored_key: digest::digest(self.digest, &client_key).as_ref().to_vec(),
+            server_key: self.hmac(salted, b"Server Key"),
+        }
+    }
+
+    /// Whether `password` matches `credential` (for PLAIN), in constant time.
+    pub fn password_matches(&self, password: &[u8], credential: &ScramCredential) -> bool {
+        let salted = self.salted_password(password, &credential.salt, credential.iterations);
+        let derived = self.credential(&salted, &credential.salt, credential.iterations);
+        same(&derived.stored_key, &credential.stored_key)
+    }
+}
+
+/// The server between the two rounds.
+#[derive(Debug)]
+pub struct Exchange {
+    mechanism: Mechanism,
+    user: String,
+    /// `None` for an unknown user: the exchange runs on and fails at the proof.
+    credential: Option<ScramCredential>,
+    nonce: String,
+    client_first_bare: String,
+    server_first: String,
+}
+
+/// Round one: parse the client-first message and answer the server-first one. `lookup` finds
+/// a user's credential for this mechanism.
+pub fn server_first(
+    mechanism: Mechanism,
+    message: &[u8],
+    lookup: impl FnOnce(&str) -> Option<ScramCredential>,
+) -> Result<(Vec<u8>, Exchange), String> {
+    let text = std::str::from_utf8(message).map_err(|_| "client-first is not UTF-8")?;
+    // gs2 header: no channel binding ("n") or "supported but not used" ("y"), an optional
+    // authorization id, then the bare message.
+    let rest = text
+        .strip_prefix("n,")
+        .or_else(|| text.strip_prefix("y,"))
+        .ok_or("channel binding is not supported")?;
+    let (authzid, bare) = rest.split_once(',').ok_or("malformed gs2 header")?;
+    let mut fields = bare.split(',');
+    let user = fields
+        .next()
+        .and_then(|f| f.strip_prefix("n="))
+        .ok_or("client-first has no user name")
+        .and_then(|u| sasl_name(u).ok_or("malformed user name"))?;
+    let client_nonce = fields
+        .next()
+        .and_then(|f| f.strip_prefix("r="))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b','))
+        .ok_or("client-first has no nonce")?;
+    if fields.next().is_some() {
+        return Err("SCRAM extensions (delegation tokens) are not supported".into());
+    }
+    if let Some(id) = authzid.strip_prefix("a=") {
+        if sasl_name(id).as_deref() != Some(user.as_str()) {
+            return Err("an authorization id other than the user is not allowed".into());
+        }
+    }
+    let credential = lookup(&user);
+    // An unknown user gets a salt that looks like any other, derived from its name so that
+    // asking twice gives the same answer.
+    let (salt, iterations) = match &credential {
+        Some(c) => (c.salt.clone(), c.iterations),
+        None => (
+            mechanism.hmac(b"brook unknown user", user.as_bytes()),
+            MIN_ITERATIONS,
+        ),
+    };
+    // 192 random bits, as hex: some clients (librdkafka 2.0) mangle a nonce with `+` or `/`.
+    let ours: [u8; 24] = brook_raft::random_bytes().map_err(|e| e.to_string())?;
+    let ours: String = ours.iter().map(|b| format!("{b:02x}")).collect();
+    let nonce = format!("{client_nonce}{ours}");
+    let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(&salt));
+    Ok((
+        server_first.clone().into_bytes(),
+        Exchange {
+            mechanism,
+            user,
+            credential,
+            nonce,
+            client_first_bare: bare.to_owned(),
+            server_first,
+        },
+    ))
+}
+
+/// Round two: check the client-final message's nonce and proof. Returns the server-final
+/// message and the authenticated user.
+pub fn server_final(exchange: &Exchange, message: &[u8]) -> Result<(Vec<u8>, String), String> {
+    let failed = || {
+        format!("Authentication failed during authentication due to invalid credentials with SASL mechanism {}", exchange.mechanism.name)
+    };
+    let text = std::str::from_utf8(message).map_err(|_| "client-final is not UTF-8")?;
+    let (without_proof, proof) = text.rsplit_once(",p=").ok_or("client-final has no proof")?;
+    let mut fields = without_proof.split(',');
+    let binding = fields.next().and_then(|f| f.strip_prefix("c="));
+    if !matches!(binding, Some("biws") | Some("eSws")) {
+        return Err("channel binding data does not match the gs2 header".into());
+    }
+    // The nonce must be this exchange's, so a client-final from another exchange (a replay)
+    // fails here.
+    if fields.next().and_then(|f| f.strip_prefix("r=")) != Some(exchange.nonce.as_str()) {
+        return Err("the nonce is not this exchange's".into());
+    }
+    if fields.next().is_some() {
+        return Err("SCRAM extensions are not supported".into());
+    }
+    let proof = B64.decode(proof).map_err(|_| "the proof is not base64")?;
+    let Some(credential) = &exchange.credential else {
+        return Err(failed());
+    };
+    let m = exchange.mechanism;
+    let auth_message = format!(
+        "{},{},{without_proof}",
+        exchange.client_first_bare, exchange.server_first
+    );
+    let signature = m.hmac(&credential.stored_key, auth_message.as_bytes());
+    if proof.len() != signature.len() {
+        return Err(failed());
+    }
+    let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+    let stored = digest::digest(m.digest, &client_key);
+    if !same(stored.as_ref(), &credential.stored_key) {
+        return Err(failed());
+    }
+    let server_signature = m.hmac(&credential.server_key, auth_message.as_bytes());
+    let answer = format!("v={}", B64.encode(server_signature));
+    Ok((answer.into_bytes(), exchange.user.clone()))
+}
+
+/// RFC 5802's saslname: `=2C` is a comma, `=3D` an equals sign; any other `=` is malformed.
+fn sasl_name(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('=') {
+        out.push_str(&rest[..i]);
+        let escape = rest.get(i..i + 3)?;
+        out.push(match escape {
+            "=2C" => ',',
+            "=3D" => '=',
+            _ => return None,
+        });
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7677's example exchange for SCRAM-SHA-256 (user "user", password "pencil").
+    #[test]
+    fn rfc_7677_test_vector() {
+        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let salted = SHA_256.salted_password(b"pencil", &salt, 4096);
+        let credential = SHA_256.credential(&salted, &salt, 4096);
+        let client_first_bare = "n=user,r=rOprNGfwEbeRWgbNEkqO";
+        let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let exchange = Exchange {
+            mechanism: SHA_256,
+            user: "user".into(),
+            credential: Some(credential),
+            nonce: "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0".into(),
+            client_first_bare: client_first_bare.into(),
+            server_first: server_first.into(),
+        };
+        let client_final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let (answer, user) = server_final(&exchange, client_final.as_bytes()).unwrap();
+        assert_eq!(user, "user");
+        assert_eq!(answer, b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+        // One bit off in the proof fails.
+        let forged = client_final.replace("p=dHzb", "p=dHzc");
+        assert!(server_final(&exchange, forged.as_bytes()).is_err());
+        assert!(SHA_256.password_matches(b"pencil", exchange.credential.as_ref().unwrap()));
+        assert!(!SHA_256.password_matches(b"pencil!", exchange.credential.as_ref().unwrap()));
+    }
+
+    #[test]
+    fn first_messages_are_checked() {
+        let none = |_: &str| None;
+        assert!(server_first(SHA_512, b"p=tls-unique,,n=u,r=abc", none).is_err());
+        assert!(server_first(SHA_512, b"n,,n=u", none).is_err());
+        assert!(server_first(SHA_512, b"n,,n=u,r=abc,tokenauth=true", none).is_err());
+        assert!(server_first(SHA_512, b"n,,n=bad=2Xname,r=abc", none).is_err());
+        assert!(server_first(SHA_512, b"n,a=other,n=u,r=abc", none).is_err());
+        let (first, exchange) = server_first(SHA_512, b"n,,n=a=2Cb,r=abc", none).unwrap();
+        assert_eq!(exchange.user, "a,b");
+        let first = String::from_utf8(first).unwrap();
+        assert!(
+            first.starts_with("r=abc") && first.ends_with(",i=4096"),
+            "{first}"
+        );
+        // An unknown user fails at the proof, like a wrong password.
+        let nonce = first.split(',').next().unwrap();
+        let fin = format!("c=biws,{nonce},p={}", B64.encode([0u8; 64]));
+        assert!(server_final(&exchange, fin.as_bytes())
+            .unwrap_err()
+            .contains("invalid credentials"));
+    }
+
+    #[test]
+    fn sasl_names_unescape() {
+        assert_eq!(sasl_name("a=3Db=2Cc").as_deref(), Some("a=b,c"));
+        assert_eq!(sasl_name("a=").as_deref(), None);
+        assert_eq!(sasl_name("").as_deref(), None);
+    }
+}
