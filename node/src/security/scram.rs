@@ -155,7 +155,7 @@ pub fn server_first(
             MIN_ITERATIONS,
         ),
     };
-    // 192 random bits, as hex: some clients (librdkafka 2.0) mangle a nonce with `+` or `/`.
+    // 192 random bits, as hex.
     let ours: [u8; 24] = brook_raft::random_bytes().map_err(|e| e.to_string())?;
     let ours: String = ours.iter().map(|b| format!("{b:02x}")).collect();
     let nonce = format!("{client_nonce}{ours}");
@@ -186,9 +186,12 @@ pub fn server_final(exchange: &Exchange, message: &[u8]) -> Result<(Vec<u8>, Str
     if !matches!(binding, Some("biws") | Some("eSws")) {
         return Err("channel binding data does not match the gs2 header".into());
     }
-    // The nonce must be this exchange's, so a client-final from another exchange (a replay)
-    // fails here.
-    if fields.next().and_then(|f| f.strip_prefix("r=")) != Some(exchange.nonce.as_str()) {
+    // The nonce must end with this exchange's (fresh server bits last), so a client-final from
+    // another exchange (a replay) fails here. Kafka (since 3.8.1) checks the end only, not
+    // equality: librdkafka before 2.10 sends its client nonce again in front of the full nonce,
+    // and the proof covers what it sent either way.
+    let nonce = fields.next().and_then(|f| f.strip_prefix("r="));
+    if !nonce.is_some_and(|n| n.ends_with(exchange.nonce.as_str())) {
         return Err("the nonce is not this exchange's".into());
     }
     if fields.next().is_some() {
