@@ -72,6 +72,22 @@ fn sample(key: ApiKey) -> RequestKind {
         ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
             DescribeTopicPartitionsRequest::default().with_response_partition_limit(2000),
         ),
+        ApiKey::DescribeUserScramCredentials => {
+            RequestKind::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest::default())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            RequestKind::AlterUserScramCredentials(AlterUserScramCredentialsRequest::default())
+        }
+        // On a PLAINTEXT listener: refused with UNSUPPORTED_SASL_MECHANISM, answered.
+        ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default()
+                .with_mechanism(kafka_protocol::protocol::StrBytes::from_static_str("PLAIN")),
+        ),
+        // Without a handshake: ILLEGAL_SASL_STATE, answered, then the connection closes (the
+        // table lists it last).
+        ApiKey::SaslAuthenticate => {
+            RequestKind::SaslAuthenticate(SaslAuthenticateRequest::default())
+        }
         other => panic!("no sample request for {other:?}: add one when adding an API"),
     }
 }
