@@ -7,7 +7,7 @@
 //! is set only they may change credentials (CLUSTER_AUTHORIZATION_FAILED otherwise); ACLs are
 //! not built yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use brook_raft::{MetadataCommand, MAX_ITERATIONS, MIN_ITERATIONS};
@@ -35,9 +35,10 @@ pub(crate) async fn handle(
 ) -> AlterUserScramCredentialsResponse {
     let mut changes: BTreeMap<String, Vec<Change>> = BTreeMap::new();
     let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
     let mut pairs: BTreeMap<(String, i8), usize> = BTreeMap::new();
     let mut note = |user: &str, mechanism: i8| {
-        if !changes.contains_key(user) {
+        if seen.insert(user.to_owned()) {
             order.push(user.to_owned());
         }
         *pairs.entry((user.to_owned(), mechanism)).or_default() += 1;
