@@ -36,6 +36,8 @@ pub(crate) struct Broker {
     pub request_budget: Arc<tokio::sync::Semaphore>,
     /// The secret this cluster's nodes prove themselves with (Raft port and `BROOK-NODE`).
     pub cluster_secret: brook_raft::ClusterSecret,
+    /// The listener's TLS configuration, on an SSL or SASL_SSL listener.
+    pub tls: Option<Arc<crate::security::tls::Tls>>,
 }
 
 impl Broker {
@@ -57,9 +59,10 @@ impl Broker {
 
     /// The SASL mechanisms clients may use on this node's listener (none on PLAINTEXT).
     pub fn sasl_mechanisms(&self) -> &[String] {
-        match self.config.security_protocol {
-            crate::config::SecurityProtocol::Plaintext => &[],
-            crate::config::SecurityProtocol::SaslPlaintext => &self.config.sasl_mechanisms,
+        if self.config.security_protocol.is_sasl() {
+            &self.config.sasl_mechanisms
+        } else {
+            &[]
         }
     }
 

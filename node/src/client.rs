@@ -9,15 +9,19 @@ use kafka_protocol::messages::{
     ApiKey, MetadataRequest, MetadataResponse, RequestHeader, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The response cap of the admin CLI: Metadata of a large cluster fits with room to spare.
 pub const ADMIN_RESPONSE_MAX_BYTES: usize = 256 << 20;
 
+/// A byte stream to a node: TCP, or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// A connection to one node, sending one request at a time.
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     correlation_id: i32,
     max_response: usize,
 }
@@ -25,15 +29,36 @@ pub struct Client {
 impl Client {
     /// Connects to `addr`; answers over `max_response` bytes end the call with an error.
     pub async fn connect(addr: &str, max_response: usize) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        let _ = stream.set_nodelay(true);
-        Ok(Client {
+        let stream = tcp(addr).await?;
+        Ok(Self::over(Box::new(stream), max_response))
+    }
+
+    /// Connects to `addr` over TLS, checking that its certificate names `host`.
+    pub async fn connect_tls(
+        addr: &str,
+        host: &str,
+        tls: &tokio_rustls::TlsConnector,
+        max_response: usize,
+    ) -> anyhow::Result<Self> {
+        let stream = tcp(addr).await?;
+        let name = crate::security::tls::server_name(host)?;
+        let stream = match tls.connect(name, stream).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Reachable but refused, or not trusted: a configuration problem to see.
+                tracing::warn!(%addr, %host, error = %e, "TLS handshake failed");
+                bail!("TLS handshake with {addr}: {e}");
+            }
+        };
+        Ok(Self::over(Box::new(stream), max_response))
+    }
+
+    fn over(stream: Box<dyn Stream>, max_response: usize) -> Self {
+        Client {
             stream,
             correlation_id: 0,
             max_response,
-        })
+        }
     }
 
     /// A connection for the admin CLI ([`ADMIN_RESPONSE_MAX_BYTES`]) to the first reachable
@@ -70,6 +95,8 @@ impl Client {
             .with_client_id(Some(StrBytes::from_static_str("brook-admin")));
         let frame = brook_wire::response::encode_request(&header, &body)?;
         self.stream.write_all(&frame).await?;
+        // TLS buffers what it encrypts; TCP's flush is free.
+        self.stream.flush().await?;
         let len = self.stream.read_i32().await.context("reading response")?;
         let len = usize::try_from(len).context("negative response length")?;
         if len > self.max_response {
@@ -116,4 +143,12 @@ impl Client {
 
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
+}
+
+async fn tcp(addr: &str) -> anyhow::Result<TcpStream> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }

@@ -4,6 +4,7 @@
 //! environment variables (`BROOK_NUM_PARTITIONS=3` sets `num.partitions`) and command-line flags.
 //!
 //! - [`settings`]: the table of broker settings and their defaults.
+//! - [`tls`]: the `ssl.*` settings of a TLS listener.
 //! - [`topic`]: topic settings, resolved from a topic's own configs and the broker's defaults.
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 pub mod settings;
+pub mod tls;
 pub mod topic;
 
 pub use settings::{Kind, Setting, Source, Values, SETTINGS};
@@ -27,6 +29,8 @@ pub struct BrokerConfig {
     pub node_id: i32,
     pub listener: SocketAddr,
     pub security_protocol: SecurityProtocol,
+    /// The `ssl.*` settings, on an SSL or SASL_SSL listener.
+    pub tls: Option<tls::TlsSettings>,
     /// `sasl.enabled.mechanisms`, on a SASL listener.
     pub sasl_mechanisms: Vec<String>,
     /// The user `brook.sasl.bootstrap.user` creates, with its password, if it has no
@@ -166,6 +170,14 @@ impl BrokerConfig {
                 Some((host, port))
             }
         };
+        let tls = if security_protocol.is_tls() {
+            Some(tls::TlsSettings::from_values(&get)?)
+        } else {
+            if tls::TlsSettings::any_set(&get) {
+                tracing::warn!("ssl.* settings are set but the listener is {security_protocol:?}: they are not used, and nothing is encrypted");
+            }
+            None
+        };
         let sasl_mechanisms: Vec<String> = get("sasl.enabled.mechanisms")
             .split(',')
             .map(|m| m.trim().to_string())
@@ -197,6 +209,7 @@ impl BrokerConfig {
             node_id: parse(get("node.id"), "node.id")?,
             listener,
             security_protocol,
+            tls,
             sasl_mechanisms,
             sasl_bootstrap,
             failed_auth_delay_ms: parse(
@@ -440,12 +453,25 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
     Plaintext,
+    Ssl,
     SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether clients authenticate with SASL before anything else is answered.
+    pub fn is_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether the listener speaks TLS (and nothing else).
+    pub fn is_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
 }
 
 /// `NAME://host:port` into its protocol (by `listener.security.protocol.map`), host and port;
-/// a bare `host:port` is PLAINTEXT. One listener only, and no TLS yet: refused at start rather
-/// than served in plaintext.
+/// a bare `host:port` is PLAINTEXT. One listener only.
 fn split_listener(text: &str, map: &str) -> anyhow::Result<(SecurityProtocol, String, u16)> {
     let mut listeners = text.split(',').map(str::trim).filter(|l| !l.is_empty());
     let first = listeners.next().unwrap_or("");
@@ -478,7 +504,8 @@ fn protocol_of(name: &str, map: &str) -> anyhow::Result<SecurityProtocol> {
     match protocol.as_str() {
         "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
         "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
-        "SSL" | "SASL_SSL" => bail!("listener protocol {protocol} (TLS) is not supported yet"),
+        "SSL" => Ok(SecurityProtocol::Ssl),
+        "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
         other => bail!("unknown security protocol `{other}`"),
     }
 }

@@ -56,7 +56,7 @@ pub const SETTINGS: &[Setting] = &[
         name: "listener.security.protocol.map",
         default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         kind: Kind::String,
-        doc: "Listener names and their security protocols; PLAINTEXT and SASL_PLAINTEXT are served.",
+        doc: "Listener names and their security protocols: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.",
     },
     Setting {
         name: "sasl.enabled.mechanisms",
@@ -87,6 +87,83 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         kind: Kind::Password,
         doc: "The password of brook.sasl.bootstrap.user.",
+    },
+    Setting {
+        name: "ssl.keystore.type",
+        default: "PEM",
+        kind: Kind::String,
+        doc: "The format of the keystore of an SSL or SASL_SSL listener; brook reads PEM only.",
+    },
+    Setting {
+        name: "ssl.keystore.location",
+        default: "",
+        kind: Kind::String,
+        doc: "A PEM file with this node's private key (PKCS#8, PKCS#1 or SEC1, unencrypted) and \
+              certificate chain. Re-read when it changes (brook.ssl.reload.interval.ms).",
+    },
+    Setting {
+        name: "ssl.keystore.certificate.chain",
+        default: "",
+        kind: Kind::Password,
+        doc: "The certificate chain in PEM, instead of ssl.keystore.location.",
+    },
+    Setting {
+        name: "ssl.keystore.key",
+        default: "",
+        kind: Kind::Password,
+        doc: "The private key in PEM, instead of ssl.keystore.location.",
+    },
+    Setting {
+        name: "ssl.key.password",
+        default: "",
+        kind: Kind::Password,
+        doc: "Refused when set: brook reads unencrypted private keys only (protect the file).",
+    },
+    Setting {
+        name: "ssl.truststore.type",
+        default: "PEM",
+        kind: Kind::String,
+        doc: "The format of the truststore; brook reads PEM only.",
+    },
+    Setting {
+        name: "ssl.truststore.location",
+        default: "",
+        kind: Kind::String,
+        doc: "A PEM file of the CA certificates client certificates are checked against, and \
+              that this node's replica fetchers trust leaders by. Re-read when it changes.",
+    },
+    Setting {
+        name: "ssl.truststore.certificates",
+        default: "",
+        kind: Kind::Password,
+        doc: "The trusted CA certificates in PEM, instead of ssl.truststore.location.",
+    },
+    Setting {
+        name: "ssl.client.auth",
+        default: "none",
+        kind: Kind::String,
+        doc: "Client certificates on a TLS listener: none, requested (checked when given) or \
+              required (mutual TLS).",
+    },
+    Setting {
+        name: "ssl.enabled.protocols",
+        default: "TLSv1.2,TLSv1.3",
+        kind: Kind::List,
+        doc: "TLS versions a TLS listener accepts; TLSv1.2 and TLSv1.3 only.",
+    },
+    Setting {
+        name: "ssl.principal.mapping.rules",
+        default: "DEFAULT",
+        kind: Kind::String,
+        doc: "How a client certificate's subject (RFC 2253 form) becomes the principal's name: \
+              Kafka's RULE:pattern/replacement/[LU] list; DEFAULT keeps the whole subject.",
+    },
+    Setting {
+        name: "brook.ssl.reload.interval.ms",
+        default: "10000",
+        kind: Kind::Long,
+        doc: "How often the keystore and truststore files are checked; changed files are loaded \
+              for new connections without a restart (a bad file is logged and the old one kept).",
     },
     Setting {
         name: "log.dirs",

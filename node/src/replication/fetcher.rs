@@ -156,7 +156,14 @@ async fn connect(context: &FetcherContext, leader: i32) -> Option<Client> {
     // Connected and authenticated as this broker, within the one time limit.
     let cluster_id = context.metadata.cluster_id();
     let connected = async {
-        let mut client = Client::connect(&addr, RESPONSE_MAX_BYTES_CAP).await?;
+        let mut client = match &context.tls {
+            Some(tls) => {
+                let connector = tls.connector()?;
+                Client::connect_tls(&addr, &target.host, &connector, RESPONSE_MAX_BYTES_CAP)
+                    .await?
+            }
+            None => Client::connect(&addr, RESPONSE_MAX_BYTES_CAP).await?,
+        };
         let proven =
             node_auth::authenticate(&mut client, &context.secret, &cluster_id, context.node_id);
         if let Err(e) = proven.await {

@@ -43,6 +43,8 @@ pub(crate) struct FetcherContext {
     pub shutdown: Shutdown,
     /// Proves this node's broker id to the leaders (`BROOK-NODE`).
     pub secret: brook_raft::ClusterSecret,
+    /// On a TLS listener, how to reach a leader's listener.
+    pub tls: Option<Arc<crate::security::tls::Tls>>,
 }
 
 /// The fetcher tasks of this node, one per leader it follows partitions of.

@@ -5,10 +5,12 @@
 //! - [`node_auth`]: `BROOK-NODE`, the mechanism brook's own nodes authenticate with (over the
 //!   cluster secret), so that only broker N may fetch as replica N.
 //! - [`scram`]: SCRAM-SHA-256/512 (and the key derivation PLAIN is checked with).
+//! - [`tls`]: TLS listeners, and the principal of a client certificate.
 
 pub mod node_auth;
 pub mod sasl;
 pub mod scram;
+pub mod tls;
 
 /// The identity a connection authenticated as.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

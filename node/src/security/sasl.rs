@@ -66,6 +66,15 @@ fn failed(message: impl Into<String>) -> Refusal {
 }
 
 impl ConnectionAuth {
+    /// A connection that has not used SASL, known so far as `principal` (from its TLS
+    /// certificate, or anonymous).
+    pub fn new(principal: Principal) -> Self {
+        ConnectionAuth {
+            principal,
+            ..Self::default()
+        }
+    }
+
     /// Whether the connection has authenticated (with any mechanism).
     pub fn is_authenticated(&self) -> bool {
         matches!(self.stage, Stage::Done)

@@ -11,6 +11,9 @@
 //! `FuturesOrdered` keeps the responses in the order the requests came, as Kafka requires.
 //! Only framing errors and requests that cannot be decoded close the connection; everything
 //! else is answered with a Kafka error code.
+//!
+//! On a TLS listener the handshake comes first and must finish within the receive timeout;
+//! nothing is read or written in plaintext. A client certificate names the principal.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,16 +26,16 @@ use bytes::{Bytes, BytesMut};
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::broker::Broker;
-use crate::config::SecurityProtocol;
 use crate::handlers::{self, api_versions};
 use crate::security::sasl::ConnectionAuth;
+use crate::security::Principal;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -55,7 +58,7 @@ pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     async move {
         // Per connection, so at debug as Kafka logs it: a busy node opens thousands.
         tracing::debug!("connection opened");
-        match run(&broker, socket, peer).await {
+        match open(&broker, socket, peer).await {
             Ok(()) => tracing::debug!("connection closed"),
             Err(reason) => tracing::warn!(%reason, "connection closed by broker"),
         }
@@ -64,9 +67,40 @@ pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     .await
 }
 
-async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> Result<(), String> {
-    let mut shutdown = broker.shutdown.clone();
+/// Serves the connection, after its TLS handshake on a TLS listener.
+async fn open(broker: &Arc<Broker>, socket: TcpStream, peer: SocketAddr) -> Result<(), String> {
     let _ = socket.set_nodelay(true);
+    let Some(tls) = &broker.tls else {
+        return run(broker, socket, peer, Principal::Anonymous).await;
+    };
+    let limit = Duration::from_millis(broker.config.request_receive_timeout_ms);
+    let stream = match tokio::time::timeout(limit, tls.acceptor().accept(socket)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "TLS handshake not finished within {} ms (brook.request.receive.timeout.ms)",
+                limit.as_millis()
+            ))
+        }
+    };
+    let principal = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        Some(certificate) => Principal::User(
+            tls.principal_name(certificate)
+                .map_err(|e| format!("client certificate: {e:#}"))?,
+        ),
+        None => Principal::Anonymous,
+    };
+    run(broker, stream, peer, principal).await
+}
+
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    broker: &Arc<Broker>,
+    mut socket: S,
+    peer: SocketAddr,
+    principal: Principal,
+) -> Result<(), String> {
+    let mut shutdown = broker.shutdown.clone();
     let config = &broker.config;
     let max_frame = config.socket_request_max_bytes;
     let max_inflight = config.max_inflight_per_connection;
@@ -80,7 +114,7 @@ async fn run(broker: &Arc<Broker>, mut socket: TcpStream, peer: SocketAddr) -> R
     // When the frame at the head of `buf` began to arrive.
     let mut frame_started: Option<Instant> = None;
     let mut last_activity = Instant::now();
-    let mut auth = ConnectionAuth::default();
+    let mut auth = ConnectionAuth::new(principal);
     loop {
         let mut wants_budget = None;
         while inflight.len() < max_inflight {
@@ -264,7 +298,7 @@ fn accept(
     }
     // KIP-152: on a SASL listener nothing but ApiVersions and the SASL APIs is answered
     // before the connection authenticated.
-    if broker.config.security_protocol == SecurityProtocol::SaslPlaintext
+    if broker.config.security_protocol.is_sasl()
         && !auth.is_authenticated()
         && key != ApiKey::ApiVersions
     {
@@ -338,15 +372,12 @@ fn ready(answer: Answer) -> BoxFuture<'static, Answer> {
     futures::future::ready(answer).boxed()
 }
 
-async fn write_answer(socket: &mut TcpStream, answer: Answer) -> Result<(), String> {
+async fn write_answer<S: AsyncWrite + Unpin>(socket: &mut S, answer: Answer) -> Result<(), String> {
     if let Some(raw) = answer.raw {
         let len = u32::try_from(raw.len()).map_err(|_| "SASL message too large".to_string())?;
         let mut frame = len.to_be_bytes().to_vec();
         frame.extend_from_slice(&raw);
-        return socket
-            .write_all(&frame)
-            .await
-            .map_err(|e| format!("write: {e}"));
+        return write_all(socket, &frame).await;
     }
     let Some(body) = answer.body else {
         return Ok(());
@@ -358,8 +389,11 @@ async fn write_answer(socket: &mut TcpStream, answer: Answer) -> Result<(), Stri
                 answer.api_key, answer.version
             )
         })?;
-    socket
-        .write_all(&bytes)
-        .await
-        .map_err(|e| format!("write: {e}"))
+    write_all(socket, &bytes).await
+}
+
+/// Writes and flushes: TLS holds what it encrypted until flushed (TCP's flush is free).
+async fn write_all<S: AsyncWrite + Unpin>(socket: &mut S, bytes: &[u8]) -> Result<(), String> {
+    socket.write_all(bytes).await.map_err(|e| format!("write: {e}"))?;
+    socket.flush().await.map_err(|e| format!("write: {e}"))
 }

@@ -27,6 +27,7 @@ use crate::config::BrokerConfig;
 use crate::groups::{CommitQueue, Coordinator, RaftGroupStore};
 use crate::metadata::{formation, secret, Metadata};
 use crate::replication::{FetcherContext, Followers};
+use crate::security::tls::Tls;
 use crate::shutdown::Shutdown;
 use tasks::Tasks;
 
@@ -66,6 +67,12 @@ impl Node {
             actors.arbiters().to_vec(),
         );
         let cluster_secret = secret::load(&config)?;
+        let tls = match &config.tls {
+            Some(settings) => Some(Arc::new(
+                Tls::load(settings.clone()).context("the TLS listener's ssl.* settings")?,
+            )),
+            None => None,
+        };
         let (raft, raft_addr) = formation::start_raft(&config, cluster_secret.clone()).await?;
         formation::form(&raft, &config, &raft_addr).await?;
         let metadata = Arc::new(Metadata::new(raft, config.values.clone()));
@@ -107,6 +114,7 @@ impl Node {
                 metadata: metadata.clone(),
                 shutdown: signal.clone(),
                 secret: cluster_secret.clone(),
+                tls: tls.clone(),
             }),
             config,
             metadata,
@@ -119,6 +127,7 @@ impl Node {
             lease: Default::default(),
             request_budget,
             cluster_secret,
+            tls,
         });
         let server = tokio::spawn(listener::run(listener, broker.clone()));
         let (fatal_tx, fatal) = tokio::sync::mpsc::channel(1);

@@ -7,6 +7,7 @@
 //! - [`preferred_leaders`], [`offset_expiry`]: periodic work of the Raft leader (Kafka's
 //!   controller), run by [`as_controller`].
 //! - [`retention`]: old segments are dropped.
+//! - [`tls_reload`]: changed TLS key material is loaded without a restart.
 //! - [`health`]: a stopped Raft member or a store that can no longer flush stops the node.
 //!
 //! Each loop holds the node's [`crate::shutdown::Shutdown`] and returns when it fires, so
@@ -20,6 +21,7 @@ mod offset_expiry;
 mod partitions;
 mod preferred_leaders;
 mod retention;
+mod tls_reload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +55,9 @@ impl Tasks {
         tasks.spawn("offset expiry", offset_expiry::run(broker.clone()));
         tasks.spawn("in-sync sets", isr::run(broker.clone(), isr_requests));
         tasks.spawn("preferred leaders", preferred_leaders::run(broker.clone()));
+        if let Some(tls) = &broker.tls {
+            tasks.spawn("tls reload", tls_reload::run(broker.clone(), tls.clone()));
+        }
         tasks
     }
 
