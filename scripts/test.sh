@@ -67,7 +67,8 @@ installed() {
 step "system packages"
 # iproute2 and iptables: the brook-jepsen smoke run puts nodes in network namespaces (as root).
 # libfaketime: the clock tests and the clock nemesis skew one node's wall clock.
-packages=(build-essential cmake pkg-config libcurl4-openssl-dev kcat ca-certificates iproute2 iptables libfaketime)
+# libssl-dev: librdkafka (the rdkafka crate) is built with TLS; openssl makes the TLS tests' certificates.
+packages=(build-essential cmake pkg-config libcurl4-openssl-dev libssl-dev openssl kcat ca-certificates iproute2 iptables libfaketime)
 if [ -f tests/python/requirements.txt ]; then
     packages+=(python3 python3-venv)
 fi

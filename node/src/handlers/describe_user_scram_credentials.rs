@@ -24,7 +24,20 @@ pub(crate) async fn handle(
 ) -> DescribeUserScramCredentialsResponse {
     let response = DescribeUserScramCredentialsResponse::default();
     if !broker.is_super_user(&call.principal) {
-        return response.with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        // Kafka's error response: the error at the top and once per user asked about.
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        let message = Some(StrBytes::from_static_str(
+            "only super.users may describe credentials",
+        ));
+        let per_user = request.users.unwrap_or_default().into_iter().map(|_| {
+            DescribeUserScramCredentialsResult::default()
+                .with_error_code(code)
+                .with_error_message(message.clone())
+        });
+        return response
+            .with_error_code(code)
+            .with_error_message(message.clone())
+            .with_results(per_user.collect());
     }
     let users = broker.metadata.scram_users();
     let info = |mechanisms: &[(u8, u32)]| {
