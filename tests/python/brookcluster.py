@@ -61,8 +61,10 @@ def free_port() -> int:
 
 class BrookCluster:
     def __init__(self, workdir: Path, n: int = 3, overrides: dict[str, str] | None = None,
-                 binary: Path | None = None):
+                 binary: Path | None = None, client_config: dict | None = None):
         self.binary = binary or brook_bin()
+        # What a client needs beyond the bootstrap servers (TLS or SASL settings).
+        self.client_config = dict(client_config or {})
         self.workdir = workdir
         self.n = n
         self.opts = dict(DEFAULT_OPTS)
@@ -142,7 +144,7 @@ class BrookCluster:
         want_set = set(want)
         deadline = time.monotonic() + timeout
         for i in self.up_ids():
-            admin = AdminClient({"bootstrap.servers": self.addr(i)})
+            admin = AdminClient({**self.client_config, "bootstrap.servers": self.addr(i)})
             seen = None
             while True:
                 try:
