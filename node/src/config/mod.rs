@@ -461,7 +461,10 @@ pub enum SecurityProtocol {
 impl SecurityProtocol {
     /// Whether clients authenticate with SASL before anything else is answered.
     pub fn is_sasl(self) -> bool {
-        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 
     /// Whether the listener speaks TLS (and nothing else).

@@ -159,8 +159,7 @@ async fn connect(context: &FetcherContext, leader: i32) -> Option<Client> {
         let mut client = match &context.tls {
             Some(tls) => {
                 let connector = tls.connector()?;
-                Client::connect_tls(&addr, &target.host, &connector, RESPONSE_MAX_BYTES_CAP)
-                    .await?
+                Client::connect_tls(&addr, &target.host, &connector, RESPONSE_MAX_BYTES_CAP).await?
             }
             None => Client::connect(&addr, RESPONSE_MAX_BYTES_CAP).await?,
         };

@@ -84,7 +84,12 @@ async fn open(broker: &Arc<Broker>, socket: TcpStream, peer: SocketAddr) -> Resu
             ))
         }
     };
-    let principal = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+    let principal = match stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+    {
         Some(certificate) => Principal::User(
             tls.principal_name(certificate)
                 .map_err(|e| format!("client certificate: {e:#}"))?,
@@ -394,6 +399,9 @@ async fn write_answer<S: AsyncWrite + Unpin>(socket: &mut S, answer: Answer) -> 
 
 /// Writes and flushes: TLS holds what it encrypted until flushed (TCP's flush is free).
 async fn write_all<S: AsyncWrite + Unpin>(socket: &mut S, bytes: &[u8]) -> Result<(), String> {
-    socket.write_all(bytes).await.map_err(|e| format!("write: {e}"))?;
+    socket
+        .write_all(bytes)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
     socket.flush().await.map_err(|e| format!("write: {e}"))
 }

@@ -67,7 +67,11 @@ impl Tls {
         self.loaded()
             .client
             .map(tokio_rustls::TlsConnector::from)
-            .ok_or_else(|| anyhow!("no ssl.truststore.location: this node cannot verify other nodes' certificates"))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no ssl.truststore.location: this node cannot verify other nodes' certificates"
+                )
+            })
     }
 
     /// The principal name for a client certificate (DER), by `ssl.principal.mapping.rules`.
@@ -81,7 +85,10 @@ impl Tls {
     /// Re-reads the key material; swaps it in if it changed and is valid. Returns whether it
     /// changed. A bad file leaves the configuration in force as it was.
     pub fn reload_if_changed(&self) -> anyhow::Result<bool> {
-        let _one = self.reloading.lock().map_err(|_| anyhow!("reload lock poisoned"))?;
+        let _one = self
+            .reloading
+            .lock()
+            .map_err(|_| anyhow!("reload lock poisoned"))?;
         let digest = digest(&self.settings)?;
         if digest == self.loaded().digest {
             return Ok(false);
@@ -112,7 +119,9 @@ pub fn server_name(host: &str) -> anyhow::Result<ServerName<'static>> {
 fn sources(settings: &TlsSettings) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut out = match &settings.keystore {
         Keystore::File(path) => vec![read(&PemSource::File(path.clone()))?],
-        Keystore::Inline { chain, key } => vec![chain.clone().into_bytes(), key.clone().into_bytes()],
+        Keystore::Inline { chain, key } => {
+            vec![chain.clone().into_bytes(), key.clone().into_bytes()]
+        }
     };
     if let Some(trust) = &settings.truststore {
         out.push(read(trust)?);
@@ -137,7 +146,10 @@ fn read(source: &PemSource) -> anyhow::Result<Vec<u8>> {
                 .with_context(|| format!("reading {}", path.display()))?
                 .len();
             if len > MAX_PEM_BYTES {
-                bail!("{} is {len} bytes; a PEM file may have {MAX_PEM_BYTES}", path.display());
+                bail!(
+                    "{} is {len} bytes; a PEM file may have {MAX_PEM_BYTES}",
+                    path.display()
+                );
             }
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))
         }

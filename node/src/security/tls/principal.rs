@@ -125,8 +125,9 @@ impl PrincipalMapper {
                 rules.push(Rule::Default);
                 rest = after;
             } else if let Some(after) = rest.strip_prefix("RULE:") {
-                let (pattern, after) = until_slash(after)
-                    .ok_or_else(|| anyhow!("ssl.principal.mapping.rules: unterminated pattern in `{rest}`"))?;
+                let (pattern, after) = until_slash(after).ok_or_else(|| {
+                    anyhow!("ssl.principal.mapping.rules: unterminated pattern in `{rest}`")
+                })?;
                 let (replacement, after) = until_slash(after).ok_or_else(|| {
                     anyhow!("ssl.principal.mapping.rules: unterminated replacement in `{rest}`")
                 })?;
@@ -138,7 +139,9 @@ impl PrincipalMapper {
                 let pattern = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
                     .size_limit(MAX_PATTERN_BYTES)
                     .build()
-                    .map_err(|e| anyhow!("ssl.principal.mapping.rules: bad pattern `{pattern}`: {e}"))?;
+                    .map_err(|e| {
+                        anyhow!("ssl.principal.mapping.rules: bad pattern `{pattern}`: {e}")
+                    })?;
                 rules.push(Rule::Replace {
                     pattern,
                     replacement: java_replacement(replacement),
