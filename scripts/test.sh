@@ -148,7 +148,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if [ -f tests/js/package.json ]; then
-    step "kafkajs tests/js (npm ci, node groups.test.js; BROOK_BIN=$BROOK_BIN)"
+    step "kafkajs tests/js (npm ci, node groups.test.js and security.test.js; BROOK_BIN=$BROOK_BIN)"
     if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
         echo "installing: nodejs npm"
         as_root apt-get update -q
@@ -157,6 +157,7 @@ if [ -f tests/js/package.json ]; then
     node --version
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
     node tests/js/groups.test.js
+    node tests/js/security.test.js
 fi
 
 finish_step

@@ -1,118 +1,29 @@
 // kafkajs against a real brook node: a consumer group of two consumers consumes everything a
 // kafkajs producer wrote and commits it.
 //
-// Runs `$BROOK_BIN node` (default <repo>/target/release/brook) on an ephemeral port with its own
-// data directory, waits for its ready line, and stops it at the end. Exits 0 when every check
-// passed, 1 on a failed check or error, 2 when the whole run exceeds its time limit. The broker's
-// stderr tail is printed on failure.
+// Runs a brook node (see brook.js). Exits 0 when every check passed, 1 on a failed check or
+// error, 2 when the whole run exceeds its time limit. The broker's stderr tail is printed on
+// failure.
 //
 //   node tests/js/groups.test.js        (BROOK_BIN=/path/to/brook to pick the binary)
 
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const readline = require('node:readline');
 // Every message names its partition explicitly; the default-partitioner notice is noise.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const { Kafka, logLevel } = require('kafkajs');
+const { Brook, log, waitFor, runTest } = require('./brook');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const BROOK_BIN = process.env.BROOK_BIN || path.join(REPO, 'target', 'release', 'brook');
 const TOTAL_TIMEOUT_MS = 120_000;
-const STEP_TIMEOUT_MS = 45_000;
 const TOPIC = 'js-groups';
 const GROUP = 'js-group';
 const PARTITIONS = 6;
 const MESSAGES = 600;
 
-let brook = null;
-let logPath = null;
-
-function log(...args) {
-  console.log(`[${new Date().toISOString()}]`, ...args);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// Waits until `check` returns a truthy value (or throws only transiently); fails with `what` and
-// the last observation after `timeoutMs`.
-async function waitFor(what, check, timeoutMs = STEP_TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const result = await check();
-      if (result) return result;
-      last = 'not yet';
-    } catch (e) {
-      last = e && e.message ? e.message : String(e);
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
-    }
-    await sleep(200);
-  }
-}
-
-function startBrook() {
-  if (!fs.existsSync(BROOK_BIN)) {
-    throw new Error(`brook binary not found at ${BROOK_BIN} (set BROOK_BIN)`);
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-js-'));
-  logPath = path.join(dir, 'brook.stderr.log');
-  const stderr = fs.openSync(logPath, 'a');
-  const env = { ...process.env, NO_COLOR: '1' };
-  delete env.BROOK_BIN;
-  brook = spawn(
-    BROOK_BIN,
-    [
-      'node',
-      '--listeners', 'PLAINTEXT://127.0.0.1:0',
-      '--log-dirs', path.join(dir, 'data'),
-      '-o', 'group.initial.rebalance.delay.ms=0',
-      '-o', 'num.partitions=1',
-    ],
-    { stdio: ['ignore', 'pipe', stderr], env },
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('brook printed no ready line within 30 s')), 30_000);
-    brook.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`brook exited (code ${code}, signal ${signal}) before it was ready`));
-    });
-    readline.createInterface({ input: brook.stdout }).on('line', (line) => {
-      const m = /^brook node (\S+) ready on (\S+):(\d+)\s*$/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(`${m[2].replace(/^\[|\]$/g, '')}:${m[3]}`);
-      }
-    });
-  });
-}
-
-function stopBrook() {
-  if (brook && brook.exitCode === null && brook.signalCode === null) {
-    brook.kill('SIGKILL');
-  }
-}
-
-function brookLogTail(lines = 40) {
-  try {
-    const text = fs.readFileSync(logPath, 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
-    return text.split('\n').slice(-lines).join('\n');
-  } catch (e) {
-    return `(no log: ${e.message})`;
-  }
-}
-
 async function main() {
-  const bootstrap = await startBrook();
+  const brook = new Brook();
+  const bootstrap = await brook.start({ 'group.initial.rebalance.delay.ms': 0, 'num.partitions': 1 });
   log(`brook ready on ${bootstrap}`);
   const kafka = new Kafka({
     clientId: 'brook-js-test',
@@ -255,26 +166,9 @@ async function main() {
     assert.equal(Number(p.offset), endOffsets.get(p.partition), `offset of p${p.partition} after leaving`);
   }
   await admin.disconnect();
+  brook.stop();
+  brook.clean();
   log('PASS: kafkajs consumer group consumed and committed everything');
 }
 
-const overall = setTimeout(() => {
-  console.error(`FAIL: the kafkajs test did not finish within ${TOTAL_TIMEOUT_MS} ms`);
-  console.error(`--- brook stderr tail (${logPath}) ---\n${brookLogTail()}`);
-  stopBrook();
-  process.exit(2);
-}, TOTAL_TIMEOUT_MS);
-
-main()
-  .then(() => {
-    clearTimeout(overall);
-    stopBrook();
-    process.exit(0);
-  })
-  .catch((e) => {
-    clearTimeout(overall);
-    console.error(`FAIL: ${e && e.stack ? e.stack : e}`);
-    console.error(`--- brook stderr tail (${logPath}) ---\n${brookLogTail()}`);
-    stopBrook();
-    process.exit(1);
-  });
+runTest('the kafkajs group test', TOTAL_TIMEOUT_MS, main);
