@@ -25,6 +25,22 @@ pub struct Bootstrap {
         env = "BROOK_BOOTSTRAP_SERVER"
     )]
     pub bootstrap_server: String,
+    /// A client properties file for a secured cluster, as Kafka's tools take it:
+    /// security.protocol, ssl.truststore.location (PEM), sasl.mechanism and sasl.jaas.config.
+    #[arg(long, global = true, env = "BROOK_COMMAND_CONFIG")]
+    pub command_config: Option<std::path::PathBuf>,
+}
+
+impl Bootstrap {
+    /// Applies `--command-config` to this process's admin connections; returns the servers.
+    pub fn apply(&self) -> anyhow::Result<&str> {
+        if let Some(path) = &self.command_config {
+            crate::client::security::set_admin(crate::client::security::ClientSecurity::load(
+                path,
+            )?);
+        }
+        Ok(&self.bootstrap_server)
+    }
 }
 
 /// The admin commands, as `brook` exposes them.
@@ -53,12 +69,8 @@ pub enum AdminCommand {
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        AdminCommand::Topic { command, bootstrap } => {
-            topic::run(command, &bootstrap.bootstrap_server).await
-        }
-        AdminCommand::Group { command, bootstrap } => {
-            group::run(command, &bootstrap.bootstrap_server).await
-        }
+        AdminCommand::Topic { command, bootstrap } => topic::run(command, bootstrap.apply()?).await,
+        AdminCommand::Group { command, bootstrap } => group::run(command, bootstrap.apply()?).await,
         AdminCommand::Cluster { command } => cluster::run(command).await,
     }
 }

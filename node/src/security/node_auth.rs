@@ -11,10 +11,6 @@
 use anyhow::{bail, Context};
 use brook_raft::ClusterSecret;
 use bytes::Bytes;
-use kafka_protocol::messages::{
-    ApiKey, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
-};
-use kafka_protocol::protocol::StrBytes;
 
 use crate::client::Client;
 
@@ -86,24 +82,11 @@ pub async fn authenticate(
     cluster_id: &str,
     node_id: i32,
 ) -> anyhow::Result<()> {
-    let handshake =
-        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(MECHANISM));
-    match client
-        .call(
-            ApiKey::SaslHandshake,
-            1,
-            RequestKind::SaslHandshake(handshake),
-        )
-        .await?
-    {
-        ResponseKind::SaslHandshake(r) if r.error_code == 0 => {}
-        ResponseKind::SaslHandshake(r) => bail!("SaslHandshake refused: error {}", r.error_code),
-        other => bail!("unexpected response {other:?}"),
-    }
+    client.sasl_handshake(MECHANISM).await?;
     let nonce: [u8; NONCE] = brook_raft::random_bytes()?;
     let mut first = node_id.to_be_bytes().to_vec();
     first.extend_from_slice(&nonce);
-    let challenge = round(client, first).await?;
+    let challenge = client.sasl_round(first).await?;
     let (theirs, proof) = challenge
         .split_first_chunk::<NONCE>()
         .context("a short server challenge")?;
@@ -111,28 +94,8 @@ pub async fn authenticate(
     if !secret.check(SERVER, &transcript, proof) {
         bail!("the node does not hold this cluster's secret");
     }
-    round(client, secret.prove(CLIENT, &transcript)).await?;
+    client.sasl_round(secret.prove(CLIENT, &transcript)).await?;
     Ok(())
-}
-
-async fn round(client: &mut Client, bytes: Vec<u8>) -> anyhow::Result<Bytes> {
-    let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
-    match client
-        .call(
-            ApiKey::SaslAuthenticate,
-            2,
-            RequestKind::SaslAuthenticate(request),
-        )
-        .await?
-    {
-        ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(r.auth_bytes),
-        ResponseKind::SaslAuthenticate(r) => bail!(
-            "authentication refused: error {}: {}",
-            r.error_code,
-            r.error_message.as_deref().unwrap_or("")
-        ),
-        other => bail!("unexpected response {other:?}"),
-    }
 }
 
 fn transcript(cluster_id: &str, node_id: i32, client: &[u8], server: &[u8]) -> Vec<u8> {

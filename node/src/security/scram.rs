@@ -8,7 +8,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use brook_raft::{ScramCredential, MIN_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_512};
+use brook_raft::{ScramCredential, MAX_ITERATIONS, MIN_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_512};
 use ring::{digest, hmac, pbkdf2};
 
 /// A SCRAM mechanism: its Kafka name and number, and its hash.
@@ -65,7 +65,7 @@ pub fn by_id(id: u8) -> Option<Mechanism> {
 }
 
 impl Mechanism {
-    fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub(crate) fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
         hmac::sign(&hmac::Key::new(self.hmac, key), data)
             .as_ref()
             .to_vec()
@@ -220,6 +220,87 @@ pub fn server_final(exchange: &Exchange, message: &[u8]) -> Result<(Vec<u8>, Str
     Ok((answer.into_bytes(), exchange.user.clone()))
 }
 
+/// The client side of one exchange (brook's admin CLI logging in).
+pub struct ClientExchange {
+    mechanism: Mechanism,
+    password: Vec<u8>,
+    nonce: String,
+    client_first_bare: String,
+    /// The server signature the server-final message must carry, once known.
+    expected: Option<Vec<u8>>,
+}
+
+impl ClientExchange {
+    /// The client-first message for `user`.
+    pub fn start(
+        mechanism: Mechanism,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<(Self, Vec<u8>)> {
+        let nonce = B64.encode(brook_raft::random_bytes::<24>()?);
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        let client_first_bare = format!("n={name},r={nonce}");
+        let first = format!("n,,{client_first_bare}").into_bytes();
+        let exchange = ClientExchange {
+            mechanism,
+            password: password.as_bytes().to_vec(),
+            nonce,
+            client_first_bare,
+            expected: None,
+        };
+        Ok((exchange, first))
+    }
+
+    /// The client-final message answering `server_first`.
+    pub fn answer(&mut self, server_first: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let text = std::str::from_utf8(server_first)?;
+        let mut fields = text.split(',');
+        let (nonce, salt, iterations) = match (fields.next(), fields.next(), fields.next()) {
+            (Some(r), Some(s), Some(i)) => (
+                r.strip_prefix("r=").unwrap_or_default(),
+                B64.decode(s.strip_prefix("s=").unwrap_or_default())?,
+                i.strip_prefix("i=").unwrap_or_default().parse::<u32>()?,
+            ),
+            _ => anyhow::bail!("a malformed server-first message"),
+        };
+        if !nonce.starts_with(&self.nonce) || nonce.len() <= self.nonce.len() {
+            anyhow::bail!("the server's nonce does not extend ours");
+        }
+        // A hostile server could ask for any work factor; Kafka's range is the bound.
+        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+            anyhow::bail!("{iterations} iterations is outside {MIN_ITERATIONS}..={MAX_ITERATIONS}");
+        }
+        let m = self.mechanism;
+        let salted = m.salted_password(&self.password, &salt, iterations);
+        let credential = m.credential(&salted, &salt, iterations);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let signature = m.hmac(&credential.stored_key, auth_message.as_bytes());
+        let client_key = m.hmac(&salted, b"Client Key");
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        self.expected = Some(m.hmac(&credential.server_key, auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", B64.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server-final message: the server proves it holds the credential too.
+    pub fn verify(&self, server_final: &[u8]) -> anyhow::Result<()> {
+        let text = std::str::from_utf8(server_final)?;
+        let signature = text
+            .strip_prefix("v=")
+            .map(|v| B64.decode(v))
+            .transpose()?
+            .ok_or_else(|| anyhow::anyhow!("the server-final message has no signature: {text}"))?;
+        match &self.expected {
+            Some(expected) if same(expected, &signature) => Ok(()),
+            _ => anyhow::bail!("the server's signature is wrong: it does not hold the credential"),
+        }
+    }
+}
+
 /// RFC 5802's saslname: `=2C` is a comma, `=3D` an equals sign; any other `=` is malformed.
 fn sasl_name(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
@@ -297,5 +378,26 @@ mod tests {
         assert_eq!(sasl_name("a=3Db=2Cc").as_deref(), Some("a=b,c"));
         assert_eq!(sasl_name("a=").as_deref(), None);
         assert_eq!(sasl_name("").as_deref(), None);
+    }
+    #[test]
+    fn the_client_side_logs_in_to_the_server_side() {
+        let m = SHA_512;
+        let salt = b"0123456789abcdef";
+        let credential = m.credential(&m.salted_password(b"pw", salt, 4096), salt, 4096);
+        let lookup = |_: &str| Some(credential.clone());
+        for (password, accepted) in [("pw", true), ("not-pw", false)] {
+            let (mut client, first) = ClientExchange::start(m, "a=b,c", password).unwrap();
+            let (server_first, exchange) = server_first(m, &first, &lookup).unwrap();
+            let last = client.answer(&server_first).unwrap();
+            match server_final(&exchange, &last) {
+                Ok((answer, user)) => {
+                    assert!(accepted);
+                    assert_eq!(user, "a=b,c");
+                    client.verify(&answer).unwrap();
+                    assert!(client.verify(b"v=AAAA").is_err());
+                }
+                Err(_) => assert!(!accepted),
+            }
+        }
     }
 }

@@ -179,6 +179,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     reading = false;
                 }
                 Ok(_) => last_activity = Instant::now(),
+                // A TLS client that closes without close_notify (most do) has simply left.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => reading = false,
                 Err(e) => return Err(format!("read: {e}")),
             },
             permit = acquire(budget, wants_budget.unwrap_or(0)), if wants_budget.is_some() => {

@@ -240,7 +240,20 @@ pub fn save(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
          # ports must not change while the node directories hold data; overrides may.\n{body}"
     );
     let tmp = dir.join(format!("{LAYOUT_FILE}.tmp"));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    // Owner-only: the overrides may hold a password (`--secure`'s bootstrap user).
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        file.write_all(text.as_bytes())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+    }
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

@@ -4,10 +4,12 @@
 //! - [`layout`]: the nodes' ids, ports and directories, saved in `DIR/cluster.toml`.
 //! - [`up`]: `brook cluster up`, the supervisor of the child processes.
 //! - [`status`]: `brook cluster status`, DescribeQuorum and Metadata as a table.
+//! - [`secure`]: `cluster up --secure`, a SASL_SSL cluster with its CA and admin user.
 //! - [`rebalance`]: `brook cluster rebalance`, moving replicas onto new and off leaving nodes.
 
 pub mod layout;
 pub mod rebalance;
+pub mod secure;
 pub mod status;
 pub mod up;
 
@@ -40,6 +42,10 @@ pub enum ClusterCommand {
         /// A setting for every node by its Kafka name, e.g. -o num.partitions=3 (repeatable).
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE", value_parser = key_value)]
         overrides: Vec<(String, String)>,
+        /// A new cluster speaks only SASL_SSL: a CA, node certificates and an admin user are
+        /// made in DIR, with DIR/client.properties for clients (`--command-config`).
+        #[arg(long)]
+        secure: bool,
     },
     /// Spread the replicas evenly over the live brokers (a new node gets its share), moving
     /// them off `--decommission`ed ones; a dry run unless --execute.
@@ -71,9 +77,11 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             base_port,
             raft_base_port,
             overrides,
+            secure,
         } => {
             up::up(up::UpArgs {
                 dir,
+                secure,
                 requested: layout::Requested {
                     nodes,
                     base_port,
@@ -83,7 +91,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             })
             .await
         }
-        ClusterCommand::Status { bootstrap } => status::status(&bootstrap.bootstrap_server).await,
+        ClusterCommand::Status { bootstrap } => status::status(bootstrap.apply()?).await,
         ClusterCommand::Rebalance {
             bootstrap,
             decommission,
@@ -91,7 +99,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             timeout,
         } => {
             rebalance::rebalance(
-                &bootstrap.bootstrap_server,
+                bootstrap.apply()?,
                 &decommission,
                 execute,
                 std::time::Duration::from_secs(timeout),

@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::layout::{self, Layout, NodeSpec, Requested};
-use super::status;
+use super::{secure, status};
+use crate::client::security::ClientSecurity;
 use crate::client::Client;
 use crate::metadata::secret;
 
@@ -34,6 +35,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct UpArgs {
     pub dir: PathBuf,
+    /// `--secure`: a new cluster speaks SASL_SSL only.
+    pub secure: bool,
     pub requested: Requested,
 }
 
@@ -54,7 +57,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving {}", args.dir.display()))?;
     let saved = layout::load(&dir)?;
     let is_new = saved.is_none();
-    let (layout, warnings) = layout::resolve(saved, &args.requested);
+    let mut requested = args.requested.clone();
+    if args.secure && is_new {
+        requested.overrides.extend(secure::prepare(&dir)?);
+    }
+    let (layout, mut warnings) = layout::resolve(saved, &requested);
+    if args.secure && !secure::is_secure(&layout.overrides) {
+        warnings.push("--secure makes a new cluster secure; this one was made without it".into());
+    }
     for warning in warnings {
         say(format_args!(
             "brook: warning: {}: {warning}",
@@ -69,6 +79,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let secret = dir.join(secret::FILE_NAME);
     if !secret.exists() {
         secret::create(&secret)?;
+    }
+    if secure::is_secure(&layout.overrides) {
+        // This process probes the nodes too: as the admin user, over TLS.
+        let config = dir.join(secure::CLIENT_PROPERTIES);
+        crate::client::security::set_admin(ClientSecurity::load(&config)?);
     }
     let exe = std::env::current_exe().context("finding the brook binary")?;
     // Installed before any child exists, so an early Ctrl-C still stops them.
@@ -105,6 +120,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     let mut report = format!("bootstrap servers: {}\n", layout::bootstrap_servers(&nodes));
+    if secure::is_secure(&layout.overrides) {
+        report.push_str(&format!(
+            "SASL_SSL only; client settings (user {}): {} (Java, --command-config), {} (librdkafka, kcat -F)\n",
+            secure::ADMIN,
+            dir.join(secure::CLIENT_PROPERTIES).display(),
+            dir.join(secure::LIBRDKAFKA_CONFIG).display(),
+        ));
+    }
     match status::collect(&first).await {
         Ok(view) => report.push_str(&status::render(&view)),
         Err(e) => say(format_args!("brook: cluster status: {e:#}")),

@@ -175,13 +175,7 @@ fn build(settings: &TlsSettings) -> anyhow::Result<Loaded> {
                 PemSource::File(path) => path.display().to_string(),
                 PemSource::Inline(_) => "ssl.truststore.certificates".to_string(),
             };
-            let mut store = RootCertStore::empty();
-            for cert in certificates(&read(source)?, &what)? {
-                store
-                    .add(cert)
-                    .with_context(|| format!("a CA certificate in {what}"))?;
-            }
-            Some(Arc::new(store))
+            Some(Arc::new(root_store(&read(source)?, &what)?))
         }
         None => None,
     };
@@ -229,7 +223,7 @@ fn build(settings: &TlsSettings) -> anyhow::Result<Loaded> {
 /// 0.23.48 deprecates it for that reason and suggests aws-lc-rs, which needs a C and assembler
 /// toolchain and a second crypto library beside the ring brook already uses).
 #[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -244,7 +238,7 @@ fn versions(settings: &TlsSettings) -> Vec<&'static SupportedProtocolVersion> {
     versions
 }
 
-fn certificates(pem: &[u8], what: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn certificates(pem: &[u8], what: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("{what}: {e}"))?;
@@ -254,7 +248,18 @@ fn certificates(pem: &[u8], what: &str) -> anyhow::Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
-fn private_key(pem: &[u8], what: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
+/// The CA certificates of a PEM file, as trust roots.
+pub(crate) fn root_store(pem: &[u8], what: &str) -> anyhow::Result<RootCertStore> {
+    let mut store = RootCertStore::empty();
+    for cert in certificates(pem, what)? {
+        store
+            .add(cert)
+            .with_context(|| format!("a CA certificate in {what}"))?;
+    }
+    Ok(store)
+}
+
+pub(crate) fn private_key(pem: &[u8], what: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| {
         anyhow!("{what}: no unencrypted private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}")
     })

@@ -2,11 +2,19 @@
 //!
 //! One request at a time over one connection, and every answer read is bounded: a response
 //! larger than the cap given at connect time is refused before anything is allocated for it.
+//!
+//! - [`security`]: the admin CLI's TLS and SASL settings (Kafka's `--command-config` file).
+//! - [`login`]: the client side of SASL PLAIN and SCRAM.
+
+pub mod login;
+pub mod security;
 
 use anyhow::{bail, Context};
+use bytes::Bytes;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, RequestKind, ResponseKind, TopicName,
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, RequestKind, ResponseKind,
+    SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -16,7 +24,7 @@ use tokio::net::TcpStream;
 pub const ADMIN_RESPONSE_MAX_BYTES: usize = 256 << 20;
 
 /// A byte stream to a node: TCP, or TLS over TCP.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// A connection to one node, sending one request at a time.
@@ -53,7 +61,7 @@ impl Client {
         Ok(Self::over(Box::new(stream), max_response))
     }
 
-    fn over(stream: Box<dyn Stream>, max_response: usize) -> Self {
+    pub(crate) fn over(stream: Box<dyn Stream>, max_response: usize) -> Self {
         Client {
             stream,
             correlation_id: 0,
@@ -62,7 +70,8 @@ impl Client {
     }
 
     /// A connection for the admin CLI ([`ADMIN_RESPONSE_MAX_BYTES`]) to the first reachable
-    /// broker of `bootstrap`, a comma-separated list as Kafka's tools take.
+    /// broker of `bootstrap`, a comma-separated list as Kafka's tools take, with the process's
+    /// [`security::admin`] settings (TLS, SASL).
     pub async fn admin(bootstrap: &str) -> anyhow::Result<Self> {
         let mut failures = Vec::new();
         for addr in bootstrap
@@ -70,7 +79,10 @@ impl Client {
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            match Self::connect(addr, ADMIN_RESPONSE_MAX_BYTES).await {
+            match security::admin()
+                .connect(addr, ADMIN_RESPONSE_MAX_BYTES)
+                .await
+            {
                 Ok(client) => return Ok(client),
                 Err(e) => failures.push(format!("{addr}: {e:#}")),
             }
@@ -98,6 +110,9 @@ impl Client {
         // TLS buffers what it encrypts; TCP's flush is free.
         self.stream.flush().await?;
         let len = self.stream.read_i32().await.context("reading response")?;
+        if matches!(len.to_be_bytes(), [0x15 | 0x16, 3, ..]) {
+            bail!("the node answered with TLS: give its security.protocol (SSL or SASL_SSL) in --command-config");
+        }
         let len = usize::try_from(len).context("negative response length")?;
         if len > self.max_response {
             bail!(
@@ -116,6 +131,49 @@ impl Client {
             );
         }
         Ok(response)
+    }
+
+    /// SaslHandshake v1: start `mechanism`'s exchange.
+    pub async fn sasl_handshake(&mut self, mechanism: &str) -> anyhow::Result<()> {
+        let handshake = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_string(mechanism.to_owned()));
+        match self
+            .call(
+                ApiKey::SaslHandshake,
+                1,
+                RequestKind::SaslHandshake(handshake),
+            )
+            .await?
+        {
+            ResponseKind::SaslHandshake(r) if r.error_code == 0 => Ok(()),
+            ResponseKind::SaslHandshake(r) => bail!(
+                "SaslHandshake for {mechanism} refused: error {} (the node offers {:?})",
+                r.error_code,
+                r.mechanisms
+            ),
+            other => bail!("unexpected response {other:?}"),
+        }
+    }
+
+    /// One SaslAuthenticate round: send `bytes`, return the answer's.
+    pub async fn sasl_round(&mut self, bytes: Vec<u8>) -> anyhow::Result<Bytes> {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
+        match self
+            .call(
+                ApiKey::SaslAuthenticate,
+                2,
+                RequestKind::SaslAuthenticate(request),
+            )
+            .await?
+        {
+            ResponseKind::SaslAuthenticate(r) if r.error_code == 0 => Ok(r.auth_bytes),
+            ResponseKind::SaslAuthenticate(r) => bail!(
+                "authentication refused: error {}: {}",
+                r.error_code,
+                r.error_message.as_deref().unwrap_or("")
+            ),
+            other => bail!("unexpected response {other:?}"),
+        }
     }
 
     pub async fn metadata(
@@ -145,7 +203,7 @@ pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }
 
-async fn tcp(addr: &str) -> anyhow::Result<TcpStream> {
+pub(crate) async fn tcp(addr: &str) -> anyhow::Result<TcpStream> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
