@@ -7,6 +7,9 @@
 //! directory, then for acks=1 and acks=all, one partition and eight, produces `messages` records
 //! of `size` bytes and prints messages/s, MiB/s and delivery-latency percentiles, then reads
 //! everything back and prints consume throughput. Figures only: nothing here asserts a speed.
+//!
+//! `BENCH_PROTOCOL=SASL_SSL` runs the same over a SASL_SSL listener (TLS with a certificate made
+//! here, SCRAM-SHA-512), for the cost of security next to PLAINTEXT.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +36,51 @@ fn brook_bin() -> String {
     })
 }
 
-fn start_brook(dir: &std::path::Path) -> anyhow::Result<(Brook, String)> {
+/// librdkafka settings, by name.
+type Settings = Vec<(String, String)>;
+
+/// The client settings and node flags of a SASL_SSL run, with its certificate made in `dir`.
+fn sasl_ssl(dir: &std::path::Path) -> anyhow::Result<(Settings, Vec<String>)> {
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca = rcgen::CertificateParams::default();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "brook bench CA");
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate()?;
+    let cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])?.signed_by(&key, &issuer)?;
+    let (ca_file, keystore) = (dir.join("ca.pem"), dir.join("node.pem"));
+    std::fs::write(&ca_file, ca_cert.pem())?;
+    std::fs::write(&keystore, format!("{}{}", key.serialize_pem(), cert.pem()))?;
+    let client: Settings = [
+        ("security.protocol", "SASL_SSL".to_string()),
+        ("sasl.mechanisms", "SCRAM-SHA-512".to_string()),
+        ("sasl.username", "bench".to_string()),
+        ("sasl.password", "bench-password".to_string()),
+        ("ssl.ca.location", ca_file.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let properties: String = client.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(dir.join("client.properties"), properties)?;
+    let node = [
+        "listener.security.protocol.map=PLAINTEXT:SASL_SSL".to_string(),
+        format!("ssl.keystore.location={}", keystore.display()),
+        "sasl.enabled.mechanisms=SCRAM-SHA-512".to_string(),
+        "brook.sasl.bootstrap.user=bench".to_string(),
+        "brook.sasl.bootstrap.password=bench-password".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_string(), o])
+    .collect();
+    Ok((client, node))
+}
+
+fn start_brook(dir: &std::path::Path, settings: &[String]) -> anyhow::Result<(Brook, String)> {
     let mut child = Command::new(brook_bin())
         .args([
             "node",
@@ -41,7 +88,8 @@ fn start_brook(dir: &std::path::Path) -> anyhow::Result<(Brook, String)> {
             "PLAINTEXT://127.0.0.1:0",
             "--log-dirs",
         ])
-        .arg(dir)
+        .arg(dir.join("data"))
+        .args(settings)
         .env("BROOK_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()?;
@@ -60,7 +108,18 @@ fn start_brook(dir: &std::path::Path) -> anyhow::Result<(Brook, String)> {
     Ok((Brook(child), address))
 }
 
+/// A librdkafka configuration for `bootstrap` with the run's security settings.
+fn client(bootstrap: &str, security: &[(String, String)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (k, v) in security {
+        config.set(k, v);
+    }
+    config
+}
+
 async fn produce(
+    security: &[(String, String)],
     bootstrap: &str,
     topic: &str,
     acks: &str,
@@ -68,8 +127,7 @@ async fn produce(
     messages: usize,
     size: usize,
 ) -> anyhow::Result<()> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let producer: FutureProducer = client(bootstrap, security)
         .set("acks", acks)
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
@@ -115,14 +173,14 @@ async fn produce(
 }
 
 fn consume(
+    security: &[(String, String)],
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     messages: usize,
     size: usize,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = client(bootstrap, security)
         .set("group.id", "bench")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
@@ -158,8 +216,20 @@ async fn main() -> anyhow::Result<()> {
     let messages: usize = args.get(1).map_or(Ok(200_000), |s| s.parse())?;
     let size: usize = args.get(2).map_or(Ok(1024), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
-    let (_brook, bootstrap) = start_brook(dir.path())?;
-    println!("brook at {bootstrap}: {messages} messages of {size} bytes");
+    let protocol = std::env::var("BENCH_PROTOCOL").unwrap_or_else(|_| "PLAINTEXT".to_string());
+    let (security, settings) = match protocol.as_str() {
+        "PLAINTEXT" => {
+            std::fs::write(
+                dir.path().join("client.properties"),
+                "security.protocol=PLAINTEXT\n",
+            )?;
+            (Vec::new(), Vec::new())
+        }
+        "SASL_SSL" => sasl_ssl(dir.path())?,
+        other => anyhow::bail!("BENCH_PROTOCOL={other}: PLAINTEXT or SASL_SSL"),
+    };
+    let (_brook, bootstrap) = start_brook(dir.path(), &settings)?;
+    println!("brook at {bootstrap} ({protocol}): {messages} messages of {size} bytes");
     for partitions in [1, 8] {
         for acks in ["1", "all"] {
             let topic = format!("bench-{partitions}-{acks}");
@@ -173,11 +243,16 @@ async fn main() -> anyhow::Result<()> {
                     "--bootstrap-server",
                     &bootstrap,
                 ])
+                .arg("--command-config")
+                .arg(dir.path().join("client.properties"))
                 .stdout(Stdio::null())
                 .status()?;
             anyhow::ensure!(status.success(), "creating {topic} failed");
-            produce(&bootstrap, &topic, acks, partitions, messages, size).await?;
-            consume(&bootstrap, &topic, partitions, messages, size)?;
+            produce(
+                &security, &bootstrap, &topic, acks, partitions, messages, size,
+            )
+            .await?;
+            consume(&security, &bootstrap, &topic, partitions, messages, size)?;
         }
     }
     Ok(())

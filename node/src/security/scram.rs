@@ -387,7 +387,7 @@ mod tests {
         let lookup = |_: &str| Some(credential.clone());
         for (password, accepted) in [("pw", true), ("not-pw", false)] {
             let (mut client, first) = ClientExchange::start(m, "a=b,c", password).unwrap();
-            let (server_first, exchange) = server_first(m, &first, &lookup).unwrap();
+            let (server_first, exchange) = server_first(m, &first, lookup).unwrap();
             let last = client.answer(&server_first).unwrap();
             match server_final(&exchange, &last) {
                 Ok((answer, user)) => {
