@@ -231,3 +231,35 @@ def wait_until(what: str, check, timeout: float, interval: float = 0.1, on_timeo
                 on_timeout()
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
+
+
+def read_values(config: dict, topic: str, count: int, timeout: float = 30.0) -> list[bytes]:
+    """Up to `count` values of `topic` from the beginning, read by a consumer of a fresh group
+    (confluent-kafka with `config`), within `timeout` seconds."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**config, "group.id": f"g-{random.getrandbits(40):x}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+    finally:
+        consumer.close()
+    return got
+
+
+def produce_and_read_back(config: dict, topic: str, count: int = 10,
+                          timeout: float = 30.0) -> list[bytes]:
+    """Produces `<topic>-0` .. `<topic>-<count-1>` with acks=all, then reads them back."""
+    from confluent_kafka import Producer
+
+    producer = Producer({**config, "acks": "all"})
+    for i in range(count):
+        producer.produce(topic, f"{topic}-{i}".encode())
+    assert producer.flush(timeout) == 0, "messages left undelivered"
+    return read_values(config, topic, count, timeout)

@@ -13,12 +13,12 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from brookcluster import _bindable
+from brookutil import read_values
 from conftest import brook_bin
 
 TIMEOUT = 60
@@ -83,18 +83,7 @@ def test_cluster_up_secure(tmp_path):
         for i in range(30):
             producer.produce("secure", f"m-{i}".encode(), partition=i % 3)
         assert producer.flush(TIMEOUT) == 0
-        consumer = Consumer({**config, "group.id": f"g-{uuid.uuid4().hex[:6]}",
-                             "auto.offset.reset": "earliest"})
-        consumer.subscribe(["secure"])
-        got = set()
-        deadline = time.monotonic() + TIMEOUT
-        try:
-            while len(got) < 30 and time.monotonic() < deadline:
-                msg = consumer.poll(0.2)
-                if msg is not None and msg.error() is None:
-                    got.add(msg.value())
-        finally:
-            consumer.close()
+        got = set(read_values(config, "secure", 30, TIMEOUT))
         assert got == {f"m-{i}".encode() for i in range(30)}
 
         out = subprocess.run(["kcat", "-F", str(folder / "librdkafka.config"), "-b", bootstrap,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
-import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (AdminClient, NewTopic, ScramMechanism,
                                    ScramCredentialInfo, UserScramCredentialUpsertion)
 from kafka import KafkaConsumer, KafkaProducer
+
+from brookutil import produce_and_read_back
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
 TIMEOUT = 30
@@ -50,24 +51,7 @@ def create_topic(broker, name: str) -> None:
 
 
 def round_trip(config: dict, topic: str, count: int = 10) -> list[bytes]:
-    producer = Producer({**config, "acks": "all"})
-    for i in range(count):
-        producer.produce(topic, f"{topic}-{i}".encode())
-    assert producer.flush(TIMEOUT) == 0
-    consumer = Consumer({**config, "group.id": f"g-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    got: list[bytes] = []
-    try:
-        for _ in range(300):
-            msg = consumer.poll(0.2)
-            if msg is not None and msg.error() is None:
-                got.append(msg.value())
-            if len(got) >= count:
-                break
-    finally:
-        consumer.close()
-    return got
+    return produce_and_read_back(config, topic, count, TIMEOUT)
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])

@@ -16,15 +16,15 @@ import ssl
 import struct
 import subprocess
 import time
-import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 from kafka import KafkaConsumer, KafkaProducer
 
 from brookcluster import BrookCluster
+from brookutil import produce_and_read_back, read_values
 from certs import Authority
 from conftest import Broker, brook_bin
 
@@ -81,23 +81,7 @@ def create_topic(config: dict, topic: str) -> None:
 
 def round_trip(config: dict, topic: str, count: int = 10) -> list[bytes]:
     create_topic(config, topic)
-    producer = Producer({**config, "acks": "all"})
-    for i in range(count):
-        producer.produce(topic, f"{topic}-{i}".encode())
-    assert producer.flush(TIMEOUT) == 0
-    consumer = Consumer({**config, "group.id": f"g-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    got: list[bytes] = []
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while len(got) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is not None and msg.error() is None:
-                got.append(msg.value())
-    finally:
-        consumer.close()
-    return got
+    return produce_and_read_back(config, topic, count, TIMEOUT)
 
 
 def failure_codes(config: dict) -> list[int]:
@@ -291,17 +275,7 @@ def test_a_cluster_replicates_over_mutual_tls(tmp_path, ca):
         # Acknowledged with acks=all means the followers fetched it over TLS: the leader's
         # death loses nothing.
         cluster.kill9(leader)
-        got: list[bytes] = []
-        consumer = Consumer({**config, "group.id": "tls-rf3", "auto.offset.reset": "earliest"})
-        consumer.subscribe(["tls-rf3"])
-        try:
-            deadline = time.monotonic() + 60
-            while len(got) < 200 and time.monotonic() < deadline:
-                msg = consumer.poll(0.2)
-                if msg is not None and msg.error() is None:
-                    got.append(msg.value())
-        finally:
-            consumer.close()
+        got = read_values(config, "tls-rf3", 200, 60)
         assert got == [f"m-{i}".encode() for i in range(200)]
     finally:
         cluster.close()
