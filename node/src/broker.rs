@@ -38,6 +38,8 @@ pub(crate) struct Broker {
     pub cluster_secret: brook_raft::ClusterSecret,
     /// The listener's TLS configuration, on an SSL or SASL_SSL listener.
     pub tls: Option<Arc<crate::security::tls::Tls>>,
+    /// Checks OAUTHBEARER tokens, when that mechanism is enabled.
+    pub jwt: Option<Arc<crate::security::oauthbearer::JwtValidator>>,
 }
 
 impl Broker {

@@ -33,6 +33,8 @@ pub struct BrokerConfig {
     pub tls: Option<tls::TlsSettings>,
     /// `sasl.enabled.mechanisms`, on a SASL listener.
     pub sasl_mechanisms: Vec<String>,
+    /// How OAUTHBEARER tokens are checked, when it is enabled.
+    pub oauthbearer: Option<crate::security::oauthbearer::OAuthSettings>,
     /// The user `brook.sasl.bootstrap.user` creates, with its password, if it has no
     /// credentials yet.
     pub sasl_bootstrap: Option<(String, String)>,
@@ -183,12 +185,19 @@ impl BrokerConfig {
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
             .collect();
-        if let Some(m) = sasl_mechanisms
-            .iter()
-            .find(|m| !matches!(m.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"))
-        {
-            bail!("sasl.enabled.mechanisms: {m} is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)");
+        if let Some(m) = sasl_mechanisms.iter().find(|m| {
+            !matches!(
+                m.as_str(),
+                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER"
+            )
+        }) {
+            bail!("sasl.enabled.mechanisms: {m} is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)");
         }
+        let oauthbearer = if sasl_mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            Some(oauth_settings(&get)?)
+        } else {
+            None
+        };
         let sasl_bootstrap = match (
             get("brook.sasl.bootstrap.user"),
             get("brook.sasl.bootstrap.password"),
@@ -211,6 +220,7 @@ impl BrokerConfig {
             security_protocol,
             tls,
             sasl_mechanisms,
+            oauthbearer,
             sasl_bootstrap,
             failed_auth_delay_ms: parse(
                 get("connection.failed.authentication.delay.ms"),
@@ -447,6 +457,36 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
         bail!("setting `{name}` must be positive, got `{text}`");
     }
     Ok(value)
+}
+
+/// The `sasl.oauthbearer.*` settings; the JWKS must be a file (brook makes no outbound HTTP
+/// calls: fetch the issuer's JWKS into a file and point at it).
+fn oauth_settings<'a>(
+    get: &impl Fn(&str) -> &'a str,
+) -> anyhow::Result<crate::security::oauthbearer::OAuthSettings> {
+    let url = get("sasl.oauthbearer.jwks.endpoint.url").trim();
+    let jwks = match url {
+        "" => bail!("OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a JWKS file)"),
+        u if u.starts_with("http://") || u.starts_with("https://") => bail!(
+            "sasl.oauthbearer.jwks.endpoint.url: brook reads the JWKS from a file (file:// or a path), not {u}"
+        ),
+        u => PathBuf::from(u.strip_prefix("file://").unwrap_or(u)),
+    };
+    let text = |name: &str| Some(get(name).trim().to_string()).filter(|v| !v.is_empty());
+    Ok(crate::security::oauthbearer::OAuthSettings {
+        jwks,
+        issuer: text("sasl.oauthbearer.expected.issuer"),
+        audience: get("sasl.oauthbearer.expected.audience")
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        clock_skew_s: parse(
+            get("sasl.oauthbearer.clock.skew.seconds"),
+            "sasl.oauthbearer.clock.skew.seconds",
+        )?,
+        principal_claim: text("sasl.oauthbearer.sub.claim.name").unwrap_or_else(|| "sub".into()),
+    })
 }
 
 /// What a listener speaks (`listener.security.protocol.map` maps listener names to these).

@@ -62,7 +62,7 @@ pub const SETTINGS: &[Setting] = &[
         name: "sasl.enabled.mechanisms",
         default: "SCRAM-SHA-256,SCRAM-SHA-512",
         kind: Kind::List,
-        doc: "SASL mechanisms clients may use on a SASL listener: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN.",
+        doc: "SASL mechanisms clients may use on a SASL listener: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN, OAUTHBEARER.",
     },
     Setting {
         name: "connection.failed.authentication.delay.ms",
@@ -87,6 +87,36 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         kind: Kind::Password,
         doc: "The password of brook.sasl.bootstrap.user.",
+    },
+    Setting {
+        name: "sasl.oauthbearer.jwks.endpoint.url",
+        default: "",
+        kind: Kind::String,
+        doc: "With OAUTHBEARER enabled: the JWKS whose keys sign valid tokens, as a file (a path or file:// URL).",
+    },
+    Setting {
+        name: "sasl.oauthbearer.expected.issuer",
+        default: "",
+        kind: Kind::String,
+        doc: "The iss claim a token must carry; empty accepts any issuer.",
+    },
+    Setting {
+        name: "sasl.oauthbearer.expected.audience",
+        default: "",
+        kind: Kind::List,
+        doc: "Audiences one of which a token's aud claim must name; empty accepts any.",
+    },
+    Setting {
+        name: "sasl.oauthbearer.clock.skew.seconds",
+        default: "30",
+        kind: Kind::Int,
+        doc: "How far the token issuer's clock may be from this node's, for exp and nbf.",
+    },
+    Setting {
+        name: "sasl.oauthbearer.sub.claim.name",
+        default: "sub",
+        kind: Kind::String,
+        doc: "The claim that names the principal.",
     },
     Setting {
         name: "ssl.keystore.type",

@@ -44,6 +44,7 @@ fn step(auth: &mut ConnectionAuth, broker: &Broker, message: &[u8]) -> Result<By
         secret: &broker.cluster_secret,
         cluster_id: &cluster_id,
         credential: &credential,
+        jwt: broker.jwt.as_deref(),
     };
     let result = auth.authenticate(&verifier, message);
     if let Err(refusal) = &result {

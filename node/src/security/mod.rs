@@ -4,10 +4,12 @@
 //! - [`sasl`]: a connection's SASL state, driven by SaslHandshake and SaslAuthenticate.
 //! - [`node_auth`]: `BROOK-NODE`, the mechanism brook's own nodes authenticate with (over the
 //!   cluster secret), so that only broker N may fetch as replica N.
+//! - [`oauthbearer`]: signed JWTs checked against a JWKS.
 //! - [`scram`]: SCRAM-SHA-256/512 (and the key derivation PLAIN is checked with).
 //! - [`tls`]: TLS listeners, and the principal of a client certificate.
 
 pub mod node_auth;
+pub mod oauthbearer;
 pub mod sasl;
 pub mod scram;
 pub mod tls;

@@ -29,6 +29,7 @@ enum Stage {
     ScramChosen(scram::Mechanism),
     ScramChallenged(Box<scram::Exchange>),
     PlainChosen,
+    OAuthChosen,
     /// Authenticated: the principal is final for the connection's life.
     Done,
 }
@@ -49,6 +50,8 @@ pub struct Verifier<'a> {
     pub cluster_id: &'a str,
     /// A user's SCRAM credential for a mechanism (by Kafka's number).
     pub credential: &'a dyn Fn(&str, u8) -> Option<ScramCredential>,
+    /// Checks OAUTHBEARER tokens (when the mechanism is enabled).
+    pub jwt: Option<&'a super::oauthbearer::JwtValidator>,
 }
 
 /// A failed step: the Kafka error code and the message the client is sent.
@@ -108,6 +111,8 @@ impl ConnectionAuth {
             return Err(unsupported());
         } else if mechanism == "PLAIN" {
             Stage::PlainChosen
+        } else if mechanism == "OAUTHBEARER" {
+            Stage::OAuthChosen
         } else {
             Stage::ScramChosen(scram::by_name(mechanism).ok_or_else(unsupported)?)
         };
@@ -147,6 +152,19 @@ impl ConnectionAuth {
             }
             Stage::PlainChosen => {
                 let user = plain(v, bytes)?;
+                Ok(self.done(Principal::User(user), Bytes::new()))
+            }
+            Stage::OAuthChosen => {
+                let jwt = v
+                    .jwt
+                    .ok_or_else(|| failed("OAUTHBEARER is not configured"))?;
+                let token = super::oauthbearer::JwtValidator::token(bytes).map_err(failed)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let user = jwt
+                    .validate(token, now)
+                    .map_err(|why| failed(format!("invalid OAUTHBEARER token: {why}")))?;
                 Ok(self.done(Principal::User(user), Bytes::new()))
             }
             stage @ (Stage::Open | Stage::Done) => {

@@ -27,6 +27,7 @@ use crate::config::BrokerConfig;
 use crate::groups::{CommitQueue, Coordinator, RaftGroupStore};
 use crate::metadata::{formation, secret, Metadata};
 use crate::replication::{FetcherContext, Followers};
+use crate::security::oauthbearer::JwtValidator;
 use crate::security::tls::Tls;
 use crate::shutdown::Shutdown;
 use tasks::Tasks;
@@ -70,6 +71,13 @@ impl Node {
         let tls = match &config.tls {
             Some(settings) => Some(Arc::new(
                 Tls::load(settings.clone()).context("the TLS listener's ssl.* settings")?,
+            )),
+            None => None,
+        };
+        let jwt = match &config.oauthbearer {
+            Some(settings) => Some(Arc::new(
+                JwtValidator::load(settings.clone())
+                    .context("sasl.oauthbearer.jwks.endpoint.url")?,
             )),
             None => None,
         };
@@ -128,6 +136,7 @@ impl Node {
             request_budget,
             cluster_secret,
             tls,
+            jwt,
         });
         let server = tokio::spawn(listener::run(listener, broker.clone()));
         let (fatal_tx, fatal) = tokio::sync::mpsc::channel(1);
