@@ -12,14 +12,15 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
+import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, NewTopic, ScramMechanism,
                                    ScramCredentialInfo, UserScramCredentialUpsertion)
 from kafka import KafkaConsumer, KafkaProducer
 
-from brookutil import produce_and_read_back
+from brookutil import produce_and_read_back, read_values
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
 TIMEOUT = 30
@@ -143,3 +144,23 @@ def test_users_made_with_alter_user_scram_credentials(broker):
     assert "CLUSTER_AUTHORIZATION_FAILED" in str(denied.value), denied.value
     # The admin still logs in with the old password.
     assert AdminClient(sasl(broker, "SCRAM-SHA-512")).list_topics(timeout=TIMEOUT).topics
+
+
+@pytest.mark.brook_opts(**{"connections.max.reauth.ms": "2000"})
+def test_librdkafka_re_authenticates_before_its_session_ends(broker):
+    """KIP-368: with sessions of 2 s, a producer that keeps sending for 6 s re-authenticates on
+    its connection; the node never has to close a connection for an expired session."""
+    topic = "sasl-reauth"
+    create_topic(broker, topic)
+    producer = Producer({**sasl(broker, "SCRAM-SHA-512"), "acks": "all"})
+    sent = 0
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        producer.produce(topic, f"m-{sent}".encode())
+        assert producer.flush(TIMEOUT) == 0
+        sent += 1
+        time.sleep(0.05)
+    assert sent > 10
+    assert "SASL session expired" not in broker.log_tail(1_000_000), "a client did not re-authenticate"
+    got = read_values(sasl(broker, "SCRAM-SHA-512"), topic, sent, TIMEOUT)
+    assert got == [f"m-{i}".encode() for i in range(sent)]

@@ -179,3 +179,48 @@ fn scram_refuses_replays_forgeries_and_early_requests() -> Result<()> {
     ensure!(step(&mut again, fin.into_bytes())?.error_code == 0);
     Ok(())
 }
+
+#[test]
+fn a_session_ends_unless_the_client_re_authenticates() -> Result<()> {
+    const LIFETIME_MS: i64 = 1500;
+    let broker = Broker::start_with(|o| {
+        o.set("listener.security.protocol.map", "PLAINTEXT:SASL_PLAINTEXT")
+            .set("sasl.enabled.mechanisms", "SCRAM-SHA-256")
+            .set("brook.sasl.bootstrap.user", USER)
+            .set("brook.sasl.bootstrap.password", PASSWORD)
+            .set("connections.max.reauth.ms", LIFETIME_MS);
+    });
+    let login = |conn: &mut RawConn, nonce: &str| -> Result<i64> {
+        let (fin, _) = start_scram(conn, nonce, PASSWORD)?;
+        let answer = step(conn, fin.into_bytes())?;
+        ensure!(answer.error_code == 0, "{answer:?}");
+        Ok(answer.session_lifetime_ms)
+    };
+    // The exchange's last answer names the lifetime.
+    let mut renewing = RawConn::connect(broker.addr())?;
+    let lifetime = login(&mut renewing, "first")?;
+    ensure!(
+        lifetime > 0 && lifetime <= LIFETIME_MS,
+        "session lifetime {lifetime}"
+    );
+    let mut lapsing = RawConn::connect(broker.addr())?;
+    login(&mut lapsing, "other")?;
+
+    // Halfway, one connection re-authenticates on the same connection; its session restarts.
+    std::thread::sleep(Duration::from_millis(LIFETIME_MS as u64 / 2));
+    ensure!(login(&mut renewing, "second")? > LIFETIME_MS / 2);
+    // Past the first lifetime: the renewed session still answers, the other is closed.
+    std::thread::sleep(Duration::from_millis(LIFETIME_MS as u64 / 2 + 300));
+    renewing.call(12, &MetadataRequest::default())?;
+    lapsing.send_request(12, &MetadataRequest::default())?;
+    lapsing.expect_closed(Duration::from_secs(5))?;
+
+    // A re-authentication must use the first mechanism, through SaslHandshake v1.
+    let request =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+    ensure!(
+        renewing.call(1, &request)?.error_code == 34,
+        "ILLEGAL_SASL_STATE expected"
+    );
+    Ok(())
+}

@@ -39,6 +39,8 @@ pub struct BrokerConfig {
     /// credentials yet.
     pub sasl_bootstrap: Option<(String, String)>,
     pub failed_auth_delay_ms: u64,
+    /// `connections.max.reauth.ms` (0: sessions last as long as their connection).
+    pub reauth_ms: u64,
     /// `super.users`: principals (`User:alice`) allowed everything.
     pub super_users: Vec<String>,
     pub advertised: Option<(String, u16)>,
@@ -225,6 +227,10 @@ impl BrokerConfig {
             failed_auth_delay_ms: parse(
                 get("connection.failed.authentication.delay.ms"),
                 "connection.failed.authentication.delay.ms",
+            )?,
+            reauth_ms: parse(
+                get("connections.max.reauth.ms"),
+                "connections.max.reauth.ms",
             )?,
             super_users: get("super.users")
                 .split(';')

@@ -71,6 +71,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "How long a failed authentication waits before it is answered and the connection closed, so guessing passwords is slow.",
     },
     Setting {
+        name: "connections.max.reauth.ms",
+        default: "0",
+        kind: Kind::Long,
+        doc: "When positive, a SASL session lasts this long: the client must re-authenticate on the connection (KIP-368) or it is closed at its next request. 0 leaves sessions unbounded.",
+    },
+    Setting {
         name: "super.users",
         default: "",
         kind: Kind::List,

@@ -1,7 +1,8 @@
 //! SaslAuthenticate v0-2: one message of the chosen SASL mechanism (or, after SaslHandshake
 //! v0, a bare frame holding one). Answered by the connection
 //! itself (the `@connection` APIs of the table); a refusal closes the connection after the answer,
-//! as Kafka does.
+//! as Kafka does. With `connections.max.reauth.ms` set, the answer that completes an exchange
+//! carries the session lifetime (KIP-368).
 
 use bytes::Bytes;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
@@ -18,7 +19,9 @@ pub(crate) fn answer(
 ) -> (SaslAuthenticateResponse, bool) {
     match step(auth, broker, &request.auth_bytes) {
         Ok(bytes) => (
-            SaslAuthenticateResponse::default().with_auth_bytes(bytes),
+            SaslAuthenticateResponse::default()
+                .with_auth_bytes(bytes)
+                .with_session_lifetime_ms(auth.session_lifetime_ms(std::time::Instant::now())),
             false,
         ),
         Err(refusal) => {
@@ -45,6 +48,7 @@ fn step(auth: &mut ConnectionAuth, broker: &Broker, message: &[u8]) -> Result<By
         cluster_id: &cluster_id,
         credential: &credential,
         jwt: broker.jwt.as_deref(),
+        session_ms: broker.config.reauth_ms,
     };
     let result = auth.authenticate(&verifier, message);
     if let Err(refusal) = &result {

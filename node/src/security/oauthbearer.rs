@@ -20,6 +20,9 @@ use serde_json::Value;
 
 /// The largest JWKS file read.
 const MAX_JWKS_BYTES: u64 = 1 << 20;
+/// The most keys a token without a `kid` is tried against: each try is a signature check, and
+/// a client should not make the node check against a whole large key set.
+const MAX_KEYS_WITHOUT_KID: usize = 4;
 
 /// What a token is checked against.
 #[derive(Debug, Clone)]
@@ -135,6 +138,12 @@ impl JwtValidator {
             .collect();
         if candidates.is_empty() {
             return Err(format!("no key in the JWKS for kid {kid:?} and alg {alg}"));
+        }
+        if kid.is_none() && candidates.len() > MAX_KEYS_WITHOUT_KID {
+            return Err(format!(
+                "the token names no kid and {} keys could sign it",
+                candidates.len()
+            ));
         }
         let signed = &token.as_bytes()[..header.len() + 1 + payload.len()];
         let signature = decode(signature, "signature")?;

@@ -42,6 +42,12 @@ pub struct ConnectionAuth {
     /// After a SaslHandshake v0 the mechanism's messages come as bare length-prefixed
     /// frames, not in SaslAuthenticate requests, until the exchange ends.
     raw: bool,
+    /// The mechanism of the first handshake; a re-authentication (KIP-368) must use it.
+    mechanism: Option<String>,
+    /// Whether the connection has authenticated once (it stays so while it re-authenticates).
+    authenticated: bool,
+    /// When the session ends unless the client re-authenticates (`connections.max.reauth.ms`).
+    expires: Option<std::time::Instant>,
 }
 
 /// What authenticating needs from the node.
@@ -50,6 +56,8 @@ pub struct Verifier<'a> {
     pub cluster_id: &'a str,
     /// A user's SCRAM credential for a mechanism (by Kafka's number).
     pub credential: &'a dyn Fn(&str, u8) -> Option<ScramCredential>,
+    /// `connections.max.reauth.ms`: how long a session lasts (0: for the connection's life).
+    pub session_ms: u64,
     /// Checks OAUTHBEARER tokens (when the mechanism is enabled).
     pub jwt: Option<&'a super::oauthbearer::JwtValidator>,
 }
@@ -80,7 +88,24 @@ impl ConnectionAuth {
 
     /// Whether the connection has authenticated (with any mechanism).
     pub fn is_authenticated(&self) -> bool {
-        matches!(self.stage, Stage::Done)
+        self.authenticated
+    }
+
+    /// Whether the session outlived `connections.max.reauth.ms` without a re-authentication:
+    /// the connection then answers nothing but SASL and is closed (KIP-368).
+    pub fn is_expired(&self, now: std::time::Instant) -> bool {
+        self.expires.is_some_and(|at| now >= at)
+    }
+
+    /// The session lifetime to announce in a SaslAuthenticate answer: set once an exchange
+    /// completed and sessions are bounded, else 0 (unbounded).
+    pub fn session_lifetime_ms(&self, now: std::time::Instant) -> i64 {
+        match (&self.stage, self.expires) {
+            (Stage::Done, Some(at)) => {
+                i64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(i64::MAX)
+            }
+            _ => 0,
+        }
     }
 
     /// Whether the next frame is a bare SASL message (after a SaslHandshake v0).
@@ -95,10 +120,22 @@ impl ConnectionAuth {
         enabled: &[String],
         version: i16,
     ) -> Result<(), Refusal> {
-        if !matches!(self.stage, Stage::Open) {
+        let again = matches!(self.stage, Stage::Done);
+        if !matches!(self.stage, Stage::Open) && !again {
             return Err(Refusal {
                 code: ILLEGAL_SASL_STATE,
-                message: "a SASL handshake was already made on this connection".into(),
+                message: "a SASL exchange is already in progress on this connection".into(),
+            });
+        }
+        // KIP-368: an authenticated connection may authenticate again, with SaslHandshake v1+
+        // and the mechanism it used first.
+        if again && (version == 0 || self.mechanism.as_deref() != Some(mechanism)) {
+            return Err(Refusal {
+                code: ILLEGAL_SASL_STATE,
+                message: format!(
+                    "re-authentication must use SaslHandshake v1 and {}",
+                    self.mechanism.as_deref().unwrap_or("the first mechanism")
+                ),
             });
         }
         let unsupported = || Refusal {
@@ -117,6 +154,7 @@ impl ConnectionAuth {
             Stage::ScramChosen(scram::by_name(mechanism).ok_or_else(unsupported)?)
         };
         self.raw = version == 0;
+        self.mechanism = Some(mechanism.to_string());
         Ok(())
     }
 
@@ -138,7 +176,8 @@ impl ConnectionAuth {
             }
             Stage::NodeChallenged(exchange) => {
                 let id = node_auth::server_final(v.secret, &exchange, bytes).map_err(failed)?;
-                Ok(self.done(Principal::Node(id), Bytes::new()))
+                // brook's own nodes do not re-authenticate: their sessions are not bounded.
+                self.done(Principal::Node(id), Bytes::new(), 0)
             }
             Stage::ScramChosen(m) => {
                 let lookup = |user: &str| (v.credential)(user, m.id);
@@ -148,11 +187,11 @@ impl ConnectionAuth {
             }
             Stage::ScramChallenged(exchange) => {
                 let (answer, user) = scram::server_final(&exchange, bytes).map_err(failed)?;
-                Ok(self.done(Principal::User(user), Bytes::from(answer)))
+                self.done(Principal::User(user), Bytes::from(answer), v.session_ms)
             }
             Stage::PlainChosen => {
                 let user = plain(v, bytes)?;
-                Ok(self.done(Principal::User(user), Bytes::new()))
+                self.done(Principal::User(user), Bytes::new(), v.session_ms)
             }
             Stage::OAuthChosen => {
                 let jwt = v
@@ -165,7 +204,7 @@ impl ConnectionAuth {
                 let user = jwt
                     .validate(token, now)
                     .map_err(|why| failed(format!("invalid OAUTHBEARER token: {why}")))?;
-                Ok(self.done(Principal::User(user), Bytes::new()))
+                self.done(Principal::User(user), Bytes::new(), v.session_ms)
             }
             stage @ (Stage::Open | Stage::Done) => {
                 self.stage = stage;
@@ -177,11 +216,26 @@ impl ConnectionAuth {
         }
     }
 
-    fn done(&mut self, principal: Principal, answer: Bytes) -> Bytes {
+    /// Completes an exchange: the connection is now `principal` until `session_ms` passes.
+    fn done(
+        &mut self,
+        principal: Principal,
+        answer: Bytes,
+        session_ms: u64,
+    ) -> Result<Bytes, Refusal> {
+        if self.authenticated && principal != self.principal {
+            return Err(failed(format!(
+                "re-authentication may not change the principal ({} to {principal})",
+                self.principal
+            )));
+        }
         self.principal = principal;
         self.stage = Stage::Done;
         self.raw = false;
-        answer
+        self.authenticated = true;
+        self.expires = (session_ms > 0)
+            .then(|| std::time::Instant::now() + std::time::Duration::from_millis(session_ms));
+        Ok(answer)
     }
 }
 

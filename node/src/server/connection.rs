@@ -313,6 +313,12 @@ fn accept(
             "{key:?} before SASL authentication on a SASL listener"
         ));
     }
+    // KIP-368: past its lifetime a session answers nothing but a re-authentication.
+    if auth.is_expired(std::time::Instant::now()) {
+        return Err(format!(
+            "{key:?} after the SASL session expired (connections.max.reauth.ms) without re-authentication"
+        ));
+    }
     let call = handlers::Call {
         version,
         client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
