@@ -35,3 +35,26 @@ impl std::fmt::Display for Principal {
         }
     }
 }
+
+/// A GS2 header (RFC 5801), as SCRAM and OAUTHBEARER open their first message with: no
+/// channel binding (`n`) or "supported but not used" (`y`), an optional authorization id. Returns
+/// the authorization id and the rest of the message.
+pub(crate) fn gs2_header(text: &str) -> Result<(&str, &str), &'static str> {
+    text.strip_prefix("n,")
+        .or_else(|| text.strip_prefix("y,"))
+        .ok_or("channel binding is not supported")?
+        .split_once(',')
+        .ok_or("malformed gs2 header")
+}
+
+/// Reads a file of at most `max` bytes (key material, a JWKS), saying which when it fails.
+pub(crate) fn read_bounded(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > max {
+        anyhow::bail!("{} is {len} bytes; at most {max} are read", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}

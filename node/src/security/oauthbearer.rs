@@ -71,16 +71,7 @@ impl JwtValidator {
     /// Loads the JWKS file; a file with no usable key fails the start.
     pub fn load(settings: OAuthSettings) -> anyhow::Result<Self> {
         let path = &settings.jwks;
-        let len = std::fs::metadata(path)
-            .with_context(|| format!("reading the JWKS {}", path.display()))?
-            .len();
-        if len > MAX_JWKS_BYTES {
-            bail!(
-                "the JWKS {} is {len} bytes; at most {MAX_JWKS_BYTES}",
-                path.display()
-            );
-        }
-        let jwks: Jwks = serde_json::from_slice(&std::fs::read(path)?)
+        let jwks: Jwks = serde_json::from_slice(&super::read_bounded(path, MAX_JWKS_BYTES)?)
             .with_context(|| format!("the JWKS {} is not a JSON key set", path.display()))?;
         let keys: Vec<Key> = jwks.keys.iter().filter_map(key).collect();
         if keys.is_empty() {
@@ -92,11 +83,7 @@ impl JwtValidator {
     /// The token in an OAUTHBEARER client-first message (`n,,\x01auth=Bearer <token>\x01\x01`).
     pub fn token(message: &[u8]) -> Result<&str, String> {
         let text = std::str::from_utf8(message).map_err(|_| "the message is not UTF-8")?;
-        let rest = text
-            .strip_prefix("n,")
-            .or_else(|| text.strip_prefix("y,"))
-            .ok_or("a malformed GS2 header")?;
-        let (_, pairs) = rest.split_once(',').ok_or("a malformed GS2 header")?;
+        let (_, pairs) = super::gs2_header(text)?;
         pairs
             .split('\x01')
             .find_map(|kv| kv.strip_prefix("auth=Bearer "))

@@ -119,13 +119,7 @@ pub fn server_first(
     lookup: impl FnOnce(&str) -> Option<ScramCredential>,
 ) -> Result<(Vec<u8>, Exchange), String> {
     let text = std::str::from_utf8(message).map_err(|_| "client-first is not UTF-8")?;
-    // gs2 header: no channel binding ("n") or "supported but not used" ("y"), an optional
-    // authorization id, then the bare message.
-    let rest = text
-        .strip_prefix("n,")
-        .or_else(|| text.strip_prefix("y,"))
-        .ok_or("channel binding is not supported")?;
-    let (authzid, bare) = rest.split_once(',').ok_or("malformed gs2 header")?;
+    let (authzid, bare) = super::gs2_header(text)?;
     let mut fields = bare.split(',');
     let user = fields
         .next()

@@ -141,18 +141,7 @@ fn digest(settings: &TlsSettings) -> anyhow::Result<Vec<u8>> {
 fn read(source: &PemSource) -> anyhow::Result<Vec<u8>> {
     match source {
         PemSource::Inline(text) => Ok(text.clone().into_bytes()),
-        PemSource::File(path) => {
-            let len = std::fs::metadata(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .len();
-            if len > MAX_PEM_BYTES {
-                bail!(
-                    "{} is {len} bytes; a PEM file may have {MAX_PEM_BYTES}",
-                    path.display()
-                );
-            }
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-        }
+        PemSource::File(path) => crate::security::read_bounded(path, MAX_PEM_BYTES),
     }
 }
 
