@@ -74,7 +74,10 @@ impl ClientSecurity {
                 file("ssl.certificate.location"),
                 file("ssl.key.location"),
             ) {
-                (Some(both), _, _) => Some((std::fs::read(&both)?, std::fs::read(&both)?, both)),
+                (Some(both), _, _) => {
+                    let pem = std::fs::read(&both)?;
+                    Some((pem.clone(), pem, both))
+                }
                 (None, Some(cert), Some(key)) => {
                     Some((std::fs::read(&cert)?, std::fs::read(&key)?, cert))
                 }

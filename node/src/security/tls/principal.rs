@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail};
 use regex::Regex;
+use x509_parser::asn1_rs::ToDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// The attribute keywords RFC 2253 names; other attributes print as a dotted OID and `#hex`.
@@ -32,10 +33,10 @@ pub fn subject_dn(der: &[u8]) -> anyhow::Result<String> {
             match (keyword, atv.as_str()) {
                 (Some(keyword), Ok(text)) => parts.push(format!("{keyword}={}", escape(text))),
                 _ => {
-                    let value = atv.attr_value();
-                    let mut der = vec![value.tag().0.min(30) as u8];
-                    der.extend(length_octets(value.data.len()));
-                    der.extend_from_slice(value.data);
+                    let der = atv
+                        .attr_value()
+                        .to_der_vec()
+                        .map_err(|e| anyhow!("a subject attribute: {e}"))?;
                     parts.push(format!("{oid}=#{}", hex(&der)));
                 }
             }
@@ -59,20 +60,6 @@ fn escape(value: &str) -> String {
         }
         out.push(c);
     }
-    out
-}
-
-fn length_octets(len: usize) -> Vec<u8> {
-    if len < 0x80 {
-        return vec![len as u8];
-    }
-    let bytes: Vec<u8> = len
-        .to_be_bytes()
-        .into_iter()
-        .skip_while(|b| *b == 0)
-        .collect();
-    let mut out = vec![0x80 | bytes.len() as u8];
-    out.extend(bytes);
     out
 }
 
@@ -278,6 +265,20 @@ mod tests {
         assert_eq!(
             subject_dn(cert.der()).unwrap(),
             "CN=alice,O=Acme\\, Inc,C=US"
+        );
+        // An attribute without an RFC 2253 keyword prints as its OID and the DER of its value.
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(
+            rcgen::DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            rcgen::DnValue::Utf8String("a@b".into()),
+        );
+        dn.push(rcgen::DnType::CommonName, "x");
+        params.distinguished_name = dn;
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(
+            subject_dn(cert.der()).unwrap(),
+            "CN=x,1.2.840.113549.1.9.1=#0c03614062"
         );
     }
 }
