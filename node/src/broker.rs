@@ -68,11 +68,12 @@ impl Broker {
         }
     }
 
-    /// Whether `principal` may manage credentials: anyone while `super.users` is empty (as
-    /// Kafka without an authorizer), else the users it lists.
-    pub fn is_super_user(&self, principal: &crate::security::Principal) -> bool {
-        let listed = &self.config.super_users;
-        listed.is_empty() || listed.iter().any(|p| *p == principal.to_string())
+    /// Decides requests against the ACLs.
+    pub fn authorizer(&self) -> crate::security::authorizer::Authorizer<'_> {
+        crate::security::authorizer::Authorizer {
+            config: &self.config,
+            metadata: &self.metadata,
+        }
     }
 
     /// The actor of a partition this node holds a replica of.

@@ -44,6 +44,8 @@ pub const INVALID_CONFIG: i16 = 40;
 pub const NOT_CONTROLLER: i16 = 41;
 /// INVALID_REQUEST: the request is malformed in a way no other code describes.
 pub const INVALID_REQUEST: i16 = 42;
+/// POLICY_VIOLATION: the request would take the cluster past one of its bounds (ACLs).
+pub const POLICY_VIOLATION: i16 = 44;
 /// NON_EMPTY_GROUP: the group still has members.
 pub const NON_EMPTY_GROUP: i16 = 68;
 /// GROUP_ID_NOT_FOUND: the group does not exist.

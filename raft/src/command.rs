@@ -131,6 +131,10 @@ pub enum MetadataCommand {
     },
     /// Remove a user's SCRAM credential for one mechanism.
     DeleteScramCredential { user: String, mechanism: u8 },
+    /// Add ACL bindings, all or none.
+    CreateAcls { bindings: Vec<crate::acl::AclBinding> },
+    /// Remove the bindings each filter matches.
+    DeleteAcls { filters: Vec<crate::acl::AclFilter> },
 }
 
 impl MetadataCommand {
@@ -197,6 +201,10 @@ pub enum CommandOutput {
     PartitionResults { codes: Vec<i16> },
     /// One Kafka error code per commit or group of the command, in order.
     GroupResults { codes: Vec<i16> },
+    /// Per DeleteAcls filter, the bindings it removed.
+    AclsDeleted {
+        removed: Vec<Vec<crate::acl::AclBinding>>,
+    },
 }
 
 /// Why a command was not applied: a Kafka error code plus a message for humans.

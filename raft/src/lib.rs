@@ -31,6 +31,7 @@
 //! everything else other crates use is re-exported here. Nothing here knows about Kafka's wire format or actix; rejections
 //! carry Kafka error codes as plain numbers.
 
+pub mod acl;
 mod auth;
 mod bounds;
 mod clock;

@@ -43,6 +43,10 @@ pub struct BrokerConfig {
     pub reauth_ms: u64,
     /// `super.users`: principals (`User:alice`) allowed everything.
     pub super_users: Vec<String>,
+    /// Whether `authorizer.class.name` turns ACLs on.
+    pub authorizer: bool,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_if_no_acl: bool,
     pub advertised: Option<(String, u16)>,
     pub log_dirs: PathBuf,
     pub num_partitions: i32,
@@ -237,6 +241,11 @@ impl BrokerConfig {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
                 .collect(),
+            authorizer: authorizer(get("authorizer.class.name"))?,
+            allow_if_no_acl: parse(
+                get("allow.everyone.if.no.acl.found"),
+                "allow.everyone.if.no.acl.found",
+            )?,
             advertised,
             log_dirs: PathBuf::from(get("log.dirs")),
             num_partitions: positive(get("num.partitions"), "num.partitions")?,
@@ -630,5 +639,19 @@ mod tests {
             &flags(&[("log.message.timestamp.type", "Sometimes")])
         )
         .is_err());
+    }
+}
+
+/// Kafka's authorizer classes turn brook's ACL authorizer on; anything else is refused rather
+/// than quietly leaving every request allowed.
+fn authorizer(class: &str) -> anyhow::Result<bool> {
+    const KNOWN: [&str; 2] = [
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "kafka.security.authorizer.AclAuthorizer",
+    ];
+    match class.trim() {
+        "" => Ok(false),
+        c if KNOWN.contains(&c) => Ok(true),
+        c => bail!("authorizer.class.name={c} is not known; use {}", KNOWN[0]),
     }
 }

@@ -80,7 +80,19 @@ pub const SETTINGS: &[Setting] = &[
         name: "super.users",
         default: "",
         kind: Kind::List,
-        doc: "Principals allowed everything, separated by semicolons (User:admin;User:ops). While it is set, only they may describe or change SCRAM credentials.",
+        doc: "Principals allowed everything, separated by semicolons (User:admin;User:ops). Without an authorizer, while it is set, only they may describe or change SCRAM credentials.",
+    },
+    Setting {
+        name: "authorizer.class.name",
+        default: "",
+        kind: Kind::String,
+        doc: "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns ACLs on: every request is checked against the ACLs kept in the metadata. Empty allows every request, as Kafka without an authorizer.",
+    },
+    Setting {
+        name: "allow.everyone.if.no.acl.found",
+        default: "false",
+        kind: Kind::Boolean,
+        doc: "With an authorizer: whether a resource no ACL names is open to everyone.",
     },
     Setting {
         name: "brook.sasl.bootstrap.user",

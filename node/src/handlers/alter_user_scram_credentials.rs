@@ -3,9 +3,9 @@
 //! server keys and writes them through Raft, one command per change.
 //!
 //! Results are per user, in the order users first appear. A user named twice for the same
-//! mechanism gets DUPLICATE_RESOURCE and nothing of it changes, as in Kafka. When `super.users`
-//! is set only they may change credentials (CLUSTER_AUTHORIZATION_FAILED otherwise); ACLs are
-//! not built yet.
+//! mechanism gets DUPLICATE_RESOURCE and nothing of it changes, as in Kafka. Needs ALTER on the
+//! cluster with an authorizer; without one, while `super.users` is set, only they may change
+//! credentials (CLUSTER_AUTHORIZATION_FAILED otherwise).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,6 +17,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::AclOperation;
 
 use super::Call;
 use crate::broker::Broker;
@@ -64,14 +66,14 @@ pub(crate) async fn handle(
         let change = upsertion(&u);
         changes.entry(u.name.to_string()).or_default().push(change);
     }
-    let allowed = broker.is_super_user(&call.principal);
+    let allowed = call.manages_credentials(&broker, AclOperation::Alter);
     let mut results = Vec::with_capacity(order.len());
     for user in order {
         let duplicate = pairs.iter().any(|((u, _), n)| *u == user && *n > 1);
         let outcome = if !allowed {
             Err((
                 ResponseError::ClusterAuthorizationFailed,
-                "only super.users may change credentials".to_string(),
+                "Cluster authorization failed.".to_string(),
             ))
         } else if duplicate {
             Err((

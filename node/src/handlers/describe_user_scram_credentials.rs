@@ -1,6 +1,7 @@
 //! DescribeUserScramCredentials v0 (KIP-554): which SCRAM mechanisms each user has credentials
-//! for, with their iterations; never salts or keys. No user list means every user. When
-//! `super.users` is set only they may describe credentials.
+//! for, with their iterations; never salts or keys. No user list means every user. Needs
+//! DESCRIBE on the cluster with an authorizer; without one, while `super.users` is set, only
+//! they may describe credentials.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use brook_raft::acl::AclOperation;
+
 use super::Call;
 use crate::broker::Broker;
 
@@ -23,11 +26,11 @@ pub(crate) async fn handle(
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
     let response = DescribeUserScramCredentialsResponse::default();
-    if !broker.is_super_user(&call.principal) {
+    if !call.manages_credentials(&broker, AclOperation::Describe) {
         // Kafka's error response: the error at the top and once per user asked about.
         let code = ResponseError::ClusterAuthorizationFailed.code();
         let message = Some(StrBytes::from_static_str(
-            "only super.users may describe credentials",
+            "Cluster authorization failed.",
         ));
         let per_user = request.users.unwrap_or_default().into_iter().map(|_| {
             DescribeUserScramCredentialsResult::default()

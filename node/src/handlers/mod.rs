@@ -12,19 +12,26 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, FutureExt};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
+use brook_raft::acl::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
+use crate::security::authorizer::{Requester, OPERATIONS_NOT_REQUESTED};
 use crate::security::Principal;
 
+mod acls;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 pub(crate) mod api_versions;
 mod config_change;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -64,6 +71,61 @@ pub(crate) struct Call {
     pub client_host: String,
     /// Who the connection authenticated as.
     pub principal: Principal,
+}
+
+impl Call {
+    fn requester(&self) -> Requester<'_> {
+        Requester {
+            principal: &self.principal,
+            host: &self.client_host,
+        }
+    }
+
+    /// Whether the caller may do `operation` on the resource (see [`Authorizer`]).
+    ///
+    /// [`Authorizer`]: crate::security::authorizer::Authorizer
+    pub fn may(
+        &self,
+        broker: &Broker,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        broker
+            .authorizer()
+            .allows(self.requester(), operation, resource_type, name)
+    }
+
+    /// Whether the caller may do `operation` on the cluster.
+    pub fn may_on_cluster(&self, broker: &Broker, operation: AclOperation) -> bool {
+        broker
+            .authorizer()
+            .allows_on_cluster(self.requester(), operation)
+    }
+
+    /// The authorized-operations bit set of a resource, when the request asks for it.
+    pub fn operations(
+        &self,
+        broker: &Broker,
+        asked: bool,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> i32 {
+        if asked {
+            broker
+                .authorizer()
+                .operations(self.requester(), resource_type, name)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        }
+    }
+
+    /// Whether the caller may read (DESCRIBE) or change (ALTER) SCRAM credentials.
+    pub fn manages_credentials(&self, broker: &Broker, operation: AclOperation) -> bool {
+        broker
+            .authorizer()
+            .manages_credentials(self.requester(), operation)
+    }
 }
 
 /// An API brook serves and the versions it accepts.
@@ -153,6 +215,10 @@ apis! {
     OffsetDelete 0..=0 => offset_delete,
     DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials,
     AlterUserScramCredentials 0..=0 => alter_user_scram_credentials,
+    /// v1-3, as Kafka 4 (KIP-896 dropped v0).
+    DescribeAcls 1..=3 => describe_acls,
+    CreateAcls 1..=3 => create_acls,
+    DeleteAcls 1..=3 => delete_acls,
     @connection {
         /// After v0 the mechanism's messages come as bare frames, after v1 in SaslAuthenticate.
         SaslHandshake 0..=1,

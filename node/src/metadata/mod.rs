@@ -122,6 +122,11 @@ impl Metadata {
         })
     }
 
+    /// Reads the ACL bindings of the local image.
+    pub fn acls<R>(&self, f: impl FnOnce(&brook_raft::acl::Acls) -> R) -> R {
+        self.reader.read(|s| f(s.acls()))
+    }
+
     /// The Raft leader, which answers as Kafka's controller; -1 while none is known.
     pub fn controller_id(&self) -> i32 {
         self.raft.current_leader().map_or(-1, node_id)

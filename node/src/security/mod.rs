@@ -1,6 +1,7 @@
 //! Who is on the other end of a Kafka connection, and how a connection proves it.
 //!
 //! - [`Principal`]: the identity requests are checked against.
+//! - [`authorizer`]: Kafka's ACL authorizer.
 //! - [`sasl`]: a connection's SASL state, driven by SaslHandshake and SaslAuthenticate.
 //! - [`node_auth`]: `BROOK-NODE`, the mechanism brook's own nodes authenticate with (over the
 //!   cluster secret), so that only broker N may fetch as replica N.
@@ -8,6 +9,7 @@
 //! - [`scram`]: SCRAM-SHA-256/512 (and the key derivation PLAIN is checked with).
 //! - [`tls`]: TLS listeners, and the principal of a client certificate.
 
+pub(crate) mod authorizer;
 pub mod node_auth;
 pub mod oauthbearer;
 pub mod sasl;

@@ -14,12 +14,14 @@
 //! - `producers`: blocks of producer ids.
 //! - `groups`: consumer group writes, fenced by which broker coordinates each group.
 //! - `users`: SCRAM credentials (salted keys, never passwords).
+//! - `acls`: ACL bindings.
 //!
 //! Every `apply_*` function checks its command completely before changing anything, so a
 //! rejected command leaves the state exactly as it was. Nothing here reads a clock or a random
 //! source: broker liveness is judged against the newest heartbeat time seen in the log, not
 //! against the local clock.
 
+mod acls;
 mod brokers;
 mod groups;
 mod partitions;
@@ -73,6 +75,7 @@ pub struct MetadataState {
     grace: Option<BTreeSet<u64>>,
     /// SCRAM credentials by user and mechanism.
     users: BTreeMap<String, BTreeMap<u8, crate::scram::ScramCredential>>,
+    acls: crate::acl::Acls,
 }
 
 impl Default for MetadataState {
@@ -90,6 +93,7 @@ impl Default for MetadataState {
             placements: VecDeque::new(),
             grace: None,
             users: BTreeMap::new(),
+            acls: crate::acl::Acls::default(),
         }
     }
 }
@@ -197,6 +201,8 @@ impl MetadataState {
             C::DeleteScramCredential { user, mechanism } => {
                 self.apply_delete_scram(user, *mechanism)
             }
+            C::CreateAcls { bindings } => self.apply_create_acls(bindings),
+            C::DeleteAcls { filters } => self.apply_delete_acls(filters),
         }
     }
 }
