@@ -353,6 +353,33 @@ impl Acls {
         }
     }
 
+    /// Whether some resource of the type is open to the principal for `operation` (Kafka's
+    /// `authorizeByResourceType`, KIP-679): an ALLOW on some pattern that no DENY overrides
+    /// (a DENY on the literal wildcard overrides every one).
+    pub fn allows_some(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        let action = |name| Action {
+            principal,
+            host,
+            operation,
+            resource_type,
+            name,
+        };
+        self.by_pattern
+            .iter()
+            .filter(|(p, _)| p.resource_type == resource_type)
+            .any(|(p, entries)| {
+                entries.iter().any(|e| {
+                    e.permission == Permission::Allow && e.operation.allows(operation)
+                }) && self.decide(&action(&p.name)) == Verdict::Allowed
+            })
+    }
+
     /// The entries of every pattern that applies to the resource: its literal name, the
     /// literal wildcard, and every prefixed pattern the name starts with.
     fn applicable<'s>(
@@ -440,6 +467,8 @@ mod tests {
         assert_eq!(decide("User:eve", O::Read, "orders-eu"), Verdict::Denied);
         assert_eq!(decide("User:eve", O::Read, "orders-us"), Verdict::Allowed);
         assert_eq!(decide("User:bob", O::Read, "payments"), Verdict::NoAcls);
+        assert!(acls.allows_some("User:bob", "127.0.0.1", O::Read, Topic));
+        assert!(!acls.allows_some("User:bob", "127.0.0.1", O::Write, Topic));
         // A deny of DESCRIBE does not deny READ, as in Kafka.
         acls.insert(binding(Topic, Literal, "*", "User:bob", O::Describe, Deny));
         assert_eq!(acls.decide(&action("User:bob", O::Read, "orders-us")), Verdict::Allowed);

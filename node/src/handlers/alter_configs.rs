@@ -13,7 +13,7 @@ use crate::broker::Broker;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let resources: Vec<Resource> = request
@@ -35,6 +35,6 @@ pub(crate) async fn handle(
         })
         .collect();
     let answer = resource_answer!(AlterConfigsResourceResponse);
-    let responses = alter_all(&broker, resources, true, request.validate_only, answer).await;
+    let responses = alter_all(&broker, &call, resources, true, request.validate_only, answer).await;
     AlterConfigsResponse::default().with_responses(responses)
 }

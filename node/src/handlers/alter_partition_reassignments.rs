@@ -1,6 +1,7 @@
 //! AlterPartitionReassignments: move partitions to new replica sets, or cancel a move (null
 //! replicas). The move is recorded through Raft; the new replicas start following at once and
 //! the move completes, old replicas dropping their copy, once all new ones are in sync.
+//! Needs ALTER on the cluster.
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::AclOperation;
 
 use super::Call;
 use crate::broker::Broker;
@@ -27,6 +30,9 @@ pub(crate) async fn handle(
     let version = call.version;
     // From v1 a request may forbid changing the replication factor.
     let allow_rf_change = version < 1 || request.allow_replication_factor_change;
+    if !call.may_on_cluster(broker, AclOperation::Alter) {
+        return refused(&request, ResponseError::ClusterAuthorizationFailed);
+    }
     let image = broker.image();
     // Per partition: the code decided here, or a move to send (its index in `moves`).
     let mut outcomes: Vec<(usize, i32, Result<usize, ResponseError>)> = Vec::new();
@@ -104,4 +110,27 @@ pub(crate) async fn handle(
     AlterPartitionReassignmentsResponse::default()
         .with_allow_replication_factor_change(allow_rf_change && version >= 1)
         .with_responses(responses)
+}
+
+/// Kafka's answer to a request refused as a whole: the error at the top and on every partition.
+fn refused(
+    request: &AlterPartitionReassignmentsRequest,
+    error: ResponseError,
+) -> AlterPartitionReassignmentsResponse {
+    let message = || Some(StrBytes::from_string(format!("{error:?}")));
+    let topics = request.topics.iter().map(|t| {
+        let partitions = t.partitions.iter().map(|p| {
+            ReassignablePartitionResponse::default()
+                .with_partition_index(p.partition_index)
+                .with_error_code(error.code())
+                .with_error_message(message())
+        });
+        ReassignableTopicResponse::default()
+            .with_name(t.name.clone())
+            .with_partitions(partitions.collect())
+    });
+    AlterPartitionReassignmentsResponse::default()
+        .with_error_code(error.code())
+        .with_error_message(message())
+        .with_responses(topics.collect())
 }

@@ -5,13 +5,17 @@
 //!
 //! Broker configs are static in brook (set in the node's configuration), so a change to one is
 //! refused with INVALID_REQUEST, as Kafka refuses a change to a config that is not dynamic.
+//! A topic needs ALTER_CONFIGS on it (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the
+//! cluster (CLUSTER_AUTHORIZATION_FAILED), checked before anything else about the change.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use brook_raft::acl::{AclOperation, ResourceType};
 use brook_raft::MetadataCommand;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Call;
 use crate::broker::Broker;
 use crate::config::topic::{is_list_config, is_topic_config, value_in_force, TopicConfig};
 use crate::errors::meta_error;
@@ -41,6 +45,7 @@ pub(super) type Resource = (i8, StrBytes, Result<Vec<(String, Op)>, Refusal>);
 /// Kafka does.
 pub(super) async fn alter_all<T>(
     broker: &Broker,
+    call: &Call,
     resources: Vec<Resource>,
     replace: bool,
     validate_only: bool,
@@ -58,6 +63,14 @@ pub(super) async fn alter_all<T>(
             _ if dupes.contains(&(kind, name.clone())) => {
                 Err((ResponseError::InvalidRequest, "duplicate resource".into()))
             }
+            _ if !may_alter(broker, call, kind, &name) => {
+                let denied = if kind == TOPIC {
+                    ResponseError::TopicAuthorizationFailed
+                } else {
+                    ResponseError::ClusterAuthorizationFailed
+                };
+                Err((denied, "Authorization failed.".into()))
+            }
             Ok(ops) => alter(broker, kind, &name, ops, replace, validate_only).await,
             Err(refusal) => Err(refusal),
         };
@@ -67,6 +80,15 @@ pub(super) async fn alter_all<T>(
         });
     }
     answers
+}
+
+/// ALTER_CONFIGS on the topic, or on the cluster for anything else.
+fn may_alter(broker: &Broker, call: &Call, resource_type: i8, name: &str) -> bool {
+    if resource_type == TOPIC {
+        call.may(broker, AclOperation::AlterConfigs, ResourceType::Topic, name)
+    } else {
+        call.may_on_cluster(broker, AclOperation::AlterConfigs)
+    }
 }
 
 /// The `answer` for [`alter_all`] in AlterConfigs' and IncrementalAlterConfigs' response

@@ -1,4 +1,5 @@
-//! CreatePartitions: raise a topic's partition count (never lower it).
+//! CreatePartitions: raise a topic's partition count (never lower it). Each topic needs ALTER
+//! (TOPIC_AUTHORIZATION_FAILED otherwise, whether or not it exists).
 
 use std::sync::Arc;
 
@@ -7,6 +8,8 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use brook_raft::acl::{AclOperation, ResourceType};
+
 use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
@@ -14,19 +17,19 @@ use crate::partitions;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let broker = &broker;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let outcome = check(
-            broker,
-            &topic.name,
-            topic.count,
-            topic.assignments.as_deref(),
-        );
+        let outcome = if call.may(broker, AclOperation::Alter, ResourceType::Topic, &topic.name) {
+            check(broker, &topic.name, topic.count, topic.assignments.as_deref())
+        } else {
+            let why = "Authorization failed.".to_string();
+            Err((ResponseError::TopicAuthorizationFailed, why))
+        };
         let outcome = match outcome {
             Ok(_) if request.validate_only => Ok(()),
             Ok(assignment) => partitions::create_partitions(

@@ -1,5 +1,8 @@
 //! CreateTopics: validate each topic (name, partitions, replication factor, assignments, configs),
 //! then create it unless `validate_only`. v5+ answers with the configs in force.
+//!
+//! A topic needs CREATE on the cluster or on the topic (TOPIC_AUTHORIZATION_FAILED otherwise),
+//! and its configs are shown only with DESCRIBE_CONFIGS on it, as in Kafka.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,6 +14,8 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::{AclOperation, ResourceType};
 
 use super::Call;
 use crate::broker::Broker;
@@ -52,6 +57,13 @@ pub(crate) async fn handle(
                 ResponseError::InvalidRequest,
                 format!("topic `{}` is listed more than once", name.as_str()),
             ));
+            continue;
+        }
+        let creatable = call.may_on_cluster(broker, AclOperation::Create)
+            || call.may(broker, AclOperation::Create, ResourceType::Topic, &name);
+        if !creatable {
+            let why = "Authorization failed.".to_string();
+            results.push(fail(result, ResponseError::TopicAuthorizationFailed, why));
             continue;
         }
         let plan = match plan(broker, &topic) {
@@ -96,7 +108,11 @@ pub(crate) async fn handle(
             }
         };
         // v5+ answers with what the topic got: partitions, replication and configs.
-        results.push(if version >= 5 {
+        let shows_configs =
+            call.may(broker, AclOperation::DescribeConfigs, ResourceType::Topic, &name);
+        results.push(if version >= 5 && !shows_configs {
+            result.with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code())
+        } else if version >= 5 {
             result
                 .with_num_partitions(plan.partitions)
                 .with_replication_factor(plan.replication_factor)

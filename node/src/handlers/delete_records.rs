@@ -1,7 +1,8 @@
 //! DeleteRecords: moves partitions' log start offsets forward (what `kafka-delete-records` and
 //! Kafka Streams' purging of repartition topics call). Each partition is answered with its low
 //! watermark once every in-sync replica's log starts there, or REQUEST_TIMED_OUT after the
-//! request's `timeout_ms`; the leader's log start has moved either way, as in Kafka.
+//! request's `timeout_ms`; the leader's log start has moved either way, as in Kafka. Each
+//! topic needs DELETE.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,21 +15,23 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 
+use brook_raft::acl::AclOperation;
+
 use super::Call;
 use crate::broker::Broker;
 use crate::errors::partition_error;
-use crate::handlers::routing::{self, TopicRef};
+use crate::handlers::routing;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let broker = &broker;
     let image = broker.image();
     let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let topics = request.topics.into_iter().map(|topic| {
-        let found = TopicRef::Name(&topic.name).find(&image);
+        let found = routing::find_authorized(broker, &call, &image, &topic.name, AclOperation::Delete);
         let partitions = topic.partitions.into_iter().map(move |p| {
             let found = found.clone();
             async move {

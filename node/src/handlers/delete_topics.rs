@@ -1,4 +1,6 @@
-//! DeleteTopics: by name (v0-v5) or by name or id (v6+).
+//! DeleteTopics: by name (v0-v5) or by name or id (v6+). Each topic needs DELETE
+//! (TOPIC_AUTHORIZATION_FAILED otherwise); a topic named by id is not named back to a caller
+//! that may not DESCRIBE it.
 
 use std::sync::Arc;
 
@@ -7,6 +9,8 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
+
+use brook_raft::acl::{AclOperation, ResourceType};
 
 use super::Call;
 use crate::broker::Broker;
@@ -46,9 +50,22 @@ pub(crate) async fn handle(
                 .map(|t| t.name.clone())
                 .ok_or(ResponseError::UnknownTopicId),
         };
-        let result = DeletableTopicResult::default()
+        let mut result = DeletableTopicResult::default()
             .with_name(name.clone())
             .with_topic_id(id);
+        let may = |op, t: &String| call.may(broker, op, ResourceType::Topic, t);
+        let target = match target {
+            Ok(t) if name.is_none() && !may(AclOperation::Describe, &t) => {
+                Err(ResponseError::TopicAuthorizationFailed)
+            }
+            Ok(t) if !may(AclOperation::Delete, &t) => {
+                if name.is_none() {
+                    result = result.with_name(Some(TopicName(StrBytes::from_string(t))));
+                }
+                Err(ResponseError::TopicAuthorizationFailed)
+            }
+            other => other,
+        };
         let outcome = match target {
             Ok(target) => partitions::delete_topic(broker, &target)
                 .await

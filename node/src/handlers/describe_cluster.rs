@@ -1,4 +1,5 @@
-//! DescribeCluster: the cluster id, the controller and the brokers.
+//! DescribeCluster: the cluster id, the controller and the brokers. Anyone may ask, as in
+//! Kafka; the cluster's authorized operations are shown to a caller that may DESCRIBE it.
 
 use std::sync::Arc;
 
@@ -57,6 +58,10 @@ pub(crate) async fn handle(
         .with_endpoint_type(BROKERS)
         .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id()))
         .with_controller_id(BrokerId(broker.metadata.controller_id()))
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(call.cluster_operations(
+            broker,
+            request.include_cluster_authorized_operations,
+        ))
         .with_brokers(brokers)
 }
+

@@ -1,5 +1,7 @@
 //! DescribeConfigs: the settings in force for topics and for this broker, with where each value
-//! came from and, when asked, its synonyms and documentation.
+//! came from and, when asked, its synonyms and documentation. A topic needs DESCRIBE_CONFIGS on
+//! it (TOPIC_AUTHORIZATION_FAILED), a broker DESCRIBE_CONFIGS on the cluster
+//! (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -9,6 +11,8 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::{AclOperation, ResourceType};
 
 use super::Call;
 use crate::broker::Broker;
@@ -30,7 +34,21 @@ pub(crate) async fn handle(
         let result = DescribeConfigsResult::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
+        let denied = |e: ResponseError| Err((e, "Authorization failed.".to_string()));
         let entries = match resource.resource_type {
+            TOPIC
+                if !call.may(
+                    broker,
+                    AclOperation::DescribeConfigs,
+                    ResourceType::Topic,
+                    &resource.resource_name,
+                ) =>
+            {
+                denied(ResponseError::TopicAuthorizationFailed)
+            }
+            BROKER if !call.may_on_cluster(broker, AclOperation::DescribeConfigs) => {
+                denied(ResponseError::ClusterAuthorizationFailed)
+            }
             TOPIC => match broker.image().topic(&resource.resource_name) {
                 Some(t) => Ok(describe_topic(&broker.config.values, &t.configs)),
                 None => Err((

@@ -1,6 +1,7 @@
 //! DescribeLogDirs: the node's one log directory (`log.dirs`), the partition replicas it holds
 //! (leaders and followers) with their size and lag, and at v4 the space of the filesystem it is
-//! on. What `kafka-log-dirs.sh` and admin clients' `describeLogDirs` show.
+//! on. What `kafka-log-dirs.sh` and admin clients' `describeLogDirs` show. Needs DESCRIBE on
+//! the cluster.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -16,14 +17,21 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use brook_raft::acl::AclOperation;
+
 use super::Call;
 use crate::broker::Broker;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // Kafka answers a caller that may not DESCRIBE the cluster with no directories.
+    if !call.may_on_cluster(&broker, AclOperation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let configured = &broker.config.log_dirs;
     // Kafka names its directories by absolute path.
     let dir = std::path::absolute(configured).unwrap_or_else(|_| configured.clone());

@@ -3,7 +3,8 @@
 //!
 //! Kafka answers this on the quorum leader only; brook answers on every node from its own view,
 //! so `brook cluster status` works against any node. Only the leader knows how far each peer's
-//! log reaches; elsewhere a peer's log end offset is -1 (unknown).
+//! log reaches; elsewhere a peer's log end offset is -1 (unknown). Needs DESCRIBE on the
+//! cluster.
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use kafka_protocol::messages::describe_quorum_response::{
 use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::AclOperation;
 
 use super::Call;
 use crate::broker::Broker;
@@ -28,6 +31,11 @@ pub(crate) async fn handle(
 ) -> DescribeQuorumResponse {
     let broker = &broker;
     let version = call.version;
+    if !call.may_on_cluster(broker, AclOperation::Describe) {
+        return DescribeQuorumResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Cluster authorization failed.")));
+    }
     let metrics = broker.metadata.raft().metrics();
     let membership = metrics.membership_config.membership().clone();
     let me = metrics.id;

@@ -6,6 +6,9 @@
 //! `next_cursor` names the topic and partition the next request starts from. An empty topic
 //! list asks for every topic. brook has no eligible leader replicas (KIP-966's ELR), so both
 //! ELR lists are empty, as Kafka answers with ELR off.
+//!
+//! Each topic needs DESCRIBE, and carries the caller's authorized operations on it (v0 has no
+//! flag to leave them out).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,6 +25,8 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::metadata::is_up;
+use brook_raft::acl::{AclOperation, ResourceType};
+
 use super::Call;
 use crate::broker::Broker;
 use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
@@ -30,15 +35,9 @@ use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
 /// whatever the request asks for.
 const MAX_PARTITIONS: i32 = 2000;
 
-/// What Kafka answers for every topic without an authorizer: all the operations a topic
-/// supports (READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10,
-/// ALTER_CONFIGS 11), one bit per ACL operation code. v0 has no flag to leave it out.
-const TOPIC_OPERATIONS: i32 =
-    1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
-
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = broker.image();
@@ -79,10 +78,23 @@ pub(crate) async fn handle(
             next_cursor = Some(cursor_at(name, 0));
             break;
         }
+        let operations = call.operations(&broker, true, ResourceType::Topic, name);
+        // Topics the caller may not DESCRIBE are left out of a full listing, and reported as
+        // such, whether or not they exist, when asked for by name.
+        if !call.may(&broker, AclOperation::Describe, ResourceType::Topic, name) {
+            if !all {
+                topics.push(failed(name, ResponseError::TopicAuthorizationFailed, operations));
+            }
+            continue;
+        }
         let Some(topic) = image.topic(name) else {
             // Only topics asked for by name are reported missing.
             if !all {
-                topics.push(missing(name));
+                let error = match validate_topic_name(name) {
+                    Ok(()) => ResponseError::UnknownTopicOrPartition,
+                    Err(_) => ResponseError::InvalidTopicException,
+                };
+                topics.push(failed(name, error, operations));
             }
             continue;
         };
@@ -91,7 +103,7 @@ pub(crate) async fn handle(
             _ => 0,
         };
         let end = topic.partitions.min(start.saturating_add(remaining));
-        topics.push(describe(&broker, &image, topic, start, end));
+        topics.push(describe(&broker, &image, topic, start, end).with_topic_authorized_operations(operations));
         if end < topic.partitions {
             next_cursor = Some(cursor_at(name, end));
             break;
@@ -147,20 +159,15 @@ fn describe(
         .with_name(Some(topic_name(&topic.name)))
         .with_topic_id(topic.id)
         .with_partitions(partitions)
-        .with_topic_authorized_operations(TOPIC_OPERATIONS)
 }
 
-/// A topic asked for by name that does not exist (or cannot, by its name).
-fn missing(name: &str) -> DescribeTopicPartitionsResponseTopic {
-    let error = match validate_topic_name(name) {
-        Ok(()) => ResponseError::UnknownTopicOrPartition,
-        Err(_) => ResponseError::InvalidTopicException,
-    };
+/// A topic asked for by name that cannot be described: missing, invalid, or not authorized.
+fn failed(name: &str, error: ResponseError, operations: i32) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic::default()
         .with_error_code(error.code())
         .with_name(Some(topic_name(name)))
         .with_topic_id(Uuid::nil())
-        .with_topic_authorized_operations(TOPIC_OPERATIONS)
+        .with_topic_authorized_operations(operations)
 }
 
 /// Kafka's answer to a request it refuses as a whole: each topic asked for, with the error.

@@ -3,7 +3,8 @@
 //! none is in sync (type 1, unclean). The election is one Raft write, decided as it is applied.
 //!
 //! As Kafka's controller: a null partition list means every partition, and then the partitions
-//! that already have the leader the election would pick are left out of the answer.
+//! that already have the leader the election would pick are left out of the answer. Needs ALTER
+//! on the cluster.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::AclOperation;
 
 use super::Call;
 use crate::broker::Broker;
@@ -33,6 +36,10 @@ pub(crate) async fn handle(
     };
     if election != PREFERRED && election != UNCLEAN {
         return ElectLeadersResponse::default().with_error_code(codes::INVALID_REQUEST);
+    }
+    if !call.may_on_cluster(&broker, AclOperation::Alter) {
+        return ElectLeadersResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     let all = request.topic_partitions.is_none();
     let image = broker.image();

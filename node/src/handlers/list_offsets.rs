@@ -1,5 +1,5 @@
 //! ListOffsets: earliest, latest, the first offset at or after a timestamp, and the offset of the
-//! largest timestamp, per partition.
+//! largest timestamp, per partition. Each topic needs DESCRIBE.
 
 use std::sync::Arc;
 
@@ -10,10 +10,12 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
+use brook_raft::acl::AclOperation;
+
 use super::Call;
 use crate::broker::Broker;
 use crate::errors::partition_error;
-use crate::handlers::routing::{self, TopicRef};
+use crate::handlers::routing;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -31,7 +33,7 @@ pub(crate) async fn handle(
     let image = broker.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let found = TopicRef::Name(&topic.name).find(&image);
+        let found = routing::find_authorized(broker, &call, &image, &topic.name, AclOperation::Describe);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let response =

@@ -1,4 +1,5 @@
 //! ListPartitionReassignments: the moves in progress, with the replicas being added and removed.
+//! Needs DESCRIBE on the cluster.
 
 use std::sync::Arc;
 
@@ -10,15 +11,23 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use brook_raft::acl::AclOperation;
+use kafka_protocol::ResponseError;
+
 use super::Call;
 use crate::broker::Broker;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let broker = &broker;
+    if !call.may_on_cluster(broker, AclOperation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Cluster authorization failed.")));
+    }
     let image = broker.image();
     let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let wanted = |topic: &str, partition: i32| match &request.topics {

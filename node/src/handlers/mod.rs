@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, FutureExt};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
-use brook_raft::acl::{AclOperation, ResourceType};
+use brook_raft::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 
 use crate::broker::Broker;
 use crate::security::authorizer::{Requester, OPERATIONS_NOT_REQUESTED};
@@ -96,6 +96,18 @@ impl Call {
             .allows(self.requester(), operation, resource_type, name)
     }
 
+    /// Whether the caller may do `operation` on some resource of the type.
+    pub fn may_on_some(
+        &self,
+        broker: &Broker,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        broker
+            .authorizer()
+            .allows_some(self.requester(), operation, resource_type)
+    }
+
     /// Whether the caller may do `operation` on the cluster.
     pub fn may_on_cluster(&self, broker: &Broker, operation: AclOperation) -> bool {
         broker
@@ -117,6 +129,16 @@ impl Call {
                 .operations(self.requester(), resource_type, name)
         } else {
             OPERATIONS_NOT_REQUESTED
+        }
+    }
+
+    /// The cluster's authorized operations when asked for: 0 for a caller that may not
+    /// DESCRIBE the cluster, as Kafka answers.
+    pub fn cluster_operations(&self, broker: &Broker, asked: bool) -> i32 {
+        if asked && !self.may_on_cluster(broker, AclOperation::Describe) {
+            0
+        } else {
+            self.operations(broker, asked, ResourceType::Cluster, CLUSTER_NAME)
         }
     }
 

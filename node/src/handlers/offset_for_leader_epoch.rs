@@ -1,6 +1,7 @@
 //! OffsetForLeaderEpoch (KIP-101, KIP-320): where a leader epoch ends in the leader's log. A
 //! consumer asks after a leader change to learn whether its position is still on the log (the
 //! new leader may have truncated what the old one showed) before it fetches again.
+//! Each topic needs DESCRIBE; a follower's request (a replica id) needs CLUSTER_ACTION.
 
 use std::sync::Arc;
 
@@ -10,21 +11,31 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use brook_raft::acl::AclOperation;
+use kafka_protocol::ResponseError;
+
 use super::Call;
 use crate::broker::Broker;
 use crate::errors::partition_error;
-use crate::handlers::routing::{self, TopicRef};
+use crate::handlers::routing;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let broker = &broker;
     let image = broker.image();
     let mut topics = Vec::with_capacity(request.topics.len());
+    // A follower names its broker id and needs CLUSTER_ACTION; a consumer needs DESCRIBE.
+    let follower_refused = request.replica_id.0 >= 0
+        && !call.may_on_cluster(broker, AclOperation::ClusterAction);
     for topic in request.topics {
-        let found = TopicRef::Name(&topic.topic).find(&image);
+        let found = if follower_refused {
+            Err(ResponseError::ClusterAuthorizationFailed)
+        } else {
+            routing::find_authorized(broker, &call, &image, &topic.topic, AclOperation::Describe)
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let answer = async {

@@ -4,11 +4,13 @@
 //! Validation and the sends to actors happen before the returned future is polled, so batches of
 //! pipelined requests from one producer reach each partition in the order they were sent. With
 //! acks=0 the connection writes no response (Kafka's rule); the handler does not need to know.
+//! Each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED otherwise, whether or not it exists).
 
 use std::sync::Arc;
 
 use std::time::Duration;
 
+use brook_raft::acl::{AclOperation, ResourceType};
 use brook_actors::{ask, Acks, AppendBatch, Appended, PartitionError};
 use brook_wire::batch::validate_batches;
 use bytes::{Bytes, BytesMut};
@@ -66,12 +68,16 @@ pub(crate) fn handle(
         .topic_data
         .into_iter()
         .map(|topic| {
+            let writable = call.may(broker, AclOperation::Write, ResourceType::Topic, &topic.name);
             let partitions: Vec<_> = topic
                 .partition_data
                 .into_iter()
                 .map(|p| {
                     let outcome = match &refuse_all {
                         Some((e, why)) => Outcome::Failed(*e, Some(why.clone())),
+                        None if !writable => {
+                            Outcome::Failed(ResponseError::TopicAuthorizationFailed, None)
+                        }
                         None => append(broker, &image, &topic.name, p.index, p.records, wanted),
                     };
                     (p.index, outcome)

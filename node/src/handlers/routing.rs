@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use brook_actors::PartitionHandle;
+use brook_raft::acl::{AclOperation, ResourceType};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::broker::Broker;
+use crate::handlers::Call;
 use crate::metadata::{MetadataImage, TopicMeta};
 
 /// How a data request names its topic: by name, or by id (Fetch v13+).
@@ -29,6 +31,22 @@ impl TopicRef<'_> {
                 .ok_or(ResponseError::UnknownTopicId),
         }
     }
+}
+
+/// A topic a request names and needs `operation` on: TOPIC_AUTHORIZATION_FAILED when the
+/// caller may not, whether or not the topic exists (Kafka reveals nothing more), else the
+/// lookup.
+pub fn find_authorized(
+    broker: &Broker,
+    call: &Call,
+    image: &MetadataImage,
+    name: &str,
+    operation: AclOperation,
+) -> Result<Arc<TopicMeta>, ResponseError> {
+    if !call.may(broker, operation, ResourceType::Topic, name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    TopicRef::Name(name).find(image)
 }
 
 /// The actor of `partition` of `topic`, or the error a client should see.

@@ -58,6 +58,24 @@ impl Authorizer<'_> {
         }
     }
 
+    /// Whether `who` may do `operation` on some resource of the type (KIP-679).
+    pub fn allows_some(
+        &self,
+        who: Requester<'_>,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if !self.config.authorizer || self.is_super(who.principal) {
+            return true;
+        }
+        let principal = who.principal.to_string();
+        let host = who.host.trim_start_matches('/');
+        self.metadata.acls(|acls| {
+            acls.allows_some(&principal, host, operation, resource_type)
+                || (self.config.allow_if_no_acl && acls.is_empty())
+        })
+    }
+
     /// Whether `who` may do `operation` on the cluster.
     pub fn allows_on_cluster(&self, who: Requester<'_>, operation: AclOperation) -> bool {
         self.allows(who, operation, ResourceType::Cluster, CLUSTER_NAME)

@@ -1,7 +1,8 @@
 //! A consumer's Fetch: whole batches from each partition, starting with the one holding the fetch
 //! offset, up to the high watermark. When less than `min_bytes` is available, waits up to
-//! `max_wait_ms` for a high watermark to move, then reads again.
+//! `max_wait_ms` for a high watermark to move, then reads again. Each topic needs READ.
 
+use brook_raft::acl::{AclOperation, ResourceType};
 use brook_actors::{ask, PartitionHandle, ReadRecords, RecordsRead};
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -10,6 +11,7 @@ use kafka_protocol::ResponseError;
 
 use super::long_poll::{failed as failed_partition, resolve, respond, Poll};
 use crate::broker::Broker;
+use crate::handlers::Call;
 use crate::errors::partition_error;
 use crate::handlers::routing;
 use crate::metadata::TopicMeta;
@@ -23,9 +25,15 @@ struct Wanted {
     target: Result<PartitionHandle, ResponseError>,
 }
 
-pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+pub(super) async fn handle(broker: &Broker, call: &Call, request: FetchRequest) -> FetchResponse {
+    let version = call.version;
     let image = broker.image();
-    let (wanted, shells) = resolve(&image, version, &request, |topic, found, p| {
+    let (wanted, shells) = resolve(&image, version, &request, |topic, found, t, p| {
+        // READ on the topic, whether it exists or not; a topic id no topic has stays unknown.
+        let name = found.as_ref().map_or(t.topic.as_str(), |meta| meta.name.as_str());
+        let readable = (version >= 13 && found.is_err())
+            || call.may(broker, AclOperation::Read, ResourceType::Topic, name);
+        let found = if readable { found } else { Err(ResponseError::TopicAuthorizationFailed) };
         let target = found.and_then(|meta| {
             routing::check_leader_epoch(p.current_leader_epoch, leader_epoch(&meta, p.partition))?;
             routing::partition(broker, &meta, p.partition)

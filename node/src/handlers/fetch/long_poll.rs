@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{select_all, FutureExt};
-use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
@@ -20,7 +20,8 @@ use crate::metadata::{MetadataImage, TopicMeta};
 use crate::shutdown::Shutdown;
 
 /// Resolves every requested partition once for all rounds of the poll: `wanted` turns a
-/// partition of a topic (or the topic's lookup error) into the caller's record of it. Returns
+/// partition of a requested topic (with the topic's lookup result) into the caller's record of
+/// it. Returns
 /// those records and an empty answer per topic, in request order. A partition named twice is
 /// read once (Kafka keeps one entry per partition), so repeating a name cannot multiply the
 /// answer.
@@ -28,7 +29,7 @@ pub(super) fn resolve<W>(
     image: &MetadataImage,
     version: i16,
     request: &FetchRequest,
-    mut wanted: impl FnMut(usize, Result<Arc<TopicMeta>, ResponseError>, &FetchPartition) -> W,
+    mut wanted: impl FnMut(usize, Result<Arc<TopicMeta>, ResponseError>, &FetchTopic, &FetchPartition) -> W,
 ) -> (Vec<W>, Vec<FetchableTopicResponse>) {
     let mut out = Vec::new();
     let mut shells: Vec<FetchableTopicResponse> = Vec::new();
@@ -54,7 +55,7 @@ pub(super) fn resolve<W>(
             });
         for p in &topic.partitions {
             if seen.insert((index, p.partition)) {
-                out.push(wanted(index, found.clone(), p));
+                out.push(wanted(index, found.clone(), topic, p));
             }
         }
     }

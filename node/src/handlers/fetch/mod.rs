@@ -36,7 +36,8 @@ pub(crate) async fn handle(
     };
     if replica >= 0 {
         // Only broker N itself, authenticated with the cluster secret, fetches as replica N:
-        // a replica's fetch moves the high watermark, which a client must never do.
+        // a replica's fetch moves the high watermark, which a client must never do. This is
+        // stricter than Kafka's CLUSTER_ACTION: no ACL lets a client fetch as a replica.
         if call.principal != Principal::Node(replica) {
             tracing::warn!(replica, principal = %call.principal, "replica fetch from a connection not authenticated as that broker");
             return FetchResponse::default()
@@ -44,6 +45,6 @@ pub(crate) async fn handle(
         }
         replica::handle(&broker, call.version, replica, request).await
     } else {
-        consumer::handle(&broker, call.version, request).await
+        consumer::handle(&broker, &call, request).await
     }
 }

@@ -32,7 +32,7 @@ pub(super) async fn handle(
     request: FetchRequest,
 ) -> FetchResponse {
     let image = broker.image();
-    let (wanted, shells) = resolve(&image, version, &request, |topic, found, p| Wanted {
+    let (wanted, shells) = resolve(&image, version, &request, |topic, found, _, p| Wanted {
         topic,
         partition: p.partition,
         offset: p.fetch_offset,
