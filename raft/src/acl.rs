@@ -302,7 +302,11 @@ impl Acls {
 
     /// Adds a binding; `false` if it was there already.
     pub(crate) fn insert(&mut self, b: AclBinding) -> bool {
-        let added = self.by_pattern.entry(b.pattern).or_default().insert(b.entry);
+        let added = self
+            .by_pattern
+            .entry(b.pattern)
+            .or_default()
+            .insert(b.entry);
         self.count += usize::from(added);
         added
     }
@@ -374,9 +378,10 @@ impl Acls {
             .iter()
             .filter(|(p, _)| p.resource_type == resource_type)
             .any(|(p, entries)| {
-                entries.iter().any(|e| {
-                    e.permission == Permission::Allow && e.operation.allows(operation)
-                }) && self.decide(&action(&p.name)) == Verdict::Allowed
+                entries
+                    .iter()
+                    .any(|e| e.permission == Permission::Allow && e.operation.allows(operation))
+                    && self.decide(&action(&p.name)) == Verdict::Allowed
             })
     }
 
@@ -457,12 +462,29 @@ mod tests {
     #[test]
     fn deny_beats_allow_and_implied_operations_allow_describe() {
         let mut acls = Acls::default();
-        acls.insert(binding(Topic, Prefixed, "orders-", "User:*", O::Read, Allow));
-        acls.insert(binding(Topic, Literal, "orders-eu", "User:eve", O::All, Deny));
+        acls.insert(binding(
+            Topic,
+            Prefixed,
+            "orders-",
+            "User:*",
+            O::Read,
+            Allow,
+        ));
+        acls.insert(binding(
+            Topic,
+            Literal,
+            "orders-eu",
+            "User:eve",
+            O::All,
+            Deny,
+        ));
         assert_eq!(acls.len(), 2);
         let decide = |p, o, n| acls.decide(&action(p, o, n));
         assert_eq!(decide("User:bob", O::Read, "orders-us"), Verdict::Allowed);
-        assert_eq!(decide("User:bob", O::Describe, "orders-us"), Verdict::Allowed);
+        assert_eq!(
+            decide("User:bob", O::Describe, "orders-us"),
+            Verdict::Allowed
+        );
         assert_eq!(decide("User:bob", O::Write, "orders-us"), Verdict::Denied);
         assert_eq!(decide("User:eve", O::Read, "orders-eu"), Verdict::Denied);
         assert_eq!(decide("User:eve", O::Read, "orders-us"), Verdict::Allowed);
@@ -471,7 +493,10 @@ mod tests {
         assert!(!acls.allows_some("User:bob", "127.0.0.1", O::Write, Topic));
         // A deny of DESCRIBE does not deny READ, as in Kafka.
         acls.insert(binding(Topic, Literal, "*", "User:bob", O::Describe, Deny));
-        assert_eq!(acls.decide(&action("User:bob", O::Read, "orders-us")), Verdict::Allowed);
+        assert_eq!(
+            acls.decide(&action("User:bob", O::Read, "orders-us")),
+            Verdict::Allowed
+        );
         assert_eq!(
             acls.decide(&action("User:bob", O::Describe, "orders-us")),
             Verdict::Denied

@@ -132,7 +132,9 @@ pub enum MetadataCommand {
     /// Remove a user's SCRAM credential for one mechanism.
     DeleteScramCredential { user: String, mechanism: u8 },
     /// Add ACL bindings, all or none.
-    CreateAcls { bindings: Vec<crate::acl::AclBinding> },
+    CreateAcls {
+        bindings: Vec<crate::acl::AclBinding>,
+    },
     /// Remove the bindings each filter matches.
     DeleteAcls { filters: Vec<crate::acl::AclFilter> },
 }

@@ -50,7 +50,9 @@ pub(super) fn binding(w: &WireBinding<'_>) -> Result<AclBinding, String> {
         if known {
             Ok(())
         } else {
-            Err(format!("Invalid {what} {code}: an ACL needs a concrete value"))
+            Err(format!(
+                "Invalid {what} {code}: an ACL needs a concrete value"
+            ))
         }
     };
     let resource_type = ResourceType::from_code(w.resource_type);

@@ -35,6 +35,14 @@ pub(crate) async fn handle(
         })
         .collect();
     let answer = resource_answer!(AlterConfigsResourceResponse);
-    let responses = alter_all(&broker, &call, resources, true, request.validate_only, answer).await;
+    let responses = alter_all(
+        &broker,
+        &call,
+        resources,
+        true,
+        request.validate_only,
+        answer,
+    )
+    .await;
     AlterConfigsResponse::default().with_responses(responses)
 }

@@ -85,7 +85,12 @@ pub(super) async fn alter_all<T>(
 /// ALTER_CONFIGS on the topic, or on the cluster for anything else.
 fn may_alter(broker: &Broker, call: &Call, resource_type: i8, name: &str) -> bool {
     if resource_type == TOPIC {
-        call.may(broker, AclOperation::AlterConfigs, ResourceType::Topic, name)
+        call.may(
+            broker,
+            AclOperation::AlterConfigs,
+            ResourceType::Topic,
+            name,
+        )
     } else {
         call.may_on_cluster(broker, AclOperation::AlterConfigs)
     }

@@ -45,7 +45,11 @@ pub(crate) async fn handle(
             })
         })
         .collect();
-    let bindings: Vec<_> = parsed.iter().filter_map(|p| p.as_ref().ok()).cloned().collect();
+    let bindings: Vec<_> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .cloned()
+        .collect();
     let written = if bindings.is_empty() {
         Ok(())
     } else {

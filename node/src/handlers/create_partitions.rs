@@ -24,8 +24,18 @@ pub(crate) async fn handle(
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let outcome = if call.may(broker, AclOperation::Alter, ResourceType::Topic, &topic.name) {
-            check(broker, &topic.name, topic.count, topic.assignments.as_deref())
+        let outcome = if call.may(
+            broker,
+            AclOperation::Alter,
+            ResourceType::Topic,
+            &topic.name,
+        ) {
+            check(
+                broker,
+                &topic.name,
+                topic.count,
+                topic.assignments.as_deref(),
+            )
         } else {
             let why = "Authorization failed.".to_string();
             Err((ResponseError::TopicAuthorizationFailed, why))

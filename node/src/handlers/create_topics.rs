@@ -108,8 +108,12 @@ pub(crate) async fn handle(
             }
         };
         // v5+ answers with what the topic got: partitions, replication and configs.
-        let shows_configs =
-            call.may(broker, AclOperation::DescribeConfigs, ResourceType::Topic, &name);
+        let shows_configs = call.may(
+            broker,
+            AclOperation::DescribeConfigs,
+            ResourceType::Topic,
+            &name,
+        );
         results.push(if version >= 5 && !shows_configs {
             result.with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code())
         } else if version >= 5 {

@@ -64,7 +64,8 @@ pub(crate) async fn handle(
         Err(e) => return all_failed(meta_error(&e), &e.to_string()),
     };
     let results = removed.into_iter().map(|bindings| {
-        DeleteAclsFilterResult::default().with_matching_acls(bindings.iter().map(matching).collect())
+        DeleteAclsFilterResult::default()
+            .with_matching_acls(bindings.iter().map(matching).collect())
     });
     DeleteAclsResponse::default().with_filter_results(results.collect())
 }

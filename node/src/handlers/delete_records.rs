@@ -31,7 +31,8 @@ pub(crate) async fn handle(
     let image = broker.image();
     let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let topics = request.topics.into_iter().map(|topic| {
-        let found = routing::find_authorized(broker, &call, &image, &topic.name, AclOperation::Delete);
+        let found =
+            routing::find_authorized(broker, &call, &image, &topic.name, AclOperation::Delete);
         let partitions = topic.partitions.into_iter().map(move |p| {
             let found = found.clone();
             async move {

@@ -58,10 +58,8 @@ pub(crate) async fn handle(
         .with_endpoint_type(BROKERS)
         .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id()))
         .with_controller_id(BrokerId(broker.metadata.controller_id()))
-        .with_cluster_authorized_operations(call.cluster_operations(
-            broker,
-            request.include_cluster_authorized_operations,
-        ))
+        .with_cluster_authorized_operations(
+            call.cluster_operations(broker, request.include_cluster_authorized_operations),
+        )
         .with_brokers(brokers)
 }
-

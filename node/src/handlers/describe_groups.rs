@@ -1,4 +1,6 @@
-//! DescribeGroups: state, protocol and members of groups this node coordinates.
+//! DescribeGroups: state, protocol and members of groups this node coordinates. Each group
+//! needs DESCRIBE (GROUP_AUTHORIZATION_FAILED), and carries the caller's authorized operations
+//! on it when asked (v3+).
 
 use std::sync::Arc;
 
@@ -8,11 +10,11 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::StrBytes;
 
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
+
 use super::Call;
 use crate::broker::Broker;
-
-/// Kafka's "authorized operations were not asked for".
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
@@ -23,8 +25,18 @@ pub(crate) async fn handle(
     let version = call.version;
     let mut groups = Vec::with_capacity(r.groups.len());
     for id in r.groups {
-        let described = describe(broker, &id).await;
-        groups.push(response(version, id, described));
+        let described = if call.may(broker, AclOperation::Describe, ResourceType::Group, &id) {
+            describe(broker, &id).await
+        } else {
+            GroupDescription {
+                error: ResponseError::GroupAuthorizationFailed.code(),
+                state: "",
+                ..Default::default()
+            }
+        };
+        let asked = r.include_authorized_operations && version >= 3;
+        let operations = call.operations(broker, asked, ResourceType::Group, &id);
+        groups.push(response(version, id, described, operations));
     }
     DescribeGroupsResponse::default().with_groups(groups)
 }
@@ -50,13 +62,13 @@ pub async fn describe(broker: &Broker, group: &str) -> GroupDescription {
     }
 }
 
-fn response(version: i16, id: GroupId, d: GroupDescription) -> DescribedGroup {
+fn response(version: i16, id: GroupId, d: GroupDescription, operations: i32) -> DescribedGroup {
     let text = StrBytes::from_string;
     let mut group = DescribedGroup::default()
         .with_group_id(id.clone())
         .with_error_code(d.error);
     if version >= 3 {
-        group = group.with_authorized_operations(OPERATIONS_NOT_REQUESTED);
+        group = group.with_authorized_operations(operations);
     }
     if d.error != codes::NONE {
         return group;

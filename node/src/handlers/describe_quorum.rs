@@ -34,7 +34,9 @@ pub(crate) async fn handle(
     if !call.may_on_cluster(broker, AclOperation::Describe) {
         return DescribeQuorumResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
-            .with_error_message(Some(StrBytes::from_static_str("Cluster authorization failed.")));
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
     }
     let metrics = broker.metadata.raft().metrics();
     let membership = metrics.membership_config.membership().clone();

@@ -83,7 +83,11 @@ pub(crate) async fn handle(
         // such, whether or not they exist, when asked for by name.
         if !call.may(&broker, AclOperation::Describe, ResourceType::Topic, name) {
             if !all {
-                topics.push(failed(name, ResponseError::TopicAuthorizationFailed, operations));
+                topics.push(failed(
+                    name,
+                    ResponseError::TopicAuthorizationFailed,
+                    operations,
+                ));
             }
             continue;
         }
@@ -103,7 +107,10 @@ pub(crate) async fn handle(
             _ => 0,
         };
         let end = topic.partitions.min(start.saturating_add(remaining));
-        topics.push(describe(&broker, &image, topic, start, end).with_topic_authorized_operations(operations));
+        topics.push(
+            describe(&broker, &image, topic, start, end)
+                .with_topic_authorized_operations(operations),
+        );
         if end < topic.partitions {
             next_cursor = Some(cursor_at(name, end));
             break;
@@ -162,7 +169,11 @@ fn describe(
 }
 
 /// A topic asked for by name that cannot be described: missing, invalid, or not authorized.
-fn failed(name: &str, error: ResponseError, operations: i32) -> DescribeTopicPartitionsResponseTopic {
+fn failed(
+    name: &str,
+    error: ResponseError,
+    operations: i32,
+) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic::default()
         .with_error_code(error.code())
         .with_name(Some(topic_name(name)))

@@ -29,9 +29,7 @@ pub(crate) async fn handle(
     if !call.manages_credentials(&broker, AclOperation::Describe) {
         // Kafka's error response: the error at the top and once per user asked about.
         let code = ResponseError::ClusterAuthorizationFailed.code();
-        let message = Some(StrBytes::from_static_str(
-            "Cluster authorization failed.",
-        ));
+        let message = Some(StrBytes::from_static_str("Cluster authorization failed."));
         let per_user = request.users.unwrap_or_default().into_iter().map(|_| {
             DescribeUserScramCredentialsResult::default()
                 .with_error_code(code)

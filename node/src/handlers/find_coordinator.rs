@@ -1,7 +1,8 @@
 //! FindCoordinator: the node that coordinates a consumer group, chosen from the metadata among
 //! live brokers (the same answer on every node). v4+ (KIP-699) asks for several groups at once.
 //! Transaction coordinators do not exist in brook (no transactions), so transactional keys get
-//! the same definite refusal InitProducerId gives them.
+//! the same definite refusal InitProducerId gives them. A group key needs DESCRIBE on the group,
+//! a transactional key DESCRIBE on the transactional id.
 //!
 //! librdkafka also reads this API's presence as "broker >= 0.8.2": without it, it never uses LZ4.
 
@@ -11,6 +12,8 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use brook_raft::acl::{AclOperation, ResourceType};
 
 use super::Call;
 use crate::broker::Broker;
@@ -31,7 +34,7 @@ pub(crate) async fn handle(
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let answer = coordinator(broker, request.key_type, &key);
+                let answer = coordinator(broker, &call, request.key_type, &key);
                 let c = Coordinator::default().with_key(key);
                 match &answer {
                     Ok((id, host, port)) => c
@@ -49,7 +52,7 @@ pub(crate) async fn handle(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let response = match coordinator(broker, request.key_type, &request.key) {
+    let response = match coordinator(broker, &call, request.key_type, &request.key) {
         Ok((id, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(id)
             .with_host(host)
@@ -76,8 +79,17 @@ pub(crate) async fn handle(
 
 type Found = Result<(BrokerId, StrBytes, i32), (ResponseError, &'static str)>;
 
-fn coordinator(broker: &Broker, key_type: i8, key: &str) -> Found {
+fn coordinator(broker: &Broker, call: &Call, key_type: i8, key: &str) -> Found {
+    let may_describe = |t| call.may(broker, AclOperation::Describe, t, key);
     match key_type {
+        GROUP if !may_describe(ResourceType::Group) => Err((
+            ResponseError::GroupAuthorizationFailed,
+            "Group authorization failed.",
+        )),
+        TRANSACTION if !may_describe(ResourceType::TransactionalId) => Err((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "Transactional Id authorization failed.",
+        )),
         GROUP => {
             let image = broker.image();
             let found = image

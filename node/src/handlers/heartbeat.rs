@@ -1,5 +1,5 @@
 //! Heartbeat: keeps a member's session alive, and tells it when to rejoin
-//! (REBALANCE_IN_PROGRESS).
+//! (REBALANCE_IN_PROGRESS). Needs READ on the group.
 
 use std::sync::Arc;
 
@@ -7,16 +7,21 @@ use brook_actors::group::messages::Heartbeat;
 use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
+
 use super::Call;
 use crate::broker::Broker;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     r: HeartbeatRequest,
 ) -> HeartbeatResponse {
     let broker = &broker;
-    let error = if r.group_id.is_empty() {
+    let error = if !call.may(broker, AclOperation::Read, ResourceType::Group, &r.group_id) {
+        ResponseError::GroupAuthorizationFailed.code()
+    } else if r.group_id.is_empty() {
         codes::INVALID_GROUP_ID
     } else {
         match broker.groups.existing(&r.group_id) {

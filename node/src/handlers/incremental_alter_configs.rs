@@ -22,7 +22,15 @@ pub(crate) async fn handle(
         .map(|r| (r.resource_type, r.resource_name, ops(r.configs)))
         .collect();
     let answer = resource_answer!(AlterConfigsResourceResponse);
-    let responses = alter_all(&broker, &call, resources, false, request.validate_only, answer).await;
+    let responses = alter_all(
+        &broker,
+        &call,
+        resources,
+        false,
+        request.validate_only,
+        answer,
+    )
+    .await;
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 

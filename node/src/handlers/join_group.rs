@@ -1,5 +1,6 @@
 //! JoinGroup: a member enters the group's join barrier; answered when the barrier completes
-//! (the leader also gets every member's metadata to compute the assignment).
+//! (the leader also gets every member's metadata to compute the assignment). Needs READ on the
+//! group.
 
 use std::sync::Arc;
 
@@ -8,6 +9,9 @@ use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
@@ -28,6 +32,10 @@ pub(crate) async fn handle(
 
 async fn join(broker: &Broker, client: &Call, version: i16, r: JoinGroupRequest) -> JoinResult {
     let member_id = r.member_id.to_string();
+    if !client.may(broker, AclOperation::Read, ResourceType::Group, &r.group_id) {
+        let denied = ResponseError::GroupAuthorizationFailed.code();
+        return JoinResult::error(denied, &member_id);
+    }
     if r.group_id.is_empty() {
         return JoinResult::error(codes::INVALID_GROUP_ID, &member_id);
     }

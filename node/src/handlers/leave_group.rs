@@ -1,6 +1,6 @@
 //! LeaveGroup: members leave at once instead of waiting for their session to expire, which
 //! starts a rebalance for the rest. v3+ names several members (and static members by
-//! `group.instance.id`).
+//! `group.instance.id`). Needs READ on the group.
 
 use std::sync::Arc;
 
@@ -9,6 +9,9 @@ use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
@@ -34,7 +37,14 @@ pub(crate) async fn handle(
             instance_id: None,
         }]
     };
-    let result = leave(broker, &r.group_id, members.clone()).await;
+    let result = if call.may(broker, AclOperation::Read, ResourceType::Group, &r.group_id) {
+        leave(broker, &r.group_id, members.clone()).await
+    } else {
+        LeaveResult {
+            error: ResponseError::GroupAuthorizationFailed.code(),
+            members: Vec::new(),
+        }
+    };
     if version < 3 {
         // One member: its own error is the answer.
         let error = match result.error {

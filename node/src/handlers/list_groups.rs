@@ -1,5 +1,6 @@
 //! ListGroups: the groups this node coordinates (as in Kafka, a client asks every broker and
-//! merges the answers), optionally filtered by state (v4+) and type (v5+).
+//! merges the answers), optionally filtered by state (v4+) and type (v5+). A caller that may
+//! not DESCRIBE the cluster sees only the groups it may DESCRIBE.
 
 use std::sync::Arc;
 
@@ -8,6 +9,8 @@ use brook_actors::group::messages::DescribeGroup;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+
+use brook_raft::acl::{AclOperation, ResourceType};
 
 use super::Call;
 use crate::broker::Broker;
@@ -50,6 +53,10 @@ pub(crate) async fn handle(
         }
     }
     groups.sort();
+    if !call.may_on_cluster(broker, AclOperation::Describe) {
+        groups
+            .retain(|(id, _, _)| call.may(broker, AclOperation::Describe, ResourceType::Group, id));
+    }
     let wanted = |filter: &[StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };

@@ -33,7 +33,8 @@ pub(crate) async fn handle(
     let image = broker.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let found = routing::find_authorized(broker, &call, &image, &topic.name, AclOperation::Describe);
+        let found =
+            routing::find_authorized(broker, &call, &image, &topic.name, AclOperation::Describe);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let response =

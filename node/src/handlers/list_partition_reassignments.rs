@@ -26,7 +26,9 @@ pub(crate) async fn handle(
     if !call.may_on_cluster(broker, AclOperation::Describe) {
         return ListPartitionReassignmentsResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
-            .with_error_message(Some(StrBytes::from_static_str("Cluster authorization failed.")));
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
     }
     let image = broker.image();
     let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();

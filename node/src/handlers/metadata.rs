@@ -1,5 +1,11 @@
 //! Metadata: brokers, and each topic's partitions with this node as their leader. Unknown topics
 //! are created when `auto.create.topics.enable` and the request allow it.
+//!
+//! Authorization as in Kafka: a listing of every topic leaves out those the caller may not
+//! DESCRIBE; a topic asked for by name or id that it may not DESCRIBE gets
+//! TOPIC_AUTHORIZATION_FAILED (whether or not it exists), and so does a missing topic it may
+//! not CREATE (on the cluster or the topic) when it would be auto-created. Authorized
+//! operations are filled in when asked for.
 
 use std::sync::Arc;
 
@@ -10,14 +16,14 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use brook_raft::acl::{AclOperation, ResourceType};
+
 use super::Call;
 use crate::broker::Broker;
 use crate::errors::meta_error;
 use crate::metadata::{validate_topic_name, MetadataImage, NewTopic, TopicMeta};
 use crate::partitions;
-
-/// Reported when the client did not ask for authorized operations (Kafka's sentinel).
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+use crate::security::authorizer::OPERATIONS_NOT_REQUESTED;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
@@ -34,10 +40,16 @@ pub(crate) async fn handle(
     let auto_create =
         broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let image = broker.image();
+    let view = View {
+        broker,
+        call: &call,
+        operations: request.include_topic_authorized_operations && version >= 8,
+    };
     let topics = match requested {
         None => image
             .topics()
-            .map(|t| describe(broker, version, t))
+            .filter(|t| view.describable(&t.name))
+            .map(|t| view.describe(t))
             .collect(),
         Some(list) => {
             // A topic named twice is described once, as Kafka does: the answer stays
@@ -49,11 +61,14 @@ pub(crate) async fn handle(
                     continue;
                 }
                 let entry = match wanted.name {
-                    Some(name) => by_name(broker, version, &name, auto_create).await,
+                    Some(name) => view.by_name(&name, auto_create).await,
                     None => match image.topic_by_id(wanted.topic_id) {
-                        Some(t) => describe(broker, version, t),
-                        None => MetadataResponseTopic::default()
-                            .with_error_code(ResponseError::UnknownTopicId.code())
+                        Some(t) if view.describable(&t.name) => view.describe(t),
+                        found => MetadataResponseTopic::default()
+                            .with_error_code(match found {
+                                Some(_) => ResponseError::TopicAuthorizationFailed.code(),
+                                None => ResponseError::UnknownTopicId.code(),
+                            })
                             .with_topic_id(wanted.topic_id)
                             .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED),
                     },
@@ -74,30 +89,90 @@ pub(crate) async fn handle(
         let id = broker.metadata.cluster_id();
         response = response.with_cluster_id(Some(StrBytes::from_string(id)));
     }
+    // The cluster's authorized operations exist in v8-10.
+    if (8..=10).contains(&version) {
+        let asked = request.include_cluster_authorized_operations;
+        response =
+            response.with_cluster_authorized_operations(call.cluster_operations(broker, asked));
+    }
     response
 }
 
+/// One request's view of the topics: who asks, and whether it wants its authorized
+/// operations on each.
+struct View<'a> {
+    broker: &'a Arc<Broker>,
+    call: &'a Call,
+    operations: bool,
+}
+
+impl View<'_> {
+    fn describable(&self, topic: &str) -> bool {
+        self.call.may(
+            self.broker,
+            AclOperation::Describe,
+            ResourceType::Topic,
+            topic,
+        )
+    }
+
+    fn creatable(&self, topic: &str) -> bool {
+        self.call.may_on_cluster(self.broker, AclOperation::Create)
+            || self.call.may(
+                self.broker,
+                AclOperation::Create,
+                ResourceType::Topic,
+                topic,
+            )
+    }
+
+    fn describe(&self, topic: &TopicMeta) -> MetadataResponseTopic {
+        let operations = self.call.operations(
+            self.broker,
+            self.operations,
+            ResourceType::Topic,
+            &topic.name,
+        );
+        describe(self.broker, self.call.version, topic).with_topic_authorized_operations(operations)
+    }
+
+    async fn by_name(&self, name: &TopicName, auto_create: bool) -> MetadataResponseTopic {
+        if !self.describable(name) {
+            return failed(name, ResponseError::TopicAuthorizationFailed);
+        }
+        let auto_create = auto_create && self.broker.image().topic(name).is_none();
+        if auto_create && !self.creatable(name) {
+            return failed(name, ResponseError::TopicAuthorizationFailed);
+        }
+        match by_name(self.broker, name, auto_create).await {
+            Ok(topic) => self.describe(&topic),
+            Err(e) => failed(name, e),
+        }
+    }
+}
+
+fn failed(name: &TopicName, e: ResponseError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(e.code())
+        .with_name(Some(name.clone()))
+        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+}
+
+/// A topic by name, created first when it is missing and `auto_create`.
 async fn by_name(
     broker: &Arc<Broker>,
-    version: i16,
     name: &TopicName,
     auto_create: bool,
-) -> MetadataResponseTopic {
+) -> Result<Arc<TopicMeta>, ResponseError> {
     if let Some(topic) = broker.image().topic(name) {
-        return describe(broker, version, topic);
+        return Ok(topic.clone());
     }
-    let error = |e: ResponseError| {
-        MetadataResponseTopic::default()
-            .with_error_code(e.code())
-            .with_name(Some(name.clone()))
-            .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
-    };
     if let Err(reason) = validate_topic_name(name) {
         tracing::debug!(%reason, "metadata for an invalid topic name");
-        return error(ResponseError::InvalidTopicException);
+        return Err(ResponseError::InvalidTopicException);
     }
     if !auto_create {
-        return error(ResponseError::UnknownTopicOrPartition);
+        return Err(ResponseError::UnknownTopicOrPartition);
     }
     let partitions = broker.config.num_partitions;
     let topic = NewTopic {
@@ -113,14 +188,15 @@ async fn by_name(
         Err(e) if e.kafka_code() == ResponseError::TopicAlreadyExists.code() => {}
         Err(e) => {
             tracing::error!(topic = %name.0, error = %e, "auto-creating topic failed");
-            return error(meta_error(&e));
+            return Err(meta_error(&e));
         }
     }
     // A delete may already have removed it again: the client asks again.
-    match broker.image().topic(name) {
-        Some(topic) => describe(broker, version, topic),
-        None => error(ResponseError::LeaderNotAvailable),
-    }
+    broker
+        .image()
+        .topic(name)
+        .cloned()
+        .ok_or(ResponseError::LeaderNotAvailable)
 }
 
 /// The brokers clients may connect to: the live ones. This node is listed even before its
@@ -191,8 +267,7 @@ fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataRespons
         .collect();
     let described = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
-        .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED);
+        .with_partitions(partitions);
     // Topic ids exist from v10.
     if version >= 10 {
         described.with_topic_id(topic.id)

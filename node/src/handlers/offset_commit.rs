@@ -1,6 +1,9 @@
 //! OffsetCommit: store a group's consumed positions. Partitions of unknown topics and
 //! oversized metadata are refused one by one; the rest are checked against the group's
 //! generation by its coordinator and written through Raft before the answer.
+//!
+//! The group needs READ (every partition gets GROUP_AUTHORIZATION_FAILED otherwise), and each
+//! topic READ (TOPIC_AUTHORIZATION_FAILED, whether or not it exists).
 
 use std::sync::Arc;
 
@@ -10,6 +13,9 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
@@ -26,14 +32,20 @@ pub(crate) async fn handle(
     // Each partition's own verdict; None means "for the coordinator to decide".
     let mut verdicts: Vec<Vec<Option<i16>>> = Vec::with_capacity(r.topics.len());
     let mut offsets = Vec::new();
+    let group_readable = call.may(broker, AclOperation::Read, ResourceType::Group, &r.group_id);
     for t in &r.topics {
         let topic = image.topic(&t.name);
+        let readable = call.may(broker, AclOperation::Read, ResourceType::Topic, &t.name);
         let topic_verdicts = t
             .partitions
             .iter()
             .map(|p| {
                 let metadata = p.committed_metadata.as_deref().unwrap_or_default();
-                if !topic.is_some_and(|tm| (0..tm.partitions).contains(&p.partition_index)) {
+                if !group_readable {
+                    Some(ResponseError::GroupAuthorizationFailed.code())
+                } else if !readable {
+                    Some(ResponseError::TopicAuthorizationFailed.code())
+                } else if !topic.is_some_and(|tm| (0..tm.partitions).contains(&p.partition_index)) {
                     Some(codes::UNKNOWN_TOPIC_OR_PARTITION)
                 } else if metadata.len() > max_metadata {
                     Some(codes::OFFSET_METADATA_TOO_LARGE)

@@ -1,5 +1,6 @@
 //! OffsetDelete: forget a group's committed offsets for some partitions. A group with members
-//! keeps the offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC).
+//! keeps the offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC). The group
+//! needs DELETE (GROUP_AUTHORIZATION_FAILED), each topic READ (TOPIC_AUTHORIZATION_FAILED).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,17 +12,28 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
+
 use super::Call;
 use crate::broker::Broker;
 use crate::handlers::describe_groups::describe;
 
 pub(crate) async fn handle(
     broker: Arc<Broker>,
-    _call: Call,
+    call: Call,
     r: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let broker = &broker;
     let failed = |error| OffsetDeleteResponse::default().with_error_code(error);
+    if !call.may(
+        broker,
+        AclOperation::Delete,
+        ResourceType::Group,
+        &r.group_id,
+    ) {
+        return failed(ResponseError::GroupAuthorizationFailed.code());
+    }
     let addr = match broker.groups.existing(&r.group_id) {
         Ok(Some(addr)) => addr,
         Ok(None) => return failed(codes::GROUP_ID_NOT_FOUND),
@@ -50,11 +62,16 @@ pub(crate) async fn handle(
     let mut deletable = Vec::new();
     for t in &r.topics {
         let topic = image.topic(&t.name);
+        let readable = call.may(broker, AclOperation::Read, ResourceType::Topic, &t.name);
         verdicts.push(
             t.partitions
                 .iter()
                 .map(|p| {
-                    if !topic.is_some_and(|tm| (0..tm.partitions).contains(&p.partition_index)) {
+                    if !readable {
+                        Some(ResponseError::TopicAuthorizationFailed.code())
+                    } else if !topic
+                        .is_some_and(|tm| (0..tm.partitions).contains(&p.partition_index))
+                    {
                         Some(codes::UNKNOWN_TOPIC_OR_PARTITION)
                     } else if subscribed.contains(t.name.as_str()) {
                         Some(codes::GROUP_SUBSCRIBED_TO_TOPIC)

@@ -5,6 +5,10 @@
 //! and still believes it coordinates the group. Any node answers this way (Kafka answers only
 //! on the coordinator); a node cut off from the Raft majority answers
 //! COORDINATOR_NOT_AVAILABLE rather than something stale.
+//!
+//! The group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED). Asked for all offsets, a group shows
+//! only topics the caller may DESCRIBE; a topic asked for by name that it may not gets
+//! TOPIC_AUTHORIZATION_FAILED on each partition.
 
 use std::sync::Arc;
 
@@ -16,6 +20,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
@@ -45,7 +52,7 @@ pub(crate) async fn handle(
                     .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                     .collect()
             });
-            let (error, topics) = fetch(broker, &g.group_id, wanted).await;
+            let (error, topics) = fetch(broker, &call, &g.group_id, wanted).await;
             let topics = topics
                 .into_iter()
                 .map(|(name, ps)| {
@@ -68,7 +75,7 @@ pub(crate) async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let (error, mut topics) = fetch(broker, &r.group_id, wanted.clone()).await;
+    let (error, mut topics) = fetch(broker, &call, &r.group_id, wanted.clone()).await;
     if version < 2 && error != codes::NONE {
         // v1 has no group-level error: every partition asked for carries it.
         topics = wanted
@@ -105,17 +112,22 @@ pub(crate) async fn handle(
 
 async fn fetch(
     broker: &Broker,
+    call: &Call,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (i16, ByTopic) {
+    if !call.may(broker, AclOperation::Describe, ResourceType::Group, group) {
+        return (ResponseError::GroupAuthorizationFailed.code(), Vec::new());
+    }
+    let describable =
+        |topic: &str| call.may(broker, AclOperation::Describe, ResourceType::Topic, topic);
     if let Err(error) = broker.groups.offsets_barrier(group).await {
         return (error, Vec::new());
     }
     let Some(wanted) = wanted else {
-        return (
-            codes::NONE,
-            by_topic(broker.groups.committed_offsets(group, None)),
-        );
+        let mut all = by_topic(broker.groups.committed_offsets(group, None));
+        all.retain(|(topic, _)| describable(topic));
+        return (codes::NONE, all);
     };
     let keys: Vec<(String, i32)> = wanted
         .iter()
@@ -126,12 +138,23 @@ async fn fetch(
     let topics = wanted
         .into_iter()
         .map(|(topic, ps)| {
+            let allowed = describable(&topic);
             let fetched = ps
                 .iter()
-                .map(|&partition| Fetched {
-                    partition,
-                    offset: found.next().and_then(|(_, o)| o),
-                    error: codes::NONE,
+                .map(|&partition| {
+                    let offset = found.next().and_then(|(_, o)| o);
+                    match allowed {
+                        true => Fetched {
+                            partition,
+                            offset,
+                            error: codes::NONE,
+                        },
+                        false => Fetched {
+                            partition,
+                            offset: None,
+                            error: ResponseError::TopicAuthorizationFailed.code(),
+                        },
+                    }
                 })
                 .collect();
             (topic, fetched)

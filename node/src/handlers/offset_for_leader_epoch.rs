@@ -28,8 +28,8 @@ pub(crate) async fn handle(
     let image = broker.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     // A follower names its broker id and needs CLUSTER_ACTION; a consumer needs DESCRIBE.
-    let follower_refused = request.replica_id.0 >= 0
-        && !call.may_on_cluster(broker, AclOperation::ClusterAction);
+    let follower_refused =
+        request.replica_id.0 >= 0 && !call.may_on_cluster(broker, AclOperation::ClusterAction);
     for topic in request.topics {
         let found = if follower_refused {
             Err(ResponseError::ClusterAuthorizationFailed)

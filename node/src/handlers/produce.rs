@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use brook_raft::acl::{AclOperation, ResourceType};
 use brook_actors::{ask, Acks, AppendBatch, Appended, PartitionError};
+use brook_raft::acl::{AclOperation, ResourceType};
 use brook_wire::batch::validate_batches;
 use bytes::{Bytes, BytesMut};
 use futures::future::{join_all, BoxFuture, FutureExt};
@@ -68,7 +68,12 @@ pub(crate) fn handle(
         .topic_data
         .into_iter()
         .map(|topic| {
-            let writable = call.may(broker, AclOperation::Write, ResourceType::Topic, &topic.name);
+            let writable = call.may(
+                broker,
+                AclOperation::Write,
+                ResourceType::Topic,
+                &topic.name,
+            );
             let partitions: Vec<_> = topic
                 .partition_data
                 .into_iter()

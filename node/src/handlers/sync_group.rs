@@ -1,5 +1,5 @@
 //! SyncGroup: the leader hands in the assignment; every member gets its own share once it is
-//! recorded through Raft.
+//! recorded through Raft. Needs READ on the group.
 
 use std::sync::Arc;
 
@@ -7,6 +7,9 @@ use brook_actors::group::messages::{SyncGroup, SyncResult};
 use brook_actors::group::{ask, codes};
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+
+use brook_raft::acl::{AclOperation, ResourceType};
+use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
@@ -18,7 +21,16 @@ pub(crate) async fn handle(
 ) -> SyncGroupResponse {
     let broker = &broker;
     let version = call.version;
-    let result = sync(broker, request).await;
+    let result = if call.may(
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        sync(broker, request).await
+    } else {
+        SyncResult::error(ResponseError::GroupAuthorizationFailed.code())
+    };
     let mut response = SyncGroupResponse::default()
         .with_error_code(result.error)
         .with_assignment(result.assignment);

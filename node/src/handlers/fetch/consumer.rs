@@ -2,8 +2,8 @@
 //! offset, up to the high watermark. When less than `min_bytes` is available, waits up to
 //! `max_wait_ms` for a high watermark to move, then reads again. Each topic needs READ.
 
-use brook_raft::acl::{AclOperation, ResourceType};
 use brook_actors::{ask, PartitionHandle, ReadRecords, RecordsRead};
+use brook_raft::acl::{AclOperation, ResourceType};
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -11,9 +11,9 @@ use kafka_protocol::ResponseError;
 
 use super::long_poll::{failed as failed_partition, resolve, respond, Poll};
 use crate::broker::Broker;
-use crate::handlers::Call;
 use crate::errors::partition_error;
 use crate::handlers::routing;
+use crate::handlers::Call;
 use crate::metadata::TopicMeta;
 
 /// One requested partition, resolved once for every round of the long poll.
@@ -30,10 +30,16 @@ pub(super) async fn handle(broker: &Broker, call: &Call, request: FetchRequest) 
     let image = broker.image();
     let (wanted, shells) = resolve(&image, version, &request, |topic, found, t, p| {
         // READ on the topic, whether it exists or not; a topic id no topic has stays unknown.
-        let name = found.as_ref().map_or(t.topic.as_str(), |meta| meta.name.as_str());
+        let name = found
+            .as_ref()
+            .map_or(t.topic.as_str(), |meta| meta.name.as_str());
         let readable = (version >= 13 && found.is_err())
             || call.may(broker, AclOperation::Read, ResourceType::Topic, name);
-        let found = if readable { found } else { Err(ResponseError::TopicAuthorizationFailed) };
+        let found = if readable {
+            found
+        } else {
+            Err(ResponseError::TopicAuthorizationFailed)
+        };
         let target = found.and_then(|meta| {
             routing::check_leader_epoch(p.current_leader_epoch, leader_epoch(&meta, p.partition))?;
             routing::partition(broker, &meta, p.partition)

@@ -29,7 +29,12 @@ pub(super) fn resolve<W>(
     image: &MetadataImage,
     version: i16,
     request: &FetchRequest,
-    mut wanted: impl FnMut(usize, Result<Arc<TopicMeta>, ResponseError>, &FetchTopic, &FetchPartition) -> W,
+    mut wanted: impl FnMut(
+        usize,
+        Result<Arc<TopicMeta>, ResponseError>,
+        &FetchTopic,
+        &FetchPartition,
+    ) -> W,
 ) -> (Vec<W>, Vec<FetchableTopicResponse>) {
     let mut out = Vec::new();
     let mut shells: Vec<FetchableTopicResponse> = Vec::new();
