@@ -1,16 +1,21 @@
-//! The admin CLI: `brook topic|group|cluster ...`, which talk the Kafka protocol to any node
-//! through [`crate::client`], as Kafka's own tools do. The broker server never imports it.
+//! The admin CLI: `brook topic|group|acl|user|cluster ...`, which talk the Kafka protocol to
+//! any node through [`crate::client`], as Kafka's own tools do. The broker server never imports
+//! it.
 //!
 //! - [`topic`]: create, list, describe and delete topics.
 //! - [`group`]: list, describe and delete consumer groups, and reset their offsets.
 //! - [`cluster`]: run a local cluster (`up`), show a cluster's state (`status`), move replicas
 //!   (`rebalance`).
+//! - [`acl`]: add, list and remove ACLs (CreateAcls, DescribeAcls, DeleteAcls).
+//! - [`user`]: create, list and delete SCRAM users and change their passwords.
 //! - [`output`]: Kafka's error names and tables, one style for every command.
 
+pub mod acl;
 pub mod cluster;
 pub mod group;
 pub(crate) mod output;
 pub mod topic;
+pub mod user;
 
 use clap::{Args, Subcommand};
 
@@ -60,6 +65,20 @@ pub enum AdminCommand {
         #[command(flatten)]
         bootstrap: Bootstrap,
     },
+    /// Add, list or remove ACLs (the cluster needs an authorizer).
+    Acl {
+        #[command(subcommand)]
+        command: acl::AclCommand,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
+    /// Create, list or delete SCRAM users, or change their passwords.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
     /// Start a local cluster (`up`), or show the state of a running one (`status`).
     Cluster {
         #[command(subcommand)]
@@ -71,6 +90,8 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::Topic { command, bootstrap } => topic::run(command, bootstrap.apply()?).await,
         AdminCommand::Group { command, bootstrap } => group::run(command, bootstrap.apply()?).await,
+        AdminCommand::Acl { command, bootstrap } => acl::run(command, bootstrap.apply()?).await,
+        AdminCommand::User { command, bootstrap } => user::run(command, bootstrap.apply()?).await,
         AdminCommand::Cluster { command } => cluster::run(command).await,
     }
 }
