@@ -530,6 +530,22 @@ mod tests {
     }
 
     #[test]
+    fn removed_bindings_no_longer_decide() {
+        let mut acls = Acls::default();
+        acls.insert(binding(Topic, Literal, "t", "User:bob", O::Write, Allow));
+        assert_eq!(
+            acls.decide(&action("User:bob", O::Describe, "t")),
+            Verdict::Allowed
+        );
+        assert_eq!(acls.remove_matching(&AclFilter::default()).len(), 1);
+        assert!(acls.is_empty());
+        assert_eq!(
+            acls.decide(&action("User:bob", O::Describe, "t")),
+            Verdict::NoAcls
+        );
+    }
+
+    #[test]
     fn bindings_are_validated() {
         let ok = binding(Topic, Literal, "t", "User:a", O::Read, Allow);
         assert!(ok.invalid().is_none());

@@ -57,6 +57,10 @@ pub fn prepare(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             "SCRAM-SHA-512,SCRAM-SHA-256".into(),
         ),
         ("super.users".into(), format!("User:{ADMIN}")),
+        (
+            "authorizer.class.name".into(),
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+        ),
         ("brook.sasl.bootstrap.user".into(), ADMIN.into()),
         ("brook.sasl.bootstrap.password".into(), password),
     ]))
