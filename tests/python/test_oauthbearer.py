@@ -2,13 +2,15 @@
 node reads. A valid token produces and consumes, and its `sub` is the principal (a super user
 may change credentials, another user may not); an unsigned token, an expired one, one for
 another audience, one from another issuer and one signed by a key not in the JWKS are each
-refused.
+refused. With re-authentication on, a session lasts no longer than its token.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -135,3 +137,57 @@ def test_bad_tokens_are_refused(setup):
     log = broker.log_tail(1_000_000)
     for reason in ("alg none is not accepted", "expired", "audience", "issuer", "does not verify"):
         assert reason in log, f"no log line saying `{reason}`"
+
+
+def sasl_oauthbearer(port: int, token: str) -> tuple[int, int]:
+    """A raw SaslHandshake v1 and SaslAuthenticate v1 with `token`: the error code and the
+    session lifetime the node grants (KIP-368)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        def exact(n: int) -> bytes:
+            data = b""
+            while len(data) < n:
+                chunk = sock.recv(n - len(data))
+                assert chunk, "connection closed"
+                data += chunk
+            return data
+
+        def call(api: int, body: bytes, correlation: int) -> bytes:
+            client = b"brook-tests"
+            frame = struct.pack(">hhih", api, 1, correlation, len(client)) + client + body
+            sock.sendall(struct.pack(">i", len(frame)) + frame)
+            answer = exact(struct.unpack(">i", exact(4))[0])
+            assert struct.unpack(">i", answer[:4])[0] == correlation
+            return answer[4:]
+
+        mechanism = b"OAUTHBEARER"
+        shake = call(17, struct.pack(">h", len(mechanism)) + mechanism, 1)
+        assert struct.unpack(">h", shake[:2])[0] == 0
+        message = f"n,,\x01auth=Bearer {token}\x01\x01".encode()
+        answer = call(36, struct.pack(">i", len(message)) + message, 2)
+        error, text_len = struct.unpack(">hh", answer[:4])
+        at = 4 + max(text_len, 0)
+        at += 4 + max(struct.unpack(">i", answer[at:at + 4])[0], 0)
+        return error, struct.unpack(">q", answer[at:at + 8])[0]
+
+
+def test_a_session_ends_with_its_token(tmp_path):
+    signer = Signer(tmp_path, "key-1", "issuer.pem")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [signer.jwk()]}))
+    broker = Broker(brook_bin(), tmp_path / "brook", {
+        "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks}",
+        "connections.max.reauth.ms": "600000",
+    })
+    broker.start()
+    try:
+        now = int(time.time())
+        error, session = sasl_oauthbearer(broker.port, signer.token(exp=now + 20))
+        assert error == 0
+        assert 0 < session <= 20_000, session
+        error, session = sasl_oauthbearer(broker.port, signer.token(exp=now + 3600))
+        assert error == 0
+        assert 590_000 < session <= 600_000, session
+    finally:
+        broker.close()

@@ -93,7 +93,7 @@ impl JwtValidator {
     }
 
     /// The principal name of a valid token at `now` (seconds since the epoch), or why not.
-    pub fn validate(&self, token: &str, now: u64) -> Result<String, String> {
+    pub fn validate(&self, token: &str, now: u64) -> Result<(String, u64), String> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -145,7 +145,12 @@ impl JwtValidator {
         self.check_claims(&claims, now)
     }
 
-    fn check_claims(&self, claims: &BTreeMap<String, Value>, now: u64) -> Result<String, String> {
+    /// The principal and the token's expiry (seconds since the epoch), or why it is refused.
+    fn check_claims(
+        &self,
+        claims: &BTreeMap<String, Value>,
+        now: u64,
+    ) -> Result<(String, u64), String> {
         let s = &self.settings;
         let time = |name: &str| claims.get(name).and_then(Value::as_f64).map(|t| t as u64);
         let exp = time("exp").ok_or("the token has no exp claim")?;
@@ -176,7 +181,7 @@ impl JwtValidator {
             .get(&s.principal_claim)
             .and_then(Value::as_str)
             .filter(|p| !p.is_empty())
-            .map(str::to_string)
+            .map(|p| (p.to_string(), exp))
             .ok_or_else(|| format!("the token has no {} claim", s.principal_claim))
     }
 }
@@ -295,7 +300,7 @@ mod tests {
         v.settings.audience = vec!["a".into()];
         let claims = |json: &str| serde_json::from_str::<BTreeMap<String, Value>>(json).unwrap();
         let good = claims(r#"{"sub":"u","exp":100,"nbf":50,"iss":"iss","aud":["x","a"]}"#);
-        assert_eq!(v.check_claims(&good, 129), Ok("u".to_string()));
+        assert_eq!(v.check_claims(&good, 129), Ok(("u".to_string(), 100)));
         assert!(v.check_claims(&good, 131).is_err(), "expired past the skew");
         assert!(v.check_claims(&good, 19).is_err(), "not yet valid");
         for bad in [

@@ -201,10 +201,17 @@ impl ConnectionAuth {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let user = jwt
+                let (user, exp) = jwt
                     .validate(token, now)
                     .map_err(|why| failed(format!("invalid OAUTHBEARER token: {why}")))?;
-                self.done(Principal::User(user), Bytes::new(), v.session_ms)
+                // With re-authentication on, a session ends when its token does (KIP-368);
+                // at least 1 ms, since 0 would mean no end.
+                let left_ms = exp.saturating_sub(now).saturating_mul(1000).max(1);
+                let session_ms = match v.session_ms {
+                    0 => 0,
+                    max => max.min(left_ms),
+                };
+                self.done(Principal::User(user), Bytes::new(), session_ms)
             }
             stage @ (Stage::Open | Stage::Done) => {
                 self.stage = stage;
