@@ -61,15 +61,22 @@ class Signer:
         return f"{signing_input}.{b64url(signature)}"
 
 
-@pytest.fixture
-def setup(request, tmp_path):
-    signer = Signer(tmp_path, "key-1", "issuer.pem")
+def oauth_broker(tmp_path, signer: Signer, settings: dict) -> Broker:
+    """A node whose only mechanism is OAUTHBEARER, trusting `signer`'s key."""
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [signer.jwk()]}))
-    broker = Broker(brook_bin(), tmp_path / "brook", {
+    return Broker(brook_bin(), tmp_path / "brook", {
         "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
         "sasl.enabled.mechanisms": "OAUTHBEARER",
         "sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks}",
+        **settings,
+    })
+
+
+@pytest.fixture
+def setup(request, tmp_path):
+    signer = Signer(tmp_path, "key-1", "issuer.pem")
+    broker = oauth_broker(tmp_path, signer, {
         "sasl.oauthbearer.expected.issuer": ISSUER,
         "sasl.oauthbearer.expected.audience": AUDIENCE,
         "super.users": "User:svc-admin",
@@ -172,14 +179,7 @@ def sasl_oauthbearer(port: int, token: str) -> tuple[int, int]:
 
 def test_a_session_ends_with_its_token(tmp_path):
     signer = Signer(tmp_path, "key-1", "issuer.pem")
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [signer.jwk()]}))
-    broker = Broker(brook_bin(), tmp_path / "brook", {
-        "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
-        "sasl.enabled.mechanisms": "OAUTHBEARER",
-        "sasl.oauthbearer.jwks.endpoint.url": f"file://{jwks}",
-        "connections.max.reauth.ms": "600000",
-    })
+    broker = oauth_broker(tmp_path, signer, {"connections.max.reauth.ms": "600000"})
     broker.start()
     try:
         now = int(time.time())

@@ -282,14 +282,7 @@ fn delete_records(conn: &mut RawConn) -> Result<i16> {
 }
 
 fn create_topic(conn: &mut RawConn) -> Result<i16> {
-    let t = create_topics_request::CreatableTopic::default()
-        .with_name(topic_name("bobs"))
-        .with_num_partitions(1)
-        .with_replication_factor(1);
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![t])
-        .with_timeout_ms(10_000);
-    Ok(first(conn.call(7, &request)?.topics, "topic")?.error_code)
+    create_topic_named(conn, "bobs")
 }
 
 fn delete_topic(conn: &mut RawConn) -> Result<i16> {

@@ -583,6 +583,20 @@ fn parse_listener(text: &str, map: &str) -> anyhow::Result<(SecurityProtocol, So
     Ok((protocol, address))
 }
 
+/// Kafka's authorizer classes turn brook's ACL authorizer on; anything else is refused rather
+/// than quietly leaving every request allowed.
+fn authorizer(class: &str) -> anyhow::Result<bool> {
+    const KNOWN: [&str; 2] = [
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "kafka.security.authorizer.AclAuthorizer",
+    ];
+    match class.trim() {
+        "" => Ok(false),
+        c if KNOWN.contains(&c) => Ok(true),
+        c => bail!("authorizer.class.name={c} is not known; use {}", KNOWN[0]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,19 +653,5 @@ mod tests {
             &flags(&[("log.message.timestamp.type", "Sometimes")])
         )
         .is_err());
-    }
-}
-
-/// Kafka's authorizer classes turn brook's ACL authorizer on; anything else is refused rather
-/// than quietly leaving every request allowed.
-fn authorizer(class: &str) -> anyhow::Result<bool> {
-    const KNOWN: [&str; 2] = [
-        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "kafka.security.authorizer.AclAuthorizer",
-    ];
-    match class.trim() {
-        "" => Ok(false),
-        c if KNOWN.contains(&c) => Ok(true),
-        c => bail!("authorizer.class.name={c} is not known; use {}", KNOWN[0]),
     }
 }
