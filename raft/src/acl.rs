@@ -268,10 +268,11 @@ pub enum Verdict {
     NoAcls,
 }
 
-/// Every ACL binding, by resource pattern.
+/// Every ACL binding, by resource type and pattern type, then by name: a name's literal and
+/// prefix lookups borrow the name, and allocate nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acls {
-    by_pattern: BTreeMap<ResourcePattern, BTreeSet<AccessEntry>>,
+    by_pattern: BTreeMap<(ResourceType, PatternType), BTreeMap<String, BTreeSet<AccessEntry>>>,
     count: usize,
 }
 
@@ -286,25 +287,49 @@ impl Acls {
 
     /// Every binding, in pattern order.
     pub fn iter(&self) -> impl Iterator<Item = AclBinding> + '_ {
-        self.by_pattern.iter().flat_map(|(pattern, entries)| {
-            entries.iter().map(|entry| AclBinding {
+        self.patterns().flat_map(|(pattern, entries)| {
+            entries.iter().map(move |entry| AclBinding {
                 pattern: pattern.clone(),
                 entry: entry.clone(),
             })
         })
     }
 
-    pub fn contains(&self, b: &AclBinding) -> bool {
+    /// Every resource pattern with its entries.
+    fn patterns(&self) -> impl Iterator<Item = (ResourcePattern, &BTreeSet<AccessEntry>)> {
         self.by_pattern
-            .get(&b.pattern)
+            .iter()
+            .flat_map(|(&(resource_type, pattern_type), names)| {
+                names.iter().map(move |(name, entries)| {
+                    let pattern = ResourcePattern {
+                        resource_type,
+                        pattern_type,
+                        name: name.clone(),
+                    };
+                    (pattern, entries)
+                })
+            })
+    }
+
+    fn entries(&self, p: &ResourcePattern) -> Option<&BTreeSet<AccessEntry>> {
+        self.by_pattern
+            .get(&(p.resource_type, p.pattern_type))?
+            .get(&p.name)
+    }
+
+    pub fn contains(&self, b: &AclBinding) -> bool {
+        self.entries(&b.pattern)
             .is_some_and(|e| e.contains(&b.entry))
     }
 
     /// Adds a binding; `false` if it was there already.
     pub(crate) fn insert(&mut self, b: AclBinding) -> bool {
+        let p = b.pattern;
         let added = self
             .by_pattern
-            .entry(b.pattern)
+            .entry((p.resource_type, p.pattern_type))
+            .or_default()
+            .entry(p.name)
             .or_default()
             .insert(b.entry);
         self.count += usize::from(added);
@@ -315,11 +340,19 @@ impl Acls {
     pub(crate) fn remove_matching(&mut self, filter: &AclFilter) -> Vec<AclBinding> {
         let doomed: Vec<AclBinding> = self.iter().filter(|b| filter.matches(b)).collect();
         for b in &doomed {
-            if let Some(entries) = self.by_pattern.get_mut(&b.pattern) {
+            let p = &b.pattern;
+            let key = (p.resource_type, p.pattern_type);
+            let Some(names) = self.by_pattern.get_mut(&key) else {
+                continue;
+            };
+            if let Some(entries) = names.get_mut(&p.name) {
                 entries.remove(&b.entry);
                 if entries.is_empty() {
-                    self.by_pattern.remove(&b.pattern);
+                    names.remove(&p.name);
                 }
+            }
+            if names.is_empty() {
+                self.by_pattern.remove(&key);
             }
         }
         self.count -= doomed.len();
@@ -367,53 +400,39 @@ impl Acls {
         operation: AclOperation,
         resource_type: ResourceType,
     ) -> bool {
-        let action = |name| Action {
-            principal,
-            host,
-            operation,
-            resource_type,
-            name,
-        };
-        self.by_pattern
-            .iter()
+        self.patterns()
             .filter(|(p, _)| p.resource_type == resource_type)
             .any(|(p, entries)| {
+                let action = Action {
+                    principal,
+                    host,
+                    operation,
+                    resource_type,
+                    name: &p.name,
+                };
                 entries
                     .iter()
                     .any(|e| e.permission == Permission::Allow && e.operation.allows(operation))
-                    && self.decide(&action(&p.name)) == Verdict::Allowed
+                    && self.decide(&action) == Verdict::Allowed
             })
     }
 
     /// The entries of every pattern that applies to the resource: its literal name, the
-    /// literal wildcard, and every prefixed pattern the name starts with.
-    fn applicable<'s>(
-        &'s self,
-        resource_type: ResourceType,
-        name: &str,
-    ) -> impl Iterator<Item = &'s BTreeSet<AccessEntry>> {
-        let literal = |name: &str| ResourcePattern {
-            resource_type,
-            pattern_type: PatternType::Literal,
-            name: name.to_owned(),
-        };
-        let mut patterns = vec![literal(name)];
-        if name != WILDCARD {
-            patterns.push(literal(WILDCARD));
+    /// literal wildcard, and every prefixed pattern the name starts with (one lookup per
+    /// prefix, so the cost follows the name's length, not the number of ACLs).
+    fn applicable(&self, resource_type: ResourceType, name: &str) -> Vec<&BTreeSet<AccessEntry>> {
+        let mut found = Vec::new();
+        if let Some(literal) = self.by_pattern.get(&(resource_type, PatternType::Literal)) {
+            found.extend(literal.get(name));
+            if name != WILDCARD {
+                found.extend(literal.get(WILDCARD));
+            }
         }
-        if !self.is_empty() {
+        if let Some(prefixed) = self.by_pattern.get(&(resource_type, PatternType::Prefixed)) {
             let prefixes = name.char_indices().map(|(i, c)| &name[..i + c.len_utf8()]);
-            patterns.extend(prefixes.map(|prefix| ResourcePattern {
-                resource_type,
-                pattern_type: PatternType::Prefixed,
-                name: prefix.to_owned(),
-            }));
+            found.extend(prefixes.filter_map(|prefix| prefixed.get(prefix)));
         }
-        patterns
-            .into_iter()
-            .filter_map(|p| self.by_pattern.get(&p))
-            .collect::<Vec<_>>()
-            .into_iter()
+        found
     }
 }
 
