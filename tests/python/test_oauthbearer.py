@@ -2,16 +2,20 @@
 node reads. A valid token produces and consumes, and its `sub` is the principal (a super user
 may change credentials, another user may not); an unsigned token, an expired one, one for
 another audience, one from another issuer and one signed by a key not in the JWKS are each
-refused. With re-authentication on, a session lasts no longer than its token.
+refused. With re-authentication on, a session lasts no longer than its token. The JWKS
+may come from an HTTPS endpoint (never plain http), whose rotated keys the node picks up.
 """
 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import socket
+import ssl
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, S
                                    UserScramCredentialUpsertion)
 
 from brookutil import produce_and_read_back
+from certs import Authority
 from conftest import Broker, brook_bin
 
 TIMEOUT = 30
@@ -191,3 +196,88 @@ def test_a_session_ends_with_its_token(tmp_path):
         assert 590_000 < session <= 600_000, session
     finally:
         broker.close()
+
+
+class JwksServer:
+    """An HTTPS server (the test's CA) serving a JWKS that the test can replace."""
+
+    def __init__(self, folder: Path, keys: list[dict]):
+        self.authority = Authority(folder / "idp-ca", "idp test CA")
+        served = self.issued = self.authority.server()
+        self.body = json.dumps({"keys": keys}).encode()
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(served.cert), str(served.key))
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/keys.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def serve(self, keys: list[dict]) -> None:
+        self.body = json.dumps({"keys": keys}).encode()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_the_jwks_comes_over_https_and_rotated_keys_are_used(tmp_path):
+    first = Signer(tmp_path, "key-1", "first.pem")
+    second = Signer(tmp_path, "key-2", "second.pem")
+    idp = JwksServer(tmp_path, [first.jwk()])
+    broker = Broker(brook_bin(), tmp_path / "brook", {
+        "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": idp.url,
+        "brook.sasl.oauthbearer.jwks.ca.location": str(idp.authority.cert),
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms": "500",
+        "connection.failed.authentication.delay.ms": "20",
+    })
+    broker.start()
+    try:
+        assert sasl_oauthbearer(broker.port, first.token())[0] == 0
+        assert sasl_oauthbearer(broker.port, second.token())[0] == 58
+        # The provider rotates to the second key: the node picks it up without a restart.
+        idp.serve([second.jwk()])
+        deadline = time.monotonic() + TIMEOUT
+        while sasl_oauthbearer(broker.port, second.token())[0] != 0:
+            assert time.monotonic() < deadline, "the rotated key was never used"
+            time.sleep(0.2)
+        assert sasl_oauthbearer(broker.port, first.token())[0] == 58
+        # A key set that does not parse keeps the previous keys.
+        idp.body = b"not json"
+        seen = idp.requests
+        while idp.requests < seen + 2:
+            assert time.monotonic() < deadline, "the JWKS was not read again"
+            time.sleep(0.2)
+        assert sasl_oauthbearer(broker.port, second.token())[0] == 0
+        assert "is not a JSON key set" in broker.log_tail(1_000_000)
+    finally:
+        broker.close()
+        idp.close()
+
+
+def test_a_jwks_over_plain_http_is_refused_at_start(tmp_path):
+    broker = Broker(brook_bin(), tmp_path / "brook", {
+        "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": "http://127.0.0.1:1/keys.json",
+    })
+    with pytest.raises(Exception):
+        broker.start()
+    assert "never plain http" in broker.log_tail(1_000_000)
+    broker.close()

@@ -474,22 +474,25 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
     Ok(value)
 }
 
-/// The `sasl.oauthbearer.*` settings; the JWKS must be a file (brook makes no outbound HTTP
-/// calls: fetch the issuer's JWKS into a file and point at it).
+/// The `sasl.oauthbearer.*` settings; the JWKS is a file or an `https://` endpoint, whose
+/// server certificate must chain to `brook.sasl.oauthbearer.jwks.ca.location`.
 fn oauth_settings<'a>(
     get: &impl Fn(&str) -> &'a str,
 ) -> anyhow::Result<crate::security::oauthbearer::OAuthSettings> {
     let url = get("sasl.oauthbearer.jwks.endpoint.url").trim();
-    let jwks = match url {
-        "" => bail!("OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a JWKS file)"),
-        u if u.starts_with("http://") || u.starts_with("https://") => bail!(
-            "sasl.oauthbearer.jwks.endpoint.url: brook reads the JWKS from a file (file:// or a path), not {u}"
-        ),
-        u => PathBuf::from(u.strip_prefix("file://").unwrap_or(u)),
-    };
+    if url.is_empty() {
+        bail!("OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a JWKS file or https:// URL)");
+    }
+    let ca = PathBuf::from(get("brook.sasl.oauthbearer.jwks.ca.location").trim());
+    let jwks = crate::security::jwks::JwksSource::parse(url, ca)
+        .context("sasl.oauthbearer.jwks.endpoint.url")?;
     let text = |name: &str| Some(get(name).trim().to_string()).filter(|v| !v.is_empty());
     Ok(crate::security::oauthbearer::OAuthSettings {
         jwks,
+        refresh_ms: positive(
+            get("sasl.oauthbearer.jwks.endpoint.refresh.ms"),
+            "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        )?,
         issuer: text("sasl.oauthbearer.expected.issuer"),
         audience: get("sasl.oauthbearer.expected.audience")
             .split(',')

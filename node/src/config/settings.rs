@@ -110,7 +110,19 @@ pub const SETTINGS: &[Setting] = &[
         name: "sasl.oauthbearer.jwks.endpoint.url",
         default: "",
         kind: Kind::String,
-        doc: "With OAUTHBEARER enabled: the JWKS whose keys sign valid tokens, as a file (a path or file:// URL).",
+        doc: "With OAUTHBEARER enabled: the JWKS whose keys sign valid tokens, as a file (a path or file:// URL) or an https:// URL (plain http is refused).",
+    },
+    Setting {
+        name: "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        default: "3600000",
+        kind: Kind::Long,
+        doc: "How often the JWKS is read again, so rotated keys are used without a restart; while none could be read yet, every 5 seconds.",
+    },
+    Setting {
+        name: "brook.sasl.oauthbearer.jwks.ca.location",
+        default: "/etc/ssl/certs/ca-certificates.crt",
+        kind: Kind::String,
+        doc: "The PEM CA bundle an https:// JWKS endpoint's certificate must chain to.",
     },
     Setting {
         name: "sasl.oauthbearer.expected.issuer",

@@ -5,11 +5,13 @@
 //! - [`sasl`]: a connection's SASL state, driven by SaslHandshake and SaslAuthenticate.
 //! - [`node_auth`]: `BROOK-NODE`, the mechanism brook's own nodes authenticate with (over the
 //!   cluster secret), so that only broker N may fetch as replica N.
-//! - [`oauthbearer`]: signed JWTs checked against a JWKS.
+//! - [`oauthbearer`]: signed JWTs checked against a JWKS ([`jwks`]: read from a file or
+//!   fetched over HTTPS).
 //! - [`scram`]: SCRAM-SHA-256/512 (and the key derivation PLAIN is checked with).
 //! - [`tls`]: TLS listeners, and the principal of a client certificate.
 
 pub(crate) mod authorizer;
+pub mod jwks;
 pub mod node_auth;
 pub mod oauthbearer;
 pub mod sasl;

@@ -1,5 +1,6 @@
 //! OAUTHBEARER (KIP-255, RFC 7628): the client sends a JWT, which must be signed by a key of
-//! the configured JWKS (`sasl.oauthbearer.jwks.endpoint.url`, a file), within its validity
+//! the configured JWKS (`sasl.oauthbearer.jwks.endpoint.url`, a file or an HTTPS endpoint,
+//! read again every `sasl.oauthbearer.jwks.endpoint.refresh.ms`), within its validity
 //! (`exp`, `nbf`, with `sasl.oauthbearer.clock.skew.seconds`), for the expected issuer and
 //! audience when they are set. The principal is the `sasl.oauthbearer.sub.claim.name` claim.
 //!
@@ -9,7 +10,7 @@
 //! from the token's.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -18,8 +19,6 @@ use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The largest JWKS file read.
-const MAX_JWKS_BYTES: u64 = 1 << 20;
 /// The most keys a token without a `kid` is tried against: each try is a signature check, and
 /// a client should not make the node check against a whole large key set.
 const MAX_KEYS_WITHOUT_KID: usize = 4;
@@ -27,7 +26,9 @@ const MAX_KEYS_WITHOUT_KID: usize = 4;
 /// What a token is checked against.
 #[derive(Debug, Clone)]
 pub struct OAuthSettings {
-    pub jwks: PathBuf,
+    pub jwks: super::jwks::JwksSource,
+    /// How often the key set is read again (`sasl.oauthbearer.jwks.endpoint.refresh.ms`).
+    pub refresh_ms: u64,
     pub issuer: Option<String>,
     pub audience: Vec<String>,
     pub clock_skew_s: u64,
@@ -35,14 +36,14 @@ pub struct OAuthSettings {
 }
 
 /// One verification key of the JWKS.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 struct Key {
     kid: Option<String>,
     alg: Option<String>,
     material: Material,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 enum Material {
     Rsa {
         n: Vec<u8>,
@@ -60,24 +61,66 @@ struct Jwks {
     keys: Vec<BTreeMap<String, Value>>,
 }
 
-/// Validates bearer tokens against one JWKS.
+/// Validates bearer tokens against the latest good JWKS.
 #[derive(Debug)]
 pub struct JwtValidator {
     settings: OAuthSettings,
-    keys: Vec<Key>,
+    keys: RwLock<Arc<Vec<Key>>>,
 }
 
 impl JwtValidator {
-    /// Loads the JWKS file; a file with no usable key fails the start.
-    pub fn load(settings: OAuthSettings) -> anyhow::Result<Self> {
-        let path = &settings.jwks;
-        let jwks: Jwks = serde_json::from_slice(&super::read_bounded(path, MAX_JWKS_BYTES)?)
-            .with_context(|| format!("the JWKS {} is not a JSON key set", path.display()))?;
+    /// Reads the JWKS. A file with no usable key fails the start; an endpoint that cannot be
+    /// reached yet is logged, every token is refused until [`JwtValidator::refresh`] gets a
+    /// key set, so a node can start while its identity provider is down.
+    pub async fn load(settings: OAuthSettings) -> anyhow::Result<Self> {
+        let validator = JwtValidator {
+            settings,
+            keys: RwLock::new(Arc::new(Vec::new())),
+        };
+        match validator.refresh().await {
+            Ok(_) => {}
+            Err(e) if matches!(validator.settings.jwks, super::jwks::JwksSource::Https(_)) => {
+                tracing::error!(error = %format!("{e:#}"), "no JWKS yet: OAUTHBEARER tokens are refused until it is fetched");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(validator)
+    }
+
+    pub fn settings(&self) -> &OAuthSettings {
+        &self.settings
+    }
+
+    /// Whether a key set was read.
+    pub fn has_keys(&self) -> bool {
+        !self.keys().is_empty()
+    }
+
+    /// Reads the JWKS again and uses it if it holds a signing key; returns whether the keys
+    /// changed. A bad or empty key set keeps the previous one.
+    pub async fn refresh(&self) -> anyhow::Result<bool> {
+        let source = &self.settings.jwks;
+        let bytes = source.read().await?;
+        let jwks: Jwks = serde_json::from_slice(&bytes)
+            .with_context(|| format!("the JWKS {source} is not a JSON key set"))?;
         let keys: Vec<Key> = jwks.keys.iter().filter_map(key).collect();
         if keys.is_empty() {
-            bail!("the JWKS {} has no RSA or EC signing key", path.display());
+            bail!("the JWKS {source} has no RSA or EC signing key");
         }
-        Ok(JwtValidator { settings, keys })
+        let mut current = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = **current != keys;
+        *current = Arc::new(keys);
+        Ok(changed)
+    }
+
+    fn keys(&self) -> Arc<Vec<Key>> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The token in an OAUTHBEARER client-first message (`n,,\x01auth=Bearer <token>\x01\x01`).
@@ -117,8 +160,8 @@ impl JwtValidator {
             ));
         }
         let kid = head.get("kid").and_then(Value::as_str);
-        let candidates: Vec<&Key> = self
-            .keys
+        let keys = self.keys();
+        let candidates: Vec<&Key> = keys
             .iter()
             .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
             .filter(|k| k.alg.as_deref().is_none_or(|a| a == alg))
@@ -253,20 +296,21 @@ mod tests {
     fn validator() -> JwtValidator {
         JwtValidator {
             settings: OAuthSettings {
-                jwks: PathBuf::new(),
+                jwks: crate::security::jwks::JwksSource::File(std::path::PathBuf::new()),
+                refresh_ms: 1000,
                 issuer: None,
                 audience: Vec::new(),
                 clock_skew_s: 30,
                 principal_claim: "sub".into(),
             },
-            keys: vec![Key {
+            keys: RwLock::new(Arc::new(vec![Key {
                 kid: None,
                 alg: None,
                 material: Material::Rsa {
                     n: vec![1; 256],
                     e: vec![1, 0, 1],
                 },
-            }],
+            }])),
         }
     }
 

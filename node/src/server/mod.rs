@@ -77,6 +77,7 @@ impl Node {
         let jwt = match &config.oauthbearer {
             Some(settings) => Some(Arc::new(
                 JwtValidator::load(settings.clone())
+                    .await
                     .context("sasl.oauthbearer.jwks.endpoint.url")?,
             )),
             None => None,

@@ -8,6 +8,7 @@
 //!   controller), run by [`as_controller`].
 //! - [`retention`]: old segments are dropped.
 //! - [`tls_reload`]: changed TLS key material is loaded without a restart.
+//! - [`jwks_refresh`]: OAUTHBEARER's key set is read again, so rotated keys are used.
 //! - [`health`]: a stopped Raft member or a store that can no longer flush stops the node.
 //!
 //! Each loop holds the node's [`crate::shutdown::Shutdown`] and returns when it fires, so
@@ -16,6 +17,7 @@
 mod coordination;
 mod health;
 mod isr;
+mod jwks_refresh;
 pub(crate) mod membership;
 mod offset_expiry;
 mod partitions;
@@ -57,6 +59,12 @@ impl Tasks {
         tasks.spawn("preferred leaders", preferred_leaders::run(broker.clone()));
         if let Some(tls) = &broker.tls {
             tasks.spawn("tls reload", tls_reload::run(broker.clone(), tls.clone()));
+        }
+        if let Some(jwt) = &broker.jwt {
+            tasks.spawn(
+                "jwks refresh",
+                jwks_refresh::run(broker.clone(), jwt.clone()),
+            );
         }
         tasks
     }
