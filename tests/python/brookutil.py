@@ -263,3 +263,17 @@ def produce_and_read_back(config: dict, topic: str, count: int = 10,
         producer.produce(topic, f"{topic}-{i}".encode())
     assert producer.flush(timeout) == 0, "messages left undelivered"
     return read_values(config, topic, count, timeout)
+
+
+def authorized_node(admin: str, password: str, **extra: str) -> dict:
+    """Settings of a node with a SASL_PLAINTEXT listener (SCRAM), `admin` as its bootstrap
+    user and only super user, and ACLs on."""
+    return {
+        "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+        "brook.sasl.bootstrap.user": admin,
+        "brook.sasl.bootstrap.password": password,
+        "super.users": f"User:{admin}",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        **extra,
+    }

@@ -19,21 +19,14 @@ from kafka.admin import (ACLFilter, ACLOperation, ACLPermissionType, ACLResource
                          KafkaAdminClient, ResourcePatternFilter)
 from kafka.admin import ResourceType as KpResourceType
 
-from brookutil import produce_and_read_back
+from brookutil import authorized_node, produce_and_read_back
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
 READER, READER_PASSWORD = "reader", "reader-secret"
 TIMEOUT = 30
 DENIED = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
-pytestmark = pytest.mark.brook_opts(**{
-    "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
-    "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
-    "brook.sasl.bootstrap.user": ADMIN,
-    "brook.sasl.bootstrap.password": ADMIN_PASSWORD,
-    "super.users": f"User:{ADMIN}",
-    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-})
+pytestmark = pytest.mark.brook_opts(**authorized_node(ADMIN, ADMIN_PASSWORD))
 
 
 def sasl(broker, user: str, password: str) -> dict:

@@ -14,21 +14,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, Producer
 
+from brookutil import authorized_node
 from conftest import brook_bin
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
 TOPIC = "cli-secured"
 DEADLINE_S = 30
 
-pytestmark = pytest.mark.brook_opts(**{
-    "listener.security.protocol.map": "PLAINTEXT:SASL_PLAINTEXT",
-    "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
-    "brook.sasl.bootstrap.user": ADMIN,
-    "brook.sasl.bootstrap.password": ADMIN_PASSWORD,
-    "super.users": f"User:{ADMIN}",
-    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-    "connection.failed.authentication.delay.ms": "50",
-})
+pytestmark = pytest.mark.brook_opts(**authorized_node(
+    ADMIN, ADMIN_PASSWORD, **{"connection.failed.authentication.delay.ms": "50"}))
 
 
 def command_config(folder: Path, user: str, password: str) -> Path:
