@@ -78,6 +78,14 @@ fn sample(key: ApiKey) -> RequestKind {
         ApiKey::AlterUserScramCredentials => {
             RequestKind::AlterUserScramCredentials(AlterUserScramCredentialsRequest::default())
         }
+        // Without an authorizer: SECURITY_DISABLED, answered.
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(DescribeAclsRequest::default()),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default()),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default()),
+        // Node 0 is no member: INVALID_REQUEST, answered.
+        ApiKey::AddRaftVoter => {
+            RequestKind::AddRaftVoter(AddRaftVoterRequest::default().with_timeout_ms(5000))
+        }
         // On a PLAINTEXT listener: refused with UNSUPPORTED_SASL_MECHANISM, answered.
         ApiKey::SaslHandshake => RequestKind::SaslHandshake(
             SaslHandshakeRequest::default()

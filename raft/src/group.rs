@@ -170,14 +170,40 @@ impl MetadataRaft {
 
     /// Ask a running group to add this node, whose Raft address is `addr`, trying each of
     /// `seeds` (Raft addresses of members) and following the leader they name, until `timeout`.
-    /// Returns whether this node became a voter.
+    /// Returns whether this node is a voter (a new node joins as a learner).
     pub async fn join(&self, seeds: &[String], addr: &str, timeout: Duration) -> Result<bool> {
-        let deadline = Instant::now() + timeout;
         let request = RaftRequest::Join {
             id: self.id,
             addr: addr.to_owned(),
         };
-        let mut targets: Vec<String> = seeds.to_vec();
+        self.ask_leader(&request, seeds.to_vec(), timeout).await
+    }
+
+    /// Make learner `id` a voter (an operator's consent), asking the leader through the
+    /// members this node knows, until `timeout`.
+    pub async fn promote(&self, id: NodeId, timeout: Duration) -> Result<bool> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        // The leader first, then every other member.
+        let mut members: Vec<(bool, String)> = membership
+            .nodes()
+            .map(|(n, node)| (Some(*n) != metrics.current_leader, node.addr.clone()))
+            .collect();
+        members.sort();
+        let seeds = members.into_iter().map(|(_, addr)| addr).collect();
+        self.ask_leader(&RaftRequest::Promote { id }, seeds, timeout)
+            .await
+    }
+
+    /// Sends a membership request to `seeds` in turn, following the leader they name, until
+    /// one answers it or `timeout` passes.
+    async fn ask_leader(
+        &self,
+        request: &RaftRequest,
+        mut targets: Vec<String>,
+        timeout: Duration,
+    ) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
         let mut next = 0;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -191,20 +217,22 @@ impl MetadataRaft {
                 self.transport.clone(),
                 self.identity.clone(),
             );
-            match client.call(&request, remaining).await {
+            match client.call(request, remaining).await {
                 Ok(RaftReply::Join(JoinReply::Joined { voter })) => return Ok(voter),
                 Ok(RaftReply::Join(JoinReply::Refused(why))) => return Err(Error::Write(why)),
                 Ok(RaftReply::Join(JoinReply::NotLeader {
                     leader: Some((_, leader)),
                 })) if leader != target => {
-                    tracing::debug!(%target, %leader, "join: following the leader");
+                    tracing::debug!(%target, %leader, "membership change: following the leader");
                     targets.insert(0, leader);
                     next = 0;
                     continue;
                 }
                 Ok(RaftReply::Join(JoinReply::NotLeader { .. })) => {}
                 Ok(_) => return Err(Error::UnexpectedReply(0)),
-                Err(e) => tracing::debug!(%target, error = ?e, "join: member not reachable"),
+                Err(e) => {
+                    tracing::debug!(%target, error = ?e, "membership change: member not reachable")
+                }
             }
             tokio::time::sleep(Duration::from_millis(200).min(remaining)).await;
         }

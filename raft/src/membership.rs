@@ -1,10 +1,11 @@
-//! Growing a running group: a new node asks any member (over the Raft port) to add it, the
-//! leader adds it as a learner, waits until it has caught up, and promotes learners to voters
-//! while the group has fewer voters than it should.
+//! Growing a running group: a new node asks any member (over the Raft port, authenticated with
+//! the cluster secret) to add it, and the leader adds it as a learner, which replicates the
+//! metadata without voting. A learner becomes a voter only with an operator's consent
+//! ([`add_voter`], behind Kafka's AddRaftVoter and `brook cluster promote`), as KIP-853's
+//! observers do: holding the secret is not enough to take part in the quorum.
 //!
-//! The group keeps an odd number of voters, at most `max_voters` (3 or 5): more voters make
-//! every commit wait for more nodes without tolerating more failures per added node, so further
-//! nodes stay learners that replicate the metadata without voting.
+//! The group has at most `max_voters` voters (3 or 5): more voters make every commit wait for
+//! more nodes without tolerating more failures per added node.
 
 use std::collections::BTreeSet;
 
@@ -28,20 +29,10 @@ pub enum JoinReply {
     Refused(String),
 }
 
-/// How many voters a group of `members` nodes keeps: the largest odd number not above either.
-pub fn target_voters(members: usize, max_voters: usize) -> usize {
-    let n = members.min(max_voters).max(1);
-    if n.is_multiple_of(2) {
-        n - 1
-    } else {
-        n
-    }
-}
-
-/// Add node `id` with Raft address `addr` to the group `raft` leads. Idempotent: a node that is
-/// already a member at the same address is answered as joined (and promoted if a voter is
-/// missing), so a joining node can retry after any failure.
-pub async fn add_node(raft: &Raft, id: NodeId, addr: String, max_voters: usize) -> JoinReply {
+/// Add node `id` with Raft address `addr` to the group `raft` leads, as a learner.
+/// Idempotent: a node that is already a member at the same address is answered as joined, so
+/// a joining node can retry after any failure.
+pub async fn add_node(raft: &Raft, id: NodeId, addr: String) -> JoinReply {
     let metrics = raft.metrics().borrow().clone();
     if metrics.current_leader != Some(metrics.id) {
         return not_leader(&metrics);
@@ -62,30 +53,49 @@ pub async fn add_node(raft: &Raft, id: NodeId, addr: String, max_voters: usize) 
             }
         }
     }
-    promote(raft, id, max_voters).await
+    let voter = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id);
+    JoinReply::Joined { voter }
 }
 
-/// Promote learners (lowest ids first) until the group has its target number of voters.
-async fn promote(raft: &Raft, id: NodeId, max_voters: usize) -> JoinReply {
+/// Make learner `id` a voter, with an operator's consent, up to `max_voters`. Idempotent: a
+/// voter is answered as one.
+pub async fn add_voter(raft: &Raft, id: NodeId, max_voters: usize) -> JoinReply {
     let metrics = raft.metrics().borrow().clone();
-    let membership = metrics.membership_config.membership().clone();
-    let mut voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-    let members = membership.nodes().count();
-    let target = target_voters(members, max_voters);
-    if voters.len() < target {
-        let learners: Vec<NodeId> = membership.learner_ids().collect();
-        let wanted = target - voters.len();
-        voters.extend(learners.into_iter().take(wanted));
-        tracing::info!(?voters, "promoting learners to voters");
-        if let Err(e) = raft
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), true)
-            .await
-        {
-            return write_failed(raft, e);
-        }
+    if metrics.current_leader != Some(metrics.id) {
+        return not_leader(&metrics);
     }
-    JoinReply::Joined {
-        voter: voters.contains(&id),
+    let membership = metrics.membership_config.membership().clone();
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    if voters.contains(&id) {
+        return JoinReply::Joined { voter: true };
+    }
+    if !membership.learner_ids().any(|l| l == id) {
+        return JoinReply::Refused(format!(
+            "node {id} is not a member of the metadata group: it must join first"
+        ));
+    }
+    if voters.len() >= max_voters {
+        return JoinReply::Refused(format!(
+            "the metadata group has {} voters, at most brook.raft.max.voters={max_voters}",
+            voters.len()
+        ));
+    }
+    tracing::info!(
+        node = id,
+        "promoting a learner to voter, as an operator asked"
+    );
+    match raft
+        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+        .await
+    {
+        Ok(_) => JoinReply::Joined { voter: true },
+        Err(e) => write_failed(raft, e),
     }
 }
 
@@ -110,21 +120,5 @@ fn write_failed(raft: &Raft, e: RaftError<NodeId, ClientWriteError<NodeId, Node>
             ChangeMembershipError::InProgress(_),
         )) => JoinReply::NotLeader { leader: None },
         other => JoinReply::Refused(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn voters_stay_odd_and_capped() {
-        let cases = [(1, 3, 1), (2, 3, 1), (3, 3, 3), (4, 3, 3), (5, 3, 3)];
-        for (members, max, want) in cases {
-            assert_eq!(target_voters(members, max), want, "{members} of max {max}");
-        }
-        assert_eq!(target_voters(4, 5), 3);
-        assert_eq!(target_voters(5, 5), 5);
-        assert_eq!(target_voters(9, 5), 5);
     }
 }

@@ -61,6 +61,10 @@ pub enum RaftRequest {
         id: NodeId,
         addr: String,
     },
+    /// An operator's consent: make learner `id` a voter (KIP-853's AddRaftVoter).
+    Promote {
+        id: NodeId,
+    },
 }
 
 /// The answer to a [`RaftRequest`], in the matching variant.

@@ -160,7 +160,10 @@ async fn dispatch(served: &Served, req: RaftRequest, peer: NodeId) -> RaftReply 
             "node {peer} may join as itself only, not as node {id}"
         ))),
         RaftRequest::Join { id, addr } => {
-            RaftReply::Join(membership::add_node(raft, id, addr, served.max_voters).await)
+            RaftReply::Join(membership::add_node(raft, id, addr).await)
+        }
+        RaftRequest::Promote { id } => {
+            RaftReply::Join(membership::add_voter(raft, id, served.max_voters).await)
         }
     }
 }

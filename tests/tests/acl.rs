@@ -598,6 +598,14 @@ fn delete_acl(conn: &mut RawConn) -> Result<i16> {
     Ok(first(conn.call(3, &request)?.filter_results, "filter")?.error_code)
 }
 
+fn add_raft_voter(conn: &mut RawConn) -> Result<i16> {
+    let request = AddRaftVoterRequest::default()
+        .with_cluster_id(None)
+        .with_voter_id(99)
+        .with_timeout_ms(5_000);
+    Ok(conn.call(0, &request)?.error_code)
+}
+
 fn metadata_of_t(conn: &mut RawConn) -> Result<i16> {
     let topic = first(metadata(conn, Some(&["t"]))?.topics, "topic")?;
     if topic.error_code == 0 {
@@ -828,6 +836,13 @@ fn matrix() -> Vec<Case> {
             delete_acl,
             CLUSTER_DENIED,
             vec![(vec![on_cluster(ALTER)], 0)],
+        ),
+        // Node 99 never joined: INVALID_REQUEST once bob may promote voters.
+        case(
+            K::AddRaftVoter,
+            add_raft_voter,
+            CLUSTER_DENIED,
+            vec![(vec![on_cluster(ALTER)], 42)],
         ),
     ]
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Result};
 use brook_tests::cluster::*;
 use brook_tests::*;
+use kafka_protocol::messages::{AddRaftVoterRequest, AddRaftVoterResponse};
 use kafka_protocol::records::Compression;
 
 /// Fast failure detection for the tests that take nodes down: a broker is down 3 s after its
@@ -603,29 +604,54 @@ async fn acknowledged_topics_survive_kill9_of_every_node() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fourth_node_joins_and_gets_new_partitions() -> Result<()> {
     const TOPIC: &str = "four-ways";
-    let mut c = Cluster::start(3);
+    let mut c = Cluster::start_with(3, |o| {
+        o.set("brook.raft.max.voters", 5);
+    });
     let fourth = c.add_node(1);
     assert_eq!(fourth, 4);
     for id in c.ids() {
         c.wait_for_brokers(id, &[1, 2, 3, 4])?;
     }
-    // At most 3 voters: the fourth node is a learner, which KRaft calls an observer.
-    let leader = c.raft_leader();
-    for id in [leader, fourth] {
-        wait_for(
-            &format!("node {id}'s view of the quorum"),
-            EVENTUALLY,
-            || {
-                let q = c.describe_quorum(id)?;
-                let want = (BTreeSet::from([1, 2, 3]), BTreeSet::from([4]));
-                ensure!(
-                    (q.voters.clone(), q.observers.clone()) == want,
-                    "node {id} reports {q:?}"
-                );
-                Ok(Some(()))
-            },
-        )?;
-    }
+    let quorum_is = |voters: &[i32], observers: &[i32]| -> Result<()> {
+        let want = (
+            voters.iter().copied().collect::<BTreeSet<_>>(),
+            observers.iter().copied().collect::<BTreeSet<_>>(),
+        );
+        let leader = c.raft_leader();
+        for id in [leader, fourth] {
+            wait_for(
+                &format!("node {id}'s view of the quorum"),
+                EVENTUALLY,
+                || {
+                    let q = c.describe_quorum(id)?;
+                    ensure!(
+                        (q.voters.clone(), q.observers.clone()) == want,
+                        "node {id} reports {q:?}"
+                    );
+                    Ok(Some(()))
+                },
+            )?;
+        }
+        Ok(())
+    };
+    // Holding the cluster secret lets a node join, as a learner (KRaft's observer), but not
+    // vote: that takes an operator's consent (AddRaftVoter), for a node that joined.
+    quorum_is(&[1, 2, 3], &[4])?;
+    let add_voter = |id: i32| -> Result<AddRaftVoterResponse> {
+        let request = AddRaftVoterRequest::default()
+            .with_cluster_id(None)
+            .with_voter_id(id)
+            .with_timeout_ms(30_000);
+        c.conn(2)?.call(0, &request)
+    };
+    let stranger = add_voter(7)?;
+    ensure!(
+        stranger.error_code == 42,
+        "promoting a non-member: {stranger:?}"
+    );
+    let promoted = add_voter(fourth)?;
+    ensure!(promoted.error_code == 0, "promoting node 4: {promoted:?}");
+    quorum_is(&[1, 2, 3, 4], &[])?;
 
     let view = c.create_topic(fourth, TOPIC, 8)?;
     assert_eq!(

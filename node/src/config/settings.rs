@@ -435,7 +435,7 @@ pub const SETTINGS: &[Setting] = &[
         name: "brook.raft.max.voters",
         default: "3",
         kind: Kind::Int,
-        doc: "Voters the Raft group keeps (3 or 5); further nodes join as learners.",
+        doc: "The most voters the Raft group has (3 or 5). A node that joins is a learner (observer) until an operator promotes it (AddRaftVoter, brook cluster promote).",
     },
     Setting {
         name: "broker.heartbeat.interval.ms",

@@ -19,6 +19,7 @@ use crate::security::authorizer::{Requester, OPERATIONS_NOT_REQUESTED};
 use crate::security::Principal;
 
 mod acls;
+mod add_raft_voter;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
@@ -241,6 +242,7 @@ apis! {
     DescribeAcls 1..=3 => describe_acls,
     CreateAcls 1..=3 => create_acls,
     DeleteAcls 1..=3 => delete_acls,
+    AddRaftVoter 0..=0 => add_raft_voter,
     @connection {
         /// After v0 the mechanism's messages come as bare frames, after v1 in SaslAuthenticate.
         SaslHandshake 0..=1,

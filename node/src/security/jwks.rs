@@ -228,7 +228,7 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 9));
         assert!(matches!(
             JwksSource::parse("file:///etc/jwks.json", ca).unwrap(),
-            JwksSource::File(p) if p == PathBuf::from("/etc/jwks.json")
+            JwksSource::File(p) if p == std::path::Path::new("/etc/jwks.json")
         ));
         let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
         assert_eq!(body(plain).unwrap(), b"{}");

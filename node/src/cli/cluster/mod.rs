@@ -6,8 +6,10 @@
 //! - [`status`]: `brook cluster status`, DescribeQuorum and Metadata as a table.
 //! - [`secure`]: `cluster up --secure`, a SASL_SSL cluster with its CA and admin user.
 //! - [`rebalance`]: `brook cluster rebalance`, moving replicas onto new and off leaving nodes.
+//! - [`promote`]: `brook cluster promote`, an operator's consent for a new metadata voter.
 
 pub mod layout;
+pub mod promote;
 pub mod rebalance;
 pub mod secure;
 pub mod status;
@@ -62,6 +64,18 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Make a node that joined the metadata quorum as an observer (learner) a voter: a node
+    /// holding the cluster secret may join, but votes only with an operator's consent.
+    Promote {
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+        /// The node id to promote.
+        #[arg(long)]
+        node: i32,
+        /// How long to wait for the promotion, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Show the Raft quorum and the brokers of a running cluster.
     Status {
         #[command(flatten)]
@@ -92,6 +106,14 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             .await
         }
         ClusterCommand::Status { bootstrap } => status::status(bootstrap.apply()?).await,
+        ClusterCommand::Promote {
+            bootstrap,
+            node,
+            timeout,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            promote::promote(bootstrap.apply()?, node, timeout).await
+        }
         ClusterCommand::Rebalance {
             bootstrap,
             decommission,
