@@ -6,7 +6,12 @@
 //! server errors, anything else). After `info` the worker throws its clients away and
 //! continues as a new process, as Jepsen does, so no later operation of the old client can be
 //! confused with the new one's.
+//!
+//! Every client of a run, and every `brook` admin command the harness runs, follows the run's
+//! [`Security`]: in the clear, or SASL_SSL as the admin user with `--secure`.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -99,9 +104,60 @@ fn kebab(camel: &str) -> String {
     out
 }
 
+/// How clients reach the nodes: in the clear, or with the librdkafka settings and the
+/// `--command-config` file [`crate::secure::prepare`] made.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    settings: Vec<(String, String)>,
+    command_config: Option<PathBuf>,
+}
+
+impl Security {
+    pub fn plaintext() -> Self {
+        Self::default()
+    }
+
+    /// Clients with librdkafka `settings`; brook's admin commands with `command_config`.
+    pub fn sasl_ssl(settings: Vec<(String, String)>, command_config: PathBuf) -> Self {
+        Security {
+            settings,
+            command_config: Some(command_config),
+        }
+    }
+
+    pub fn is_secure(&self) -> bool {
+        self.command_config.is_some()
+    }
+
+    /// Adds the security settings to a client's configuration.
+    pub fn apply(&self, c: &mut ClientConfig) {
+        for (k, v) in &self.settings {
+            c.set(k, v);
+        }
+    }
+
+    /// Arguments for a `brook` admin command (`topic`, `cluster status`, ...).
+    pub fn command_args(&self) -> Vec<OsString> {
+        match &self.command_config {
+            Some(path) => vec!["--command-config".into(), path.into()],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The settings of a client that only needs to reach the nodes (admin clients): the bootstrap
+/// list, IPv4, and the run's security.
+pub fn config(bootstrap: &str, security: &Security) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
+    security.apply(&mut c);
+    c
+}
+
 /// Settings every client gets: short timeouts, so a fault shows up as an error within a few
 /// seconds rather than as a client that hangs for a minute.
-fn base(bootstrap: &str) -> ClientConfig {
+fn base(bootstrap: &str, security: &Security) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("broker.address.family", "v4")
@@ -112,12 +168,13 @@ fn base(bootstrap: &str) -> ClientConfig {
         .set("topic.metadata.refresh.interval.ms", "2000")
         .set("metadata.max.age.ms", "6000")
         .set("log_level", "3");
+    security.apply(&mut c);
     c
 }
 
 /// A producer; `safe` turns on idempotence (acks=all and high retries come with it).
-pub fn producer(bootstrap: &str, safe: bool) -> Result<FutureProducer> {
-    let mut c = base(bootstrap);
+pub fn producer(bootstrap: &str, security: &Security, safe: bool) -> Result<FutureProducer> {
+    let mut c = base(bootstrap, security);
     c.set("acks", "all")
         .set("enable.idempotence", if safe { "true" } else { "false" })
         .set(
@@ -135,18 +192,24 @@ pub fn producer(bootstrap: &str, safe: bool) -> Result<FutureProducer> {
 
 /// A consumer that only ever uses `assign`; `group` names the consumer group for the
 /// workloads that commit offsets.
-pub fn consumer(bootstrap: &str, group: &str, safe: bool) -> Result<BaseConsumer> {
-    consumer_with(bootstrap, group, safe, &[])
+pub fn consumer(
+    bootstrap: &str,
+    security: &Security,
+    group: &str,
+    safe: bool,
+) -> Result<BaseConsumer> {
+    consumer_with(bootstrap, security, group, safe, &[])
 }
 
 /// [`consumer`] with `extra` settings applied last.
 pub fn consumer_with(
     bootstrap: &str,
+    security: &Security,
     group: &str,
     safe: bool,
     extra: &[(&str, &str)],
 ) -> Result<BaseConsumer> {
-    let mut c = base(bootstrap);
+    let mut c = base(bootstrap, security);
     c.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

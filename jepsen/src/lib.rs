@@ -14,7 +14,8 @@
 //!   directory), [`recorder`] (the history as it happens), [`cluster`] (nodes as processes), [`netns`] (namespaces, partitions), [`disk`] (disk-full),
 //!   [`clock`] (skewed clocks),
 //!   [`nemesis`] (the fault schedule), [`client`] (rdkafka clients and error classification)
-//!   and [`workloads`] (what the workers do).
+//!   and [`workloads`] (what the workers do); [`secure`] makes the key material of a
+//!   `--secure` run, whose clients follow [`client::Security`].
 
 pub mod analyze;
 pub mod checker;
@@ -29,6 +30,7 @@ pub mod nemesis;
 pub mod netns;
 pub mod recorder;
 pub mod runner;
+pub mod secure;
 pub mod store;
 pub mod timeline;
 pub mod workloads;

@@ -123,6 +123,8 @@ pub struct Schedule {
 /// (through Metadata and the high watermarks).
 pub struct Probe {
     pub brook_bin: PathBuf,
+    /// How its clients and `brook cluster status` reach the nodes.
+    pub security: client::Security,
     pub node_addrs: Vec<(u32, String)>,
     pub topics: Vec<String>,
 }
@@ -133,6 +135,7 @@ impl Probe {
         for (_, addr) in &self.node_addrs {
             let out = std::process::Command::new(&self.brook_bin)
                 .args(["cluster", "status", "--bootstrap-server", addr])
+                .args(self.security.command_args())
                 .output()
                 .ok()?;
             let text = String::from_utf8_lossy(&out.stdout);
@@ -156,7 +159,7 @@ impl Probe {
             .map(|(_, a)| a.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let consumer = client::consumer(&bootstrap, "jepsen-probe", false).ok()?;
+        let consumer = client::consumer(&bootstrap, &self.security, "jepsen-probe", false).ok()?;
         let mut records: BTreeMap<i32, i64> = BTreeMap::new();
         for t in &self.topics {
             let md = consumer

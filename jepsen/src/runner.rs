@@ -17,11 +17,13 @@ use serde_json::json;
 
 use crate::analyze::analyze;
 use crate::checker::{CheckOptions, Validity};
+use crate::client::Security;
 use crate::cluster::{self, Cluster, Net, PIDS};
 use crate::disk;
 use crate::nemesis::{self, sleep_unless, Fault, Probe, Schedule};
 use crate::netns;
 use crate::recorder::Recorder;
+use crate::secure;
 use crate::store::RunDir;
 use crate::workloads::group_offsets::GroupOffsets;
 use crate::workloads::list_append::ListAppend;
@@ -95,6 +97,11 @@ pub struct RunOpts {
     /// Keep the nodes' data directories after the run.
     #[arg(long)]
     pub keep_data: bool,
+    /// Nodes that speak only SASL_SSL, with ACLs, as `brook cluster up --secure` makes them
+    /// (key material under the run directory's `tls/`); every client and checker logs in as
+    /// the admin user with SCRAM-SHA-512 over TLS.
+    #[arg(long)]
+    pub secure: bool,
 }
 
 /// Installs the Ctrl-C/SIGTERM/SIGHUP handler once per process.
@@ -273,7 +280,7 @@ fn latest_summary(o: &RunOpts) -> String {
 
 fn table(opts: &RunOpts, rows: &[Outcome]) -> String {
     let mut t = format!(
-        "brook-jepsen test-all: {} nodes, {} s, {} workers at {} ops/s{}{}\n\n",
+        "brook-jepsen test-all: {} nodes, {} s, {} workers at {} ops/s{}{}{}\n\n",
         opts.nodes,
         opts.time_limit,
         opts.concurrency,
@@ -284,6 +291,7 @@ fn table(opts: &RunOpts, rows: &[Outcome]) -> String {
             ", network namespaces"
         },
         if opts.safe { ", --safe" } else { "" },
+        if opts.secure { ", --secure" } else { "" },
     );
     t.push_str("| workload | nemesis | valid | details | run |\n|---|---|---|---|---|\n");
     for r in rows {
@@ -320,6 +328,7 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
     let test = json!({
         "workload": opts.workload,
         "idempotent": opts.safe,
+        "security-protocol": if opts.secure { "SASL_SSL" } else { "PLAINTEXT" },
         "seed": seed,
         "git-sha": git_sha(),
         "options": opts,
@@ -329,16 +338,29 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         serde_json::to_string_pretty(&test)? + "\n",
     )?;
     run_dir.log(format!(
-        "run {}: {} nodes, workload {}, nemesis {}, seed {seed}",
+        "run {}: {} nodes, workload {}, nemesis {}, seed {seed}{}",
         run_dir.path.display(),
         opts.nodes,
         opts.workload,
-        opts.nemesis
+        opts.nemesis,
+        if opts.secure { ", SASL_SSL" } else { "" }
     ));
 
-    let settings = opts.broker_opts.clone();
     let ids: Vec<u32> = (1..=opts.nodes).collect();
     let net = if opts.local { Net::Local } else { Net::Netns };
+    let (settings, security) = if opts.secure {
+        let hosts: Vec<String> = ids.iter().map(|&id| cluster::host(net, id)).collect();
+        let (node_settings, security) = secure::prepare(&run_dir.path.join("tls"), &hosts)
+            .context("making the TLS material")?;
+        // --broker-opt comes last, so it still wins.
+        let settings = node_settings
+            .into_iter()
+            .chain(opts.broker_opts.clone())
+            .collect();
+        (settings, security)
+    } else {
+        (opts.broker_opts.clone(), Security::plaintext())
+    };
     let _lock = cluster::exclusive(net, &|m| run_dir.log(m))?;
     // Declared before the cluster so it is dropped after it: nodes die, then their namespaces.
     let _net_guard = if opts.local {
@@ -380,6 +402,7 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
     let recorder = Recorder::create(&run_dir.path.join("history.jsonl"))?;
     let ctx = Ctx {
         bootstrap,
+        security: security.clone(),
         node_addrs: node_addrs.clone(),
         recorder: &recorder,
         run: &run_dir,
@@ -405,6 +428,7 @@ pub fn run_once(opts: &RunOpts) -> Result<Validity> {
         seed,
         probe: Probe {
             brook_bin: opts.brook_bin.clone(),
+            security,
             node_addrs,
             topics: workload.topics(),
         },

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use brook_jepsen::client::Security;
 use brook_jepsen::cluster::{self, Cluster, Net};
 use brook_jepsen::nemesis::Probe;
 use brook_jepsen::netns::{self, shapes};
@@ -616,6 +617,7 @@ fn scenario(cluster: &Cluster, bin: &Path, victim: Victim) -> Result<()> {
     let bootstrap = cluster.bootstrap();
     let probe = Probe {
         brook_bin: bin.to_path_buf(),
+        security: Security::plaintext(),
         node_addrs: addrs.clone(),
         topics: vec![TOPIC.to_string()],
     };

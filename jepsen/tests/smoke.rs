@@ -1,5 +1,5 @@
 //! Short runs against real brook processes: a 3-node cluster and the queue workload, with
-//! process and clock faults in `--local` mode and, as root, with partitions and packet loss between
+//! process faults (on nodes that speak only SASL_SSL) and clock faults in `--local` mode and, as root, with partitions and packet loss between
 //! network namespaces. Every acknowledged write must be read back, and the run directory must
 //! hold everything JEPSEN.md lists. One run proves the harness can fail: with
 //! `brook.ack.before.flush=true`, kills lose acknowledged writes and the run must be invalid.
@@ -132,12 +132,33 @@ fn assert_valid_run(run: &Path) {
     );
 }
 
+/// The run was a `--secure` one: its test.json says so, its key material is in the run
+/// directory, and the nodes ran with SASL (they made the admin user). The clients logged in
+/// over TLS, or the valid run could not have read anything.
+fn assert_secure_run(run: &Path) {
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["security-protocol"], "SASL_SSL", "{test:#}");
+    for f in ["tls/ca.pem", "tls/node.pem", "tls/client.properties"] {
+        assert!(run.join(f).exists(), "{f} missing in {}", run.display());
+    }
+    let made_admin = (1..=3).any(|n| {
+        std::fs::read_to_string(run.join(format!("nodes/n{n}/broker.log")))
+            .unwrap_or_default()
+            .contains("created the bootstrap SCRAM user")
+    });
+    assert!(made_admin, "no node made the admin user: SASL was off");
+}
+
+/// On nodes that speak only SASL_SSL (`--secure`): every client, the final drain and the
+/// checkers' probes log in over TLS.
 #[test]
 fn queue_under_process_faults_is_valid() {
     let Some((run_dir, store)) = run(
         "local",
         &[
             "--local",
+            "--secure",
             "--time-limit",
             "30",
             "--nemesis",
@@ -149,6 +170,7 @@ fn queue_under_process_faults_is_valid() {
         return;
     };
     assert_valid_run(&run_dir);
+    assert_secure_run(&run_dir);
     let _ = std::fs::remove_dir_all(&store);
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Cluster state is read the way Kafka tools read it, with raw requests ([`RawConn`]):
 //! DescribeQuorum for the Raft group, DescribeCluster for the controller, Metadata v12 for
-//! brokers, topic ids, owners and leaders.
+//! brokers, topic ids, owners and leaders. Nodes configured with [`BrokerOptions::secure`] make
+//! a SASL_SSL cluster; its raw connections then speak TLS and log in ([`Cluster::conn`]), and
+//! its rdkafka clients take [`Cluster::security`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::OpenOptions;
@@ -38,8 +40,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{
-    base_config, brook_bin, free_port, topic_name, wait_for, Broker, BrokerOptions, RawConn,
-    Received, EVENTUALLY, READY_TIMEOUT, SHUTDOWN_TIMEOUT,
+    brook_bin, client_config, free_port, topic_name, wait_for, Broker, BrokerOptions, RawConn,
+    Received, Security, EVENTUALLY, READY_TIMEOUT, SHUTDOWN_TIMEOUT,
 };
 
 /// Kafka error codes of the cluster tests (the single-node ones are in [`crate::codes`]).
@@ -378,9 +380,16 @@ impl Cluster {
         id
     }
 
-    /// A raw Kafka connection to a node.
+    /// How clients reach the nodes (see [`BrokerOptions::secure`]).
+    pub fn security(&self) -> &Security {
+        self.common.security()
+    }
+
+    /// A raw Kafka connection to a node (authenticated, if the cluster is secure).
     pub fn conn(&self, id: i32) -> Result<RawConn> {
-        RawConn::connect(self.addr(id)).with_context(|| format!("connecting to node {id}"))
+        self.security()
+            .connect(self.addr(id))
+            .with_context(|| format!("connecting to node {id}"))
     }
 
     /// The node's view of the metadata Raft group.
@@ -1066,7 +1075,12 @@ pub fn produce_with_acks(
 /// A consumer for any bootstrap list that is only ever `assign`ed (no group protocol, no
 /// commits).
 pub fn assign_consumer(bootstrap: &str) -> BaseConsumer {
-    let mut config = base_config(bootstrap);
+    secure_assign_consumer(bootstrap, &Security::plaintext())
+}
+
+/// [`assign_consumer`] for brokers that speak what `security` says.
+pub fn secure_assign_consumer(bootstrap: &str, security: &Security) -> BaseConsumer {
+    let mut config = client_config(bootstrap, security);
     config
         .set("group.id", "brook-tests")
         .set("enable.auto.commit", "false")
@@ -1084,7 +1098,17 @@ pub fn consume_to_ends(
     topic: &str,
     ends: &BTreeMap<i32, i64>,
 ) -> Result<BTreeMap<i32, Vec<Received>>> {
-    let consumer = assign_consumer(bootstrap);
+    secure_consume_to_ends(bootstrap, &Security::plaintext(), topic, ends)
+}
+
+/// [`consume_to_ends`] from brokers that speak what `security` says.
+pub fn secure_consume_to_ends(
+    bootstrap: &str,
+    security: &Security,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+) -> Result<BTreeMap<i32, Vec<Received>>> {
+    let consumer = secure_assign_consumer(bootstrap, security);
     let mut tpl = TopicPartitionList::new();
     for (&p, &end) in ends {
         if end > 0 {

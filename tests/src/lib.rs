@@ -9,8 +9,16 @@
 //! `<workspace>/target/debug/brook`. The broker's stdout and stderr go to `broker.log` in the
 //! test's temporary directory; when a test fails its tail is printed (libtest only shows the
 //! output of failing tests) and the directory is kept for inspection.
+//!
+//! A broker started with [`BrokerOptions::secure`] speaks only SASL_SSL ([`secure`]); every
+//! client made for it here (rdkafka, kcat, [`RawConn`] through [`Security::connect`]) then
+//! follows its [`Security`]. [`scram`] is the SCRAM client those raw connections log in with.
 
 pub mod cluster;
+pub mod scram;
+pub mod secure;
+
+pub use secure::Security;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -105,6 +113,7 @@ pub struct BrokerOptions {
     node_id: Option<i32>,
     port: Option<u16>,
     data_dir: Option<PathBuf>,
+    security: Security,
 }
 
 impl BrokerOptions {
@@ -144,6 +153,21 @@ impl BrokerOptions {
     pub fn data_dir(&mut self, dir: &Path) -> &mut Self {
         self.data_dir = Some(dir.to_path_buf());
         self
+    }
+
+    /// Speak only what `security` says (SASL_SSL with ACLs, as `brook cluster up --secure`
+    /// sets nodes up; nothing for [`Security::plaintext`]); the broker's clients follow it.
+    pub fn secure(&mut self, security: &Security) -> &mut Self {
+        for (k, v) in security.node_settings() {
+            self.set(k, v);
+        }
+        self.security = security.clone();
+        self
+    }
+
+    /// How clients reach brokers started with these options.
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 }
 
@@ -216,6 +240,16 @@ impl Broker {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How clients reach this broker (see [`BrokerOptions::secure`]).
+    pub fn security(&self) -> &Security {
+        &self.opts.security
+    }
+
+    /// A raw Kafka connection to this broker, authenticated if it is secure.
+    pub fn conn(&self) -> Result<RawConn> {
+        self.security().connect(self.addr)
     }
 
     /// Where the broker really listens: the fixed port if one was given, else the ready line's
@@ -497,7 +531,8 @@ pub fn unique_name(prefix: &str) -> String {
 // rdkafka clients
 // ---------------------------------------------------------------------------------------------
 
-fn base_config(bootstrap: &str) -> ClientConfig {
+/// What every rdkafka client of the harness gets, with `security`'s settings.
+pub fn client_config(bootstrap: &str, security: &Security) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
@@ -506,17 +541,27 @@ fn base_config(bootstrap: &str) -> ClientConfig {
         .set("reconnect.backoff.ms", "20")
         .set("reconnect.backoff.max.ms", "500")
         .set("topic.metadata.refresh.interval.ms", "5000");
+    security.apply(&mut config);
     config
 }
 
 /// A producer for `broker` (acks=all unless overridden), with `extra` settings applied last.
 pub fn producer(broker: &Broker, extra: &[(&str, &str)]) -> FutureProducer {
-    producer_for(&broker.bootstrap(), extra)
+    secure_producer_for(&broker.bootstrap(), broker.security(), extra)
 }
 
 /// A producer for any bootstrap address (e.g. a proxy).
 pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
-    let mut config = base_config(bootstrap);
+    secure_producer_for(bootstrap, &Security::plaintext(), extra)
+}
+
+/// [`producer_for`] for brokers that speak what `security` says.
+pub fn secure_producer_for(
+    bootstrap: &str,
+    security: &Security,
+    extra: &[(&str, &str)],
+) -> FutureProducer {
+    let mut config = client_config(bootstrap, security);
     config
         .set("acks", "all")
         .set("message.timeout.ms", "120000")
@@ -532,7 +577,7 @@ pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
 /// A consumer that is only ever `assign`ed with explicit offsets (brook has no consumer groups
 /// yet; librdkafka still wants a group.id for `assign`, but never commits or fetches offsets).
 pub fn consumer(broker: &Broker, extra: &[(&str, &str)]) -> BaseConsumer {
-    let mut config = base_config(&broker.bootstrap());
+    let mut config = client_config(&broker.bootstrap(), broker.security());
     config
         .set("group.id", "brook-tests")
         .set("enable.auto.commit", "false")
@@ -549,7 +594,7 @@ pub fn consumer(broker: &Broker, extra: &[(&str, &str)]) -> BaseConsumer {
 }
 
 pub fn admin(broker: &Broker) -> AdminClient<DefaultClientContext> {
-    base_config(&broker.bootstrap())
+    client_config(&broker.bootstrap(), broker.security())
         .create()
         .expect("create rdkafka admin client")
 }
@@ -906,6 +951,7 @@ pub async fn assert_healthy(broker: &Broker) {
 pub fn kcat(broker: &Broker, args: &[&str], stdin: &[u8]) -> Result<Vec<u8>> {
     let mut child = Command::new("kcat")
         .args(["-b", &broker.bootstrap(), "-X", "broker.address.family=v4"])
+        .args(broker.security().kcat_args())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -958,33 +1004,88 @@ pub fn kcat(broker: &Broker, args: &[&str], stdin: &[u8]) -> Result<Vec<u8>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Raw Kafka protocol over a plain TCP socket
+// Raw Kafka protocol over a TCP socket, or TLS on one
 // ---------------------------------------------------------------------------------------------
+
+/// The bytes of a [`RawConn`]: a plain socket, or TLS over one.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Transport {
+    fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => &mut t.sock,
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(t) => t.flush(),
+        }
+    }
+}
 
 /// A blocking Kafka connection that sends exactly the bytes a test asks for.
 pub struct RawConn {
-    stream: TcpStream,
+    stream: Transport,
     next_correlation: i32,
 }
 
 impl RawConn {
+    /// A plain TCP connection (for a secure broker: [`Broker::conn`] or [`Security::connect`]).
     pub fn connect(addr: impl ToSocketAddrs) -> Result<RawConn> {
         let addr = addr
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| anyhow!("no address"))?;
         let stream = TcpStream::connect_timeout(&addr, OP_TIMEOUT)?;
-        stream.set_read_timeout(Some(OP_TIMEOUT))?;
-        stream.set_write_timeout(Some(OP_TIMEOUT))?;
-        stream.set_nodelay(true)?;
+        Self::over(Transport::Plain(stream))
+    }
+
+    /// A connection speaking TLS as `tls` on the connected `socket`; the handshake runs with
+    /// the first request.
+    pub fn over_tls(socket: TcpStream, tls: rustls::ClientConnection) -> Result<RawConn> {
+        Self::over(Transport::Tls(Box::new(rustls::StreamOwned::new(
+            tls, socket,
+        ))))
+    }
+
+    fn over(mut stream: Transport) -> Result<RawConn> {
+        let socket = stream.socket();
+        socket.set_read_timeout(Some(OP_TIMEOUT))?;
+        socket.set_write_timeout(Some(OP_TIMEOUT))?;
+        socket.set_nodelay(true)?;
         Ok(RawConn {
             stream,
             next_correlation: 1,
         })
     }
 
+    /// The TCP socket (under TLS, if the connection speaks it).
     pub fn stream(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        self.stream.socket()
     }
 
     /// Writes bytes as they are (no framing).
@@ -1098,10 +1199,10 @@ impl RawConn {
     /// Waits (bounded) for the broker to close the connection. Fails if it answers instead or
     /// keeps the connection open past `timeout`.
     pub fn expect_closed(&mut self, timeout: Duration) -> Result<()> {
-        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.socket().set_read_timeout(Some(timeout))?;
         let mut buf = [0u8; 4096];
         let result = self.stream.read(&mut buf);
-        self.stream.set_read_timeout(Some(OP_TIMEOUT))?;
+        self.stream.socket().set_read_timeout(Some(OP_TIMEOUT))?;
         match result {
             Ok(0) => Ok(()),
             Ok(n) => bail!(
@@ -1128,7 +1229,7 @@ fn is_closed_error(e: &std::io::Error) -> bool {
 }
 
 /// `read_exact` that returns `false` if the peer closed (or reset) before the first byte.
-fn read_exact_or_closed(stream: &mut TcpStream, buf: &mut [u8]) -> Result<bool> {
+fn read_exact_or_closed(stream: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
     let mut filled = 0;
     while filled < buf.len() {
         match stream.read(&mut buf[filled..]) {

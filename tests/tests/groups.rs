@@ -1,12 +1,13 @@
 //! Consumer groups at the protocol level: every version of every group API against a real
-//! node, and a coordinator killed in the middle of commits on a 3-node cluster.
+//! node, and a coordinator killed in the middle of commits on a 3-node cluster, in the clear
+//! and on a cluster that speaks only SASL_SSL.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Result};
 use brook_tests::cluster::{create_topics, Cluster};
-use brook_tests::{unique_name, wait_for, Broker, RawConn};
+use brook_tests::{unique_name, wait_for, Broker, RawConn, Security};
 use bytes::Bytes;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -343,7 +344,25 @@ fn find_coordinator(cluster: &Cluster, via: i32, group: &str) -> Result<i32> {
 /// old coordinator returns and takes its group back it serves the newest commits.
 #[test]
 fn coordinator_failover_keeps_every_acknowledged_commit() -> Result<()> {
-    let mut cluster = Cluster::start(3);
+    coordinator_failover(Security::plaintext())
+}
+
+/// As above on a cluster that speaks only SASL_SSL, with ACLs, as `brook cluster up --secure`
+/// sets it up: every request goes over TLS as the admin user.
+#[test]
+fn coordinator_failover_keeps_every_acknowledged_commit_on_a_secure_cluster() -> Result<()> {
+    coordinator_failover(Security::sasl_ssl())
+}
+
+fn coordinator_failover(security: Security) -> Result<()> {
+    let mut cluster = Cluster::start_with(3, |o| {
+        o.secure(&security);
+    });
+    if security.is_secure() {
+        for id in cluster.ids() {
+            brook_tests::secure::plaintext_is_refused(cluster.addr(id))?;
+        }
+    }
     let topic = unique_name("gfail");
     cluster.create_topic(1, &topic, 3)?;
     let group = unique_name("gfail-group");

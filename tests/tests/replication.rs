@@ -1,6 +1,6 @@
 //! Replicated partitions on a real 3-node cluster: an idempotent acks=all producer keeps
-//! exactly-once, in-order delivery across the SIGKILL of a partition leader (also when it is
-//! the Raft leader); the killed node returns to every in-sync set; Metadata describes replicas,
+//! exactly-once, in-order delivery across the SIGKILL of a partition leader (on a cluster that
+//! speaks only SASL_SSL, and in the clear when it is also the Raft leader); the killed node returns to every in-sync set; Metadata describes replicas,
 //! in-sync replicas, offline replicas and leader epochs while a node is down, and live nodes
 //! keep their leadership and in-sync membership; acks=all is refused with NOT_ENOUGH_REPLICAS
 //! below `min.insync.replicas`, waits for every in-sync replica, and goes on without a
@@ -274,24 +274,36 @@ fn check_exactly_once(
 /// restarts and must return to the in-sync set of every partition, after which a read through
 /// any node still shows exactly the acknowledged messages.
 ///
-/// Partition 0's leader is a node other than the Raft leader here.
+/// Partition 0's leader is a node other than the Raft leader here, and the cluster is set up
+/// as `brook cluster up --secure` sets it up: it speaks only SASL_SSL, with ACLs, so every
+/// client (the producer, the consumers, the harness's own requests) logs in as the admin user
+/// over TLS, and the followers fetch from their leaders over TLS.
 #[test]
-fn idempotent_producer_keeps_exactly_once_across_leader_kill() -> Result<()> {
-    failover(false)
+fn idempotent_producer_keeps_exactly_once_across_leader_kill_on_a_secure_cluster() -> Result<()> {
+    failover(false, Security::sasl_ssl())
 }
 
-/// As above, with partition 0 led by the Raft leader (the controller), so both fail at once.
+/// As above, with partition 0 led by the Raft leader (the controller), so both fail at once;
+/// in the clear.
 #[test]
 fn idempotent_producer_keeps_exactly_once_across_leader_and_raft_leader_kill() -> Result<()> {
-    failover(true)
+    failover(true, Security::plaintext())
 }
 
-fn failover(kill_raft_leader: bool) -> Result<()> {
+fn failover(kill_raft_leader: bool, security: Security) -> Result<()> {
     const TOPIC: &str = "failover";
     const PARTITIONS: i32 = 3;
     const MESSAGES: usize = 100_000;
     const KILL_AFTER_ACKED: usize = MESSAGES / 3;
-    let mut c = Cluster::start_with(3, fast_failure_detection);
+    let mut c = Cluster::start_with(3, |o| {
+        fast_failure_detection(o);
+        o.secure(&security);
+    });
+    if security.is_secure() {
+        for id in c.ids() {
+            brook_tests::secure::plaintext_is_refused(c.addr(id))?;
+        }
+    }
     let raft_leader = c.raft_leader();
     let victim = if kill_raft_leader {
         raft_leader
@@ -322,7 +334,8 @@ fn failover(kill_raft_leader: bool) -> Result<()> {
     );
 
     let recorder = Recorder::new(MESSAGES);
-    let producer: ThreadedProducer<Recorder> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap_of(&c, &c.ids()))
         .set("broker.address.family", "v4")
         .set("enable.idempotence", "true")
@@ -333,8 +346,9 @@ fn failover(kill_raft_leader: bool) -> Result<()> {
         .set("queue.buffering.max.messages", "200000")
         .set("reconnect.backoff.ms", "20")
         .set("reconnect.backoff.max.ms", "500")
-        .set("topic.metadata.refresh.interval.ms", "5000")
-        .create_with_context(recorder)?;
+        .set("topic.metadata.refresh.interval.ms", "5000");
+    c.security().apply(&mut config);
+    let producer: ThreadedProducer<Recorder> = config.create_with_context(recorder)?;
 
     let killed_at = std::thread::scope(|s| -> Result<Instant> {
         let producer = &producer;
@@ -465,7 +479,7 @@ fn failover(kill_raft_leader: bool) -> Result<()> {
 
     // Read back through the survivors only.
     let ends = ends_from_leaders(&c, survivors[0], TOPIC)?;
-    let read = consume_to_ends(&bootstrap_of(&c, &survivors), TOPIC, &ends)?;
+    let read = secure_consume_to_ends(&bootstrap_of(&c, &survivors), c.security(), TOPIC, &ends)?;
     check_exactly_once(&reports, PARTITIONS, &read)?;
     assert_eq!(
         read.values().map(Vec::len).sum::<usize>(),
@@ -512,7 +526,7 @@ fn failover(kill_raft_leader: bool) -> Result<()> {
 
     // Everything is still there, read through every node.
     let ends = ends_from_leaders(&c, victim, TOPIC)?;
-    let read = consume_to_ends(&bootstrap_of(&c, &c.ids()), TOPIC, &ends)?;
+    let read = secure_consume_to_ends(&bootstrap_of(&c, &c.ids()), c.security(), TOPIC, &ends)?;
     check_exactly_once(&reports, PARTITIONS, &read)?;
     assert_eq!(read.values().map(Vec::len).sum::<usize>(), MESSAGES);
     Ok(())

@@ -9,15 +9,13 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use brook_tests::scram::{self, handshake, step, Mechanism};
 use brook_tests::*;
-use kafka_protocol::messages::{
-    MetadataRequest, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-};
+use kafka_protocol::messages::{MetadataRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::StrBytes;
-use ring::{digest, hmac, pbkdf2};
 
 const USER: &str = "admin";
 const PASSWORD: &str = "admin-secret";
@@ -34,82 +32,13 @@ fn sasl_broker() -> Broker {
     })
 }
 
-fn handshake(conn: &mut RawConn, mechanism: &'static str) -> Result<i16> {
-    let request =
-        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
-    Ok(conn.call(1, &request)?.error_code)
-}
-
-fn step(conn: &mut RawConn, bytes: Vec<u8>) -> Result<SaslAuthenticateResponse> {
-    conn.call(
-        2,
-        &SaslAuthenticateRequest::default().with_auth_bytes(bytes.into()),
-    )
-}
-
-fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
-        .as_ref()
-        .to_vec()
-}
-
-/// The client side of SCRAM-SHA-256 after the server-first message: the client-final message
-/// for `password`, and the server signature to expect.
-fn client_final(
-    password: &str,
-    client_first_bare: &str,
-    server_first: &str,
-) -> Result<(String, Vec<u8>)> {
-    let attr = |name: &str| {
-        server_first
-            .split(',')
-            .find_map(|f| f.strip_prefix(name))
-            .context("server-first attribute missing")
-    };
-    let nonce = attr("r=")?;
-    let salt = B64.decode(attr("s=")?)?;
-    let iterations: u32 = attr("i=")?.parse()?;
-    let mut salted = [0u8; 32];
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations.try_into()?,
-        &salt,
-        password.as_bytes(),
-        &mut salted,
-    );
-    let client_key = hmac256(&salted, b"Client Key");
-    let stored_key = digest::digest(&digest::SHA256, &client_key);
-    let without_proof = format!("c=biws,r={nonce}");
-    let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-    let signature = hmac256(stored_key.as_ref(), auth_message.as_bytes());
-    let proof: Vec<u8> = client_key
-        .iter()
-        .zip(&signature)
-        .map(|(a, b)| a ^ b)
-        .collect();
-    let server_signature = hmac256(&hmac256(&salted, b"Server Key"), auth_message.as_bytes());
-    Ok((
-        format!("{without_proof},p={}", B64.encode(proof)),
-        server_signature,
-    ))
-}
-
 /// SCRAM-SHA-256 up to the client-final message, which is returned unsent.
 fn start_scram(
     conn: &mut RawConn,
     client_nonce: &str,
     password: &str,
 ) -> Result<(String, Vec<u8>)> {
-    ensure!(handshake(conn, "SCRAM-SHA-256")? == 0, "handshake refused");
-    let bare = format!("n={USER},r={client_nonce}");
-    let first = step(conn, format!("n,,{bare}").into_bytes())?;
-    ensure!(first.error_code == 0, "{first:?}");
-    let server_first = String::from_utf8(first.auth_bytes.to_vec())?;
-    ensure!(
-        server_first.starts_with(&format!("r={client_nonce}")),
-        "{server_first}"
-    );
-    client_final(password, &bare, &server_first)
+    scram::start(conn, Mechanism::Sha256, USER, client_nonce, password)
 }
 
 fn refused(conn: &mut RawConn, bytes: Vec<u8>, what: &str) -> Result<()> {

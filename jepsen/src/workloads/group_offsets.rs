@@ -55,6 +55,7 @@ impl GroupOffsets {
         // holds up a rebalance for this long at most.
         let consumer = client::consumer_with(
             &ctx.bootstrap,
+            &ctx.security,
             group,
             ctx.safe,
             &[("max.poll.interval.ms", "10000")],
@@ -130,7 +131,7 @@ fn fetch_op(
 
 /// A fresh consumer of the worker's group, resumed at every key's committed offset.
 fn resume(ctx: &Ctx, p: &Process, group: &str, keys: u32) -> Result<Option<BaseConsumer>> {
-    let consumer = client::consumer(&ctx.bootstrap, group, ctx.safe)?;
+    let consumer = client::consumer(&ctx.bootstrap, &ctx.security, group, ctx.safe)?;
     let mut tpl = TopicPartitionList::new();
     for key in 0..keys {
         let (kind, c) = fetch_op(ctx, p, "resume", &consumer, group, key);
@@ -167,14 +168,16 @@ impl Workload for GroupOffsets {
             let (producer, consumer) = match &clients {
                 Some(c) => c,
                 None => {
-                    let made = client::producer(&ctx.bootstrap, ctx.safe).and_then(|prod| {
-                        let consumer = if self.subscribe {
-                            Some(self.subscribed(ctx, &group)?)
-                        } else {
-                            resume(ctx, &p, &group, self.keys)?
-                        };
-                        Ok((prod, consumer))
-                    });
+                    let made = client::producer(&ctx.bootstrap, &ctx.security, ctx.safe).and_then(
+                        |prod| {
+                            let consumer = if self.subscribe {
+                                Some(self.subscribed(ctx, &group)?)
+                            } else {
+                                resume(ctx, &p, &group, self.keys)?
+                            };
+                            Ok((prod, consumer))
+                        },
+                    );
                     match made {
                         Ok((prod, Some(cons))) => {
                             polled.clear();
@@ -280,7 +283,7 @@ impl Workload for GroupOffsets {
         let p = Process::Named("final".into());
         let groups: BTreeSet<String> = (0..ctx.concurrency).map(|w| self.group_of(w)).collect();
         for group in groups {
-            let consumer = client::consumer(&ctx.bootstrap, &group, ctx.safe)?;
+            let consumer = client::consumer(&ctx.bootstrap, &ctx.security, &group, ctx.safe)?;
             for key in 0..self.keys {
                 fetch_op(ctx, &p, "fetch-committed", &consumer, &group, key);
             }

@@ -97,10 +97,14 @@ impl Workload for ListAppend {
             let (producer, consumer) = match &clients {
                 Some(c) => c,
                 None => {
-                    let made = client::producer(&ctx.bootstrap, ctx.safe).and_then(|p| {
-                        let group = format!("jepsen-list-{process}");
-                        Ok((p, client::consumer(&ctx.bootstrap, &group, ctx.safe)?))
-                    });
+                    let made =
+                        client::producer(&ctx.bootstrap, &ctx.security, ctx.safe).and_then(|p| {
+                            let group = format!("jepsen-list-{process}");
+                            Ok((
+                                p,
+                                client::consumer(&ctx.bootstrap, &ctx.security, &group, ctx.safe)?,
+                            ))
+                        });
                     match made {
                         Ok(c) => clients.insert(c),
                         Err(e) => {
@@ -147,6 +151,7 @@ impl Workload for ListAppend {
                 let p = Process::Named(format!("final-{attempt}"));
                 let consumer = client::consumer(
                     &ctx.bootstrap,
+                    &ctx.security,
                     &format!("jepsen-list-final-{attempt}"),
                     ctx.safe,
                 )?;

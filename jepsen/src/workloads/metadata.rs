@@ -12,7 +12,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde_json::{json, Value};
@@ -87,9 +86,14 @@ fn describe(consumer: &BaseConsumer, name: &str) -> (OpType, Value, Option<Strin
 }
 
 /// One node's view of all topics, from `brook topic describe` against it.
-fn node_view(bin: &std::path::Path, addr: &str) -> Result<BTreeMap<String, TopicView>> {
+fn node_view(
+    bin: &std::path::Path,
+    security: &client::Security,
+    addr: &str,
+) -> Result<BTreeMap<String, TopicView>> {
     let out = std::process::Command::new(bin)
         .args(["topic", "--bootstrap-server", addr, "describe"])
+        .args(security.command_args())
         .output()?;
     anyhow::ensure!(
         out.status.success(),
@@ -137,13 +141,19 @@ impl Workload for Metadata {
             let (admin, consumer) = match &clients {
                 Some(c) => c,
                 None => {
-                    let made = ClientConfig::new()
-                        .set("bootstrap.servers", &ctx.bootstrap)
-                        .set("broker.address.family", "v4")
+                    let made = client::config(&ctx.bootstrap, &ctx.security)
                         .create::<AdminClient<DefaultClientContext>>()
                         .map_err(anyhow::Error::from)
                         .and_then(|a| {
-                            Ok((a, client::consumer(&ctx.bootstrap, "jepsen-meta", false)?))
+                            Ok((
+                                a,
+                                client::consumer(
+                                    &ctx.bootstrap,
+                                    &ctx.security,
+                                    "jepsen-meta",
+                                    false,
+                                )?,
+                            ))
                         });
                     match made {
                         Ok(c) => clients.insert(c),
@@ -199,7 +209,7 @@ impl Workload for Metadata {
         loop {
             nodes.clear();
             for (id, addr) in &ctx.node_addrs {
-                match node_view(&self.brook_bin, addr) {
+                match node_view(&self.brook_bin, &ctx.security, addr) {
                     Ok(v) => {
                         nodes.insert(id.to_string(), v);
                     }

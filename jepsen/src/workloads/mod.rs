@@ -14,7 +14,6 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -28,6 +27,8 @@ use crate::store::RunDir;
 /// What workers need to know about the run.
 pub struct Ctx<'a> {
     pub bootstrap: String,
+    /// How the clients reach the nodes (SASL_SSL with `--secure`).
+    pub security: client::Security,
     /// Each node's own Kafka address, for per-node checks.
     pub node_addrs: Vec<(u32, String)>,
     pub recorder: &'a Recorder,
@@ -93,10 +94,8 @@ pub fn pace(ctx: &Ctx, rng: &mut StdRng) {
 
 /// Creates `topic`, retrying while the cluster is settling; an existing topic is fine.
 pub fn create_topic(ctx: &Ctx, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &ctx.bootstrap)
-        .set("broker.address.family", "v4")
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> =
+        client::config(&ctx.bootstrap, &ctx.security).create()?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     loop {
@@ -133,7 +132,8 @@ pub fn health(ctx: &Ctx, topics: &[String], wait: Duration) -> bool {
         let mut all_ok = true;
         let mut views = Vec::new();
         for (id, addr) in &ctx.node_addrs {
-            let consumer: Result<BaseConsumer> = client::consumer(addr, "jepsen-health", false);
+            let consumer: Result<BaseConsumer> =
+                client::consumer(addr, &ctx.security, "jepsen-health", false);
             let mut problems = Vec::new();
             match consumer {
                 Err(e) => problems.push(format!("client: {e:#}")),

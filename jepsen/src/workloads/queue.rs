@@ -132,15 +132,17 @@ impl Workload for Queue {
             let (producer, consumer) = match &clients {
                 Some(c) => c,
                 None => {
-                    let made = client::producer(&ctx.bootstrap, ctx.safe).and_then(|p| {
-                        let c = client::consumer(
-                            &ctx.bootstrap,
-                            &format!("jepsen-queue-{process}"),
-                            ctx.safe,
-                        )?;
-                        self.assign(&c, &all)?;
-                        Ok((p, c))
-                    });
+                    let made =
+                        client::producer(&ctx.bootstrap, &ctx.security, ctx.safe).and_then(|p| {
+                            let c = client::consumer(
+                                &ctx.bootstrap,
+                                &ctx.security,
+                                &format!("jepsen-queue-{process}"),
+                                ctx.safe,
+                            )?;
+                            self.assign(&c, &all)?;
+                            Ok((p, c))
+                        });
                     match made {
                         Ok(c) => clients.insert(c),
                         Err(e) => {
@@ -217,17 +219,21 @@ impl Workload for Queue {
         'readers: while !done(&reached) && Instant::now() < deadline {
             let p = Process::Named(format!("drain-{reader}"));
             reader += 1;
-            let consumer =
-                match client::consumer(&ctx.bootstrap, &format!("jepsen-drain-{reader}"), ctx.safe)
-                    .and_then(|c| self.assign(&c, &all).map(|()| c))
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        ctx.run.log(format!("drain: no consumer: {e:#}"));
-                        std::thread::sleep(Duration::from_secs(1));
-                        continue;
-                    }
-                };
+            let consumer = match client::consumer(
+                &ctx.bootstrap,
+                &ctx.security,
+                &format!("jepsen-drain-{reader}"),
+                ctx.safe,
+            )
+            .and_then(|c| self.assign(&c, &all).map(|()| c))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    ctx.run.log(format!("drain: no consumer: {e:#}"));
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
             while !done(&reached) && Instant::now() < deadline {
                 ctx.recorder.invoke(&p, "poll", json!([{"f": "poll"}]));
                 let (kind, value, error) = poll(&consumer, Duration::from_secs(1));
