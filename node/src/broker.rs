@@ -23,7 +23,9 @@ pub(crate) struct Broker {
     /// The replica fetchers of the partitions this node follows.
     pub followers: Followers,
     pub store: Store,
-    /// The host and port clients are told to connect to.
+    /// The Kafka listeners, in the order `listeners` gives them.
+    pub listeners: Vec<Arc<Listener>>,
+    /// The inter-broker listener's advertised address: where other nodes fetch replicas.
     pub advertised: (String, i32),
     /// Long polls return early once the node begins to shut down.
     pub shutdown: Shutdown,
@@ -36,8 +38,6 @@ pub(crate) struct Broker {
     pub request_budget: Arc<tokio::sync::Semaphore>,
     /// The secret this cluster's nodes prove themselves with (Raft port and `BROOK-NODE`).
     pub cluster_secret: brook_raft::ClusterSecret,
-    /// The listener's TLS configuration, on an SSL or SASL_SSL listener.
-    pub tls: Option<Arc<crate::security::tls::Tls>>,
     /// Checks OAUTHBEARER tokens, when that mechanism is enabled.
     pub jwt: Option<Arc<crate::security::oauthbearer::JwtValidator>>,
 }
@@ -59,13 +59,12 @@ impl Broker {
         self.lease.renew(sent, session, interval);
     }
 
-    /// The SASL mechanisms clients may use on this node's listener (none on PLAINTEXT).
-    pub fn sasl_mechanisms(&self) -> &[String] {
-        if self.config.security_protocol.is_sasl() {
-            &self.config.sasl_mechanisms
-        } else {
-            &[]
-        }
+    /// Where a client that connected through `listener` reaches this node.
+    pub fn address(&self, listener: &str) -> Option<(&str, i32)> {
+        self.listeners
+            .iter()
+            .find(|l| &*l.name == listener)
+            .map(|l| (l.advertised.0.as_str(), l.advertised.1))
     }
 
     /// Decides requests against the ACLs.
@@ -87,6 +86,30 @@ impl Broker {
         let live = self.image().brokers().filter(|b| b.live).count().max(1);
         let configured = usize::try_from(self.config.default_replication_factor).unwrap_or(1);
         u32::try_from(configured.clamp(1, live)).unwrap_or(1)
+    }
+}
+
+/// One Kafka listener, as its connections see it.
+pub(crate) struct Listener {
+    /// Its name in upper case (`PLAINTEXT`, `CLIENT`, ...).
+    pub name: Arc<str>,
+    pub protocol: crate::config::SecurityProtocol,
+    /// The TLS configuration, on an SSL or SASL_SSL listener.
+    pub tls: Option<Arc<crate::security::tls::Tls>>,
+    /// The SASL mechanisms clients may use (none unless the listener speaks SASL).
+    pub sasl_mechanisms: Vec<String>,
+    /// The host and port a client that connected through it is told.
+    pub advertised: (String, i32),
+}
+
+impl Listener {
+    /// This listener's endpoint, as the broker registers it.
+    pub fn endpoint(&self) -> brook_raft::Endpoint {
+        brook_raft::Endpoint {
+            listener: self.name.to_string(),
+            host: self.advertised.0.clone(),
+            port: u16::try_from(self.advertised.1).unwrap_or(0),
+        }
     }
 }
 

@@ -86,6 +86,8 @@ fn sample(key: ApiKey) -> RequestKind {
         ApiKey::AddRaftVoter => {
             RequestKind::AddRaftVoter(AddRaftVoterRequest::default().with_timeout_ms(5000))
         }
+        // Node 0 is no voter: VOTER_NOT_FOUND, answered.
+        ApiKey::RemoveRaftVoter => RequestKind::RemoveRaftVoter(RemoveRaftVoterRequest::default()),
         // On a PLAINTEXT listener: refused with UNSUPPORTED_SASL_MECHANISM, answered.
         ApiKey::SaslHandshake => RequestKind::SaslHandshake(
             SaslHandshakeRequest::default()

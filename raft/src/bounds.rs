@@ -41,7 +41,9 @@ pub(crate) fn check(req: &RaftRequest) -> Result<(), Error> {
             log_id(r.meta.last_membership.log_id().as_ref())
         }
         RaftRequest::ClientWrite(_) => Ok(()),
-        RaftRequest::Join { id, .. } | RaftRequest::Promote { id } => node(*id),
+        RaftRequest::Join { id, .. } | RaftRequest::Promote { id } | RaftRequest::Demote { id } => {
+            node(*id)
+        }
     }
 }
 

@@ -12,6 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::consumer_groups::{GroupCommit, GroupRecord};
 
+/// Where clients reach a broker through one of its listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The listener's name (`PLAINTEXT`, `CLIENT`, ...), in upper case.
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
+}
+
 /// One change to the cluster metadata; the application data of every Raft log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataCommand {
@@ -26,8 +35,11 @@ pub enum MetadataCommand {
     /// at `at_ms`, so a registered broker is live at once.
     RegisterBroker {
         id: u64,
+        /// Where other nodes reach it (its inter-broker listener).
         host: String,
         port: u16,
+        /// Every listener's advertised address.
+        endpoints: Vec<Endpoint>,
         rack: Option<String>,
         epoch: i64,
         at_ms: u64,
@@ -154,6 +166,7 @@ impl MetadataCommand {
                 id,
                 host,
                 port,
+                endpoints,
                 rack,
                 epoch,
                 ..
@@ -161,6 +174,7 @@ impl MetadataCommand {
                 id,
                 host,
                 port,
+                endpoints,
                 rack,
                 epoch,
                 at_ms: leader_now_ms,

@@ -182,17 +182,46 @@ impl MetadataRaft {
     /// Make learner `id` a voter (an operator's consent), asking the leader through the
     /// members this node knows, until `timeout`.
     pub async fn promote(&self, id: NodeId, timeout: Duration) -> Result<bool> {
+        self.ask_leader(
+            &RaftRequest::Promote { id },
+            self.members_leader_first(),
+            timeout,
+        )
+        .await
+    }
+
+    /// Whether node `id` votes in the group, as this node last saw it.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id)
+    }
+
+    /// Make voter `id` a learner again (an operator's request), asking the leader as
+    /// [`Self::promote`] does.
+    pub async fn demote(&self, id: NodeId, timeout: Duration) -> Result<bool> {
+        self.ask_leader(
+            &RaftRequest::Demote { id },
+            self.members_leader_first(),
+            timeout,
+        )
+        .await
+    }
+
+    /// Every member's Raft address, the leader's first.
+    fn members_leader_first(&self) -> Vec<String> {
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
-        // The leader first, then every other member.
         let mut members: Vec<(bool, String)> = membership
             .nodes()
             .map(|(n, node)| (Some(*n) != metrics.current_leader, node.addr.clone()))
             .collect();
         members.sort();
-        let seeds = members.into_iter().map(|(_, addr)| addr).collect();
-        self.ask_leader(&RaftRequest::Promote { id }, seeds, timeout)
-            .await
+        members.into_iter().map(|(_, addr)| addr).collect()
     }
 
     /// Sends a membership request to `seeds` in turn, following the leader they name, until

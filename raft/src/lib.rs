@@ -57,7 +57,9 @@ mod store;
 pub mod typ;
 
 pub use auth::{random_bytes, ClusterSecret, Identity, MIN_SECRET_BYTES};
-pub use command::{CommandOutput, CommandResult, MetadataCommand, Reassignment, Rejection};
+pub use command::{
+    CommandOutput, CommandResult, Endpoint, MetadataCommand, Reassignment, Rejection,
+};
 pub use consumer_groups::{
     CommittedOffset, ConsumerGroups, GroupCommit, GroupRecord, GroupState, MemberRecord,
     OffsetCommit,

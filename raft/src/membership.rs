@@ -2,7 +2,8 @@
 //! the cluster secret) to add it, and the leader adds it as a learner, which replicates the
 //! metadata without voting. A learner becomes a voter only with an operator's consent
 //! ([`add_voter`], behind Kafka's AddRaftVoter and `brook cluster promote`), as KIP-853's
-//! observers do: holding the secret is not enough to take part in the quorum.
+//! observers do: holding the secret is not enough to take part in the quorum. The operator
+//! may also take a voter's vote away again ([`remove_voter`], RemoveRaftVoter).
 //!
 //! The group has at most `max_voters` voters (3 or 5): more voters make every commit wait for
 //! more nodes without tolerating more failures per added node.
@@ -95,6 +96,34 @@ pub async fn add_voter(raft: &Raft, id: NodeId, max_voters: usize) -> JoinReply 
         .await
     {
         Ok(_) => JoinReply::Joined { voter: true },
+        Err(e) => write_failed(raft, e),
+    }
+}
+
+/// Make voter `id` a learner again, as an operator asked: it keeps replicating the metadata
+/// without voting (KRaft's observer). Idempotent: a learner is answered as one. The last
+/// voter stays.
+pub async fn remove_voter(raft: &Raft, id: NodeId) -> JoinReply {
+    let metrics = raft.metrics().borrow().clone();
+    if metrics.current_leader != Some(metrics.id) {
+        return not_leader(&metrics);
+    }
+    let voters: BTreeSet<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+    if !voters.contains(&id) {
+        return JoinReply::Joined { voter: false };
+    }
+    if voters.len() == 1 {
+        return JoinReply::Refused(format!("node {id} is the metadata group's only voter"));
+    }
+    tracing::info!(
+        node = id,
+        "removing a voter, as an operator asked; it stays a learner"
+    );
+    match raft
+        .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), true)
+        .await
+    {
+        Ok(_) => JoinReply::Joined { voter: false },
         Err(e) => write_failed(raft, e),
     }
 }

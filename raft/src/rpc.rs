@@ -65,6 +65,10 @@ pub enum RaftRequest {
     Promote {
         id: NodeId,
     },
+    /// An operator's request: make voter `id` a learner again (KIP-853's RemoveRaftVoter).
+    Demote {
+        id: NodeId,
+    },
 }
 
 /// The answer to a [`RaftRequest`], in the matching variant.

@@ -165,5 +165,6 @@ async fn dispatch(served: &Served, req: RaftRequest, peer: NodeId) -> RaftReply 
         RaftRequest::Promote { id } => {
             RaftReply::Join(membership::add_voter(raft, id, served.max_voters).await)
         }
+        RaftRequest::Demote { id } => RaftReply::Join(membership::remove_voter(raft, id).await),
     }
 }

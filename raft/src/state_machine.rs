@@ -371,6 +371,7 @@ mod tests {
             id: 1,
             host: "h".into(),
             port: 1,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 1,
             at_ms: 0,

@@ -606,6 +606,13 @@ fn add_raft_voter(conn: &mut RawConn) -> Result<i16> {
     Ok(conn.call(0, &request)?.error_code)
 }
 
+fn remove_raft_voter(conn: &mut RawConn) -> Result<i16> {
+    let request = RemoveRaftVoterRequest::default()
+        .with_cluster_id(None)
+        .with_voter_id(99);
+    Ok(conn.call(0, &request)?.error_code)
+}
+
 fn metadata_of_t(conn: &mut RawConn) -> Result<i16> {
     let topic = first(metadata(conn, Some(&["t"]))?.topics, "topic")?;
     if topic.error_code == 0 {
@@ -843,6 +850,13 @@ fn matrix() -> Vec<Case> {
             add_raft_voter,
             CLUSTER_DENIED,
             vec![(vec![on_cluster(ALTER)], 42)],
+        ),
+        // Node 99 is no voter: VOTER_NOT_FOUND once bob may change voters.
+        case(
+            K::RemoveRaftVoter,
+            remove_raft_voter,
+            CLUSTER_DENIED,
+            vec![(vec![on_cluster(ALTER)], 127)],
         ),
     ]
 }

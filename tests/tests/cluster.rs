@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Result};
 use brook_tests::cluster::*;
 use brook_tests::*;
-use kafka_protocol::messages::{AddRaftVoterRequest, AddRaftVoterResponse};
+use kafka_protocol::messages::{
+    AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest,
+};
+
+/// KIP-853's error for a voter change naming a node that does not vote.
+const VOTER_NOT_FOUND: i16 = 127;
 use kafka_protocol::records::Compression;
 
 /// Fast failure detection for the tests that take nodes down: a broker is down 3 s after its
@@ -670,6 +675,22 @@ async fn fourth_node_joins_and_gets_new_partitions() -> Result<()> {
     check_read_back(&messages, &delivered, &read)?;
     let mut all = conns(&c, &c.ids())?;
     check_owners_answer(&mut all, TOPIC, &view, &ends)?;
+
+    // RemoveRaftVoter: node 4 stops voting and stays an observer that keeps its partitions;
+    // asked again, it is no voter (VOTER_NOT_FOUND).
+    let remove_voter = |id: i32| -> Result<i16> {
+        let request = RemoveRaftVoterRequest::default()
+            .with_cluster_id(None)
+            .with_voter_id(id);
+        Ok(c.conn(3)?.call(0, &request)?.error_code)
+    };
+    assert_eq!(remove_voter(fourth)?, 0);
+    quorum_is(&[1, 2, 3], &[4])?;
+    wait_for("node 3 to see node 4 as no voter", EVENTUALLY, || {
+        Ok((remove_voter(fourth)? == VOTER_NOT_FOUND).then_some(()))
+    })?;
+    let read = consume_to_ends(&c.bootstrap(4), TOPIC, &ends)?;
+    check_read_back(&messages, &delivered, &read)?;
     Ok(())
 }
 

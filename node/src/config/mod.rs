@@ -4,19 +4,21 @@
 //! environment variables (`BROOK_NUM_PARTITIONS=3` sets `num.partitions`) and command-line flags.
 //!
 //! - [`settings`]: the table of broker settings and their defaults.
+//! - [`listeners`]: the listeners, their protocols and advertised addresses.
 //! - [`tls`]: the `ssl.*` settings of a TLS listener.
 //! - [`topic`]: topic settings, resolved from a topic's own configs and the broker's defaults.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
+pub mod listeners;
 pub mod settings;
 pub mod tls;
 pub mod topic;
 
+pub use listeners::{ListenerConfig, SecurityProtocol};
 pub use settings::{Kind, Setting, Source, Values, SETTINGS};
 use topic::TopicConfig;
 
@@ -27,12 +29,10 @@ pub struct BrokerConfig {
     /// The settings a topic that sets none of its own gets (validated at start).
     pub topic_defaults: TopicConfig,
     pub node_id: i32,
-    pub listener: SocketAddr,
-    pub security_protocol: SecurityProtocol,
-    /// The `ssl.*` settings, on an SSL or SASL_SSL listener.
-    pub tls: Option<tls::TlsSettings>,
-    /// `sasl.enabled.mechanisms`, on a SASL listener.
-    pub sasl_mechanisms: Vec<String>,
+    /// `listeners`, in order (never empty).
+    pub listeners: Vec<ListenerConfig>,
+    /// Which of them other nodes use (`inter.broker.listener.name`, default the first).
+    pub inter_broker: usize,
     /// How OAUTHBEARER tokens are checked, when it is enabled.
     pub oauthbearer: Option<crate::security::oauthbearer::OAuthSettings>,
     /// The user `brook.sasl.bootstrap.user` creates, with its password, if it has no
@@ -47,7 +47,6 @@ pub struct BrokerConfig {
     pub authorizer: bool,
     /// `allow.everyone.if.no.acl.found`.
     pub allow_if_no_acl: bool,
-    pub advertised: Option<(String, u16)>,
     pub log_dirs: PathBuf,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -134,7 +133,8 @@ impl BrokerConfig {
             .map(|s| (s.name.to_string(), (s.default.to_string(), Source::Default)))
             .collect();
         let mut set = |name: String, value: String, origin: &str| -> anyhow::Result<()> {
-            if !values.contains_key(&name) {
+            let known = |n: &str| SETTINGS.iter().any(|s| s.name == n);
+            if !known(&name) && !listeners::is_override(&name, known) {
                 bail!("unknown setting `{name}` ({origin})");
             }
             values.insert(name, (value, Source::Static));
@@ -169,37 +169,11 @@ impl BrokerConfig {
 
     fn from_values(values: Values) -> anyhow::Result<Self> {
         let get = |name: &str| values.get(name).map(|(v, _)| v.as_str()).unwrap_or("");
-        let map = get("listener.security.protocol.map");
-        let (security_protocol, listener) = parse_listener(get("listeners"), map)?;
-        let advertised = match get("advertised.listeners") {
-            "" => None,
-            text => {
-                let (_, host, port) = split_listener(text, map)?;
-                Some((host, port))
-            }
-        };
-        let tls = if security_protocol.is_tls() {
-            Some(tls::TlsSettings::from_values(&get)?)
-        } else {
-            if tls::TlsSettings::any_set(&get) {
-                tracing::warn!("ssl.* settings are set but the listener is {security_protocol:?}: they are not used, and nothing is encrypted");
-            }
-            None
-        };
-        let sasl_mechanisms: Vec<String> = get("sasl.enabled.mechanisms")
-            .split(',')
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .collect();
-        if let Some(m) = sasl_mechanisms.iter().find(|m| {
-            !matches!(
-                m.as_str(),
-                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER"
-            )
-        }) {
-            bail!("sasl.enabled.mechanisms: {m} is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)");
-        }
-        let oauthbearer = if sasl_mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+        let (listeners, inter_broker) = listeners::parse(&values)?;
+        let oauthbearer = if listeners
+            .iter()
+            .any(|l| l.sasl_mechanisms.iter().any(|m| m == "OAUTHBEARER"))
+        {
             Some(oauth_settings(&get)?)
         } else {
             None
@@ -222,10 +196,8 @@ impl BrokerConfig {
         let config = BrokerConfig {
             topic_defaults,
             node_id: parse(get("node.id"), "node.id")?,
-            listener,
-            security_protocol,
-            tls,
-            sasl_mechanisms,
+            listeners,
+            inter_broker,
             oauthbearer,
             sasl_bootstrap,
             failed_auth_delay_ms: parse(
@@ -246,7 +218,6 @@ impl BrokerConfig {
                 get("allow.everyone.if.no.acl.found"),
                 "allow.everyone.if.no.acl.found",
             )?,
-            advertised,
             log_dirs: PathBuf::from(get("log.dirs")),
             num_partitions: positive(get("num.partitions"), "num.partitions")?,
             default_replication_factor: parse(
@@ -507,85 +478,6 @@ fn oauth_settings<'a>(
     })
 }
 
-/// What a listener speaks (`listener.security.protocol.map` maps listener names to these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityProtocol {
-    Plaintext,
-    Ssl,
-    SaslPlaintext,
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    /// Whether clients authenticate with SASL before anything else is answered.
-    pub fn is_sasl(self) -> bool {
-        matches!(
-            self,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }
-
-    /// Whether the listener speaks TLS (and nothing else).
-    pub fn is_tls(self) -> bool {
-        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
-    }
-}
-
-/// `NAME://host:port` into its protocol (by `listener.security.protocol.map`), host and port;
-/// a bare `host:port` is PLAINTEXT. One listener only.
-fn split_listener(text: &str, map: &str) -> anyhow::Result<(SecurityProtocol, String, u16)> {
-    let mut listeners = text.split(',').map(str::trim).filter(|l| !l.is_empty());
-    let first = listeners.next().unwrap_or("");
-    if listeners.next().is_some() {
-        bail!("several listeners (`{text}`) are not supported yet; give one");
-    }
-    let (protocol, address) = match first.split_once("://") {
-        Some((name, rest)) => (protocol_of(name, map)?, rest),
-        None => (SecurityProtocol::Plaintext, first),
-    };
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow::anyhow!("listener `{first}` has no port"))?;
-    let port = port
-        .parse()
-        .map_err(|_| anyhow::anyhow!("listener `{first}` has a bad port"))?;
-    Ok((protocol, host.trim_matches(['[', ']']).to_string(), port))
-}
-
-/// The protocol of listener `name` in `map` (`NAME:PROTOCOL,...`).
-fn protocol_of(name: &str, map: &str) -> anyhow::Result<SecurityProtocol> {
-    let protocol = map
-        .split(',')
-        .filter_map(|entry| entry.trim().split_once(':'))
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, p)| p.trim().to_ascii_uppercase())
-        .ok_or_else(|| {
-            anyhow::anyhow!("listener `{name}` is not in listener.security.protocol.map")
-        })?;
-    match protocol.as_str() {
-        "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
-        "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
-        "SSL" => Ok(SecurityProtocol::Ssl),
-        "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
-        other => bail!("unknown security protocol `{other}`"),
-    }
-}
-
-fn parse_listener(text: &str, map: &str) -> anyhow::Result<(SecurityProtocol, SocketAddr)> {
-    let (protocol, host, port) = split_listener(text, map)?;
-    let host = if host.is_empty() {
-        "0.0.0.0".to_string()
-    } else {
-        host
-    };
-    let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-        .with_context(|| format!("resolving listener host `{host}`"))?
-        .next();
-    let address =
-        resolved.ok_or_else(|| anyhow::anyhow!("listener host `{host}` does not resolve"))?;
-    Ok((protocol, address))
-}
-
 /// Kafka's authorizer classes turn brook's ACL authorizer on; anything else is refused rather
 /// than quietly leaving every request allowed.
 fn authorizer(class: &str) -> anyhow::Result<bool> {
@@ -614,7 +506,9 @@ mod tests {
     #[test]
     fn defaults_serve_localhost_9092_under_data() {
         let c = BrokerConfig::load(None, Vec::new(), &[]).unwrap();
-        assert_eq!(c.listener, "127.0.0.1:9092".parse().unwrap());
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].name, "PLAINTEXT");
+        assert_eq!(c.listeners[0].bind, "127.0.0.1:9092".parse().unwrap());
         assert_eq!(c.log_dirs, PathBuf::from("./data"));
         assert_eq!(c.num_partitions, 1);
         assert!(c.auto_create_topics);

@@ -44,13 +44,20 @@ pub const SETTINGS: &[Setting] = &[
         name: "listeners",
         default: "PLAINTEXT://127.0.0.1:9092",
         kind: Kind::List,
-        doc: "Where the Kafka listener binds; port 0 picks a free port.",
+        doc: "The Kafka listeners, NAME://host:port separated by commas (a bare host:port is PLAINTEXT); port 0 picks a free port. \
+              listener.name.<name>.ssl.* and listener.name.<name>.sasl.enabled.mechanisms override the shared settings for one listener.",
     },
     Setting {
         name: "advertised.listeners",
         default: "",
         kind: Kind::List,
-        doc: "The address clients are told to use; defaults to the bound listener.",
+        doc: "NAME://host:port per listener: what a client that connected through that listener is told; defaults to the bound address.",
+    },
+    Setting {
+        name: "inter.broker.listener.name",
+        default: "",
+        kind: Kind::String,
+        doc: "The listener other nodes fetch replicas through; defaults to the first in listeners.",
     },
     Setting {
         name: "listener.security.protocol.map",

@@ -32,26 +32,30 @@ pub(crate) async fn handle(
     let mut brokers: Vec<DescribeClusterBroker> = image
         .brokers()
         .filter(|b| b.live || version >= 2)
-        .map(|b| {
+        // Each broker as reached through the caller's listener; one without it is left out.
+        .filter_map(|b| {
+            let (host, port) = b.address(&call.listener)?;
             let entry = DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port)
+                .with_host(StrBytes::from_string(host.to_owned()))
+                .with_port(port)
                 .with_rack(b.rack.clone().map(StrBytes::from_string));
-            if version >= 2 {
+            Some(if version >= 2 {
                 entry.with_is_fenced(!b.live)
             } else {
                 entry
-            }
+            })
         })
         .collect();
-    if image.broker(broker.node_id()).is_none() {
-        let (host, port) = &broker.advertised;
+    if let (None, Some((host, port))) = (
+        image.broker(broker.node_id()),
+        broker.address(&call.listener),
+    ) {
         brokers.push(
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(broker.node_id()))
-                .with_host(StrBytes::from_string(host.clone()))
-                .with_port(*port),
+                .with_host(StrBytes::from_string(host.to_owned()))
+                .with_port(port),
         );
     }
     DescribeClusterResponse::default()

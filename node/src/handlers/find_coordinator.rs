@@ -92,15 +92,13 @@ fn coordinator(broker: &Broker, call: &Call, key_type: i8, key: &str) -> Found {
         )),
         GROUP => {
             let image = broker.image();
+            // Reached through the listener the client came in on (Kafka's rule).
             let found = image
                 .group_coordinator(key)
                 .and_then(|id| image.broker(id))
-                .map(|b| {
-                    (
-                        BrokerId(b.id),
-                        StrBytes::from_string(b.host.clone()),
-                        b.port,
-                    )
+                .and_then(|b| {
+                    let (host, port) = b.address(&call.listener)?;
+                    Some((BrokerId(b.id), StrBytes::from_string(host.to_owned()), port))
                 });
             found.ok_or((
                 ResponseError::CoordinatorNotAvailable,

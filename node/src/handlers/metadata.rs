@@ -79,7 +79,7 @@ pub(crate) async fn handle(
         }
     };
     let mut response = MetadataResponse::default()
-        .with_brokers(live_brokers(broker, version, &image))
+        .with_brokers(live_brokers(broker, &call.listener, version, &image))
         .with_topics(topics);
     // The controller exists from v1, the cluster id from v2.
     if version >= 1 {
@@ -133,7 +133,7 @@ impl View<'_> {
             ResourceType::Topic,
             &topic.name,
         );
-        describe(self.broker, self.call.version, topic).with_topic_authorized_operations(operations)
+        describe(self.broker, self.call, topic).with_topic_authorized_operations(operations)
     }
 
     async fn by_name(&self, name: &TopicName, auto_create: bool) -> MetadataResponseTopic {
@@ -203,6 +203,7 @@ async fn by_name(
 /// registration is applied, since it is evidently up.
 fn live_brokers(
     broker: &Broker,
+    listener: &str,
     version: i16,
     image: &MetadataImage,
 ) -> Vec<MetadataResponseBroker> {
@@ -217,23 +218,39 @@ fn live_brokers(
             _ => b,
         }
     };
+    // Each broker as reached through the caller's listener; one without it is left out.
     let mut brokers: Vec<MetadataResponseBroker> = image
         .brokers()
         .filter(|b| b.live)
-        .map(|b| entry(b.id, &b.host, b.port, b.rack.as_ref()))
+        .filter_map(|b| {
+            let (host, port) = b.address(listener)?;
+            Some(entry(b.id, host, port, b.rack.as_ref()))
+        })
         .collect();
-    if !image.is_live(broker.node_id()) {
-        let (host, port) = &broker.advertised;
+    if let (false, Some((host, port))) = (image.is_live(broker.node_id()), broker.address(listener))
+    {
         let rack = broker.config.cluster.rack.as_ref();
-        brokers.push(entry(broker.node_id(), host, *port, rack));
+        brokers.push(entry(broker.node_id(), host, port, rack));
     }
     brokers
 }
 
 /// Each partition with its leader, replicas, in-sync replicas and the replicas that are down.
 /// A partition without a leader answers LEADER_NOT_AVAILABLE (retriable) with leader -1.
-fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataResponseTopic {
+fn describe(broker: &Broker, call: &Call, topic: &TopicMeta) -> MetadataResponseTopic {
+    let version = call.version;
     let image = broker.image();
+    // A leader the caller's listener does not reach (nodes configured with different
+    // listeners) is reported as Kafka does: LISTENER_NOT_FOUND from v6, else unavailable.
+    let reachable = |id: i32| {
+        if id == broker.node_id() {
+            broker.address(&call.listener).is_some()
+        } else {
+            image
+                .broker(id)
+                .is_some_and(|b| b.address(&call.listener).is_some())
+        }
+    };
     let live = |id: i32| is_up(broker, &image, id);
     let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let partitions = (0..topic.partitions)
@@ -253,6 +270,15 @@ fn describe(broker: &Broker, version: i16, topic: &TopicMeta) -> MetadataRespons
             if meta.node < 0 || !live(meta.node) {
                 partition = partition
                     .with_error_code(ResponseError::LeaderNotAvailable.code())
+                    .with_leader_id(BrokerId(-1));
+            } else if !reachable(meta.node) {
+                let error = if version >= 6 {
+                    ResponseError::ListenerNotFound
+                } else {
+                    ResponseError::LeaderNotAvailable
+                };
+                partition = partition
+                    .with_error_code(error.code())
                     .with_leader_id(BrokerId(-1));
             }
             // Offline replicas exist from v5, leader epochs from v7.

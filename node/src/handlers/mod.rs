@@ -57,6 +57,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod raft_voters;
+mod remove_raft_voter;
 mod routing;
 pub(crate) mod sasl_authenticate;
 pub(crate) mod sasl_handshake;
@@ -72,6 +74,8 @@ pub(crate) struct Call {
     pub client_host: String,
     /// Who the connection authenticated as.
     pub principal: Principal,
+    /// The listener the connection came through: the addresses it is told are that one's.
+    pub listener: std::sync::Arc<str>,
 }
 
 impl Call {
@@ -243,6 +247,7 @@ apis! {
     CreateAcls 1..=3 => create_acls,
     DeleteAcls 1..=3 => delete_acls,
     AddRaftVoter 0..=0 => add_raft_voter,
+    RemoveRaftVoter 0..=0 => remove_raft_voter,
     @connection {
         /// After v0 the mechanism's messages come as bare frames, after v1 in SaslAuthenticate.
         SaslHandshake 0..=1,

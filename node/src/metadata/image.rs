@@ -59,11 +59,28 @@ impl TopicMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerMeta {
     pub id: i32,
+    /// Where other nodes reach it (its inter-broker listener).
     pub host: String,
     pub port: i32,
+    /// Every listener's advertised address.
+    pub endpoints: Vec<brook_raft::Endpoint>,
     pub rack: Option<String>,
     /// Heartbeating within the session timeout.
     pub live: bool,
+}
+
+impl BrokerMeta {
+    /// Where a client that connected through `listener` reaches this broker; `None` if the
+    /// broker has no such listener. A registration without endpoints has one address.
+    pub fn address(&self, listener: &str) -> Option<(&str, i32)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .map(|e| (e.host.as_str(), i32::from(e.port)))
+    }
 }
 
 /// A read-only snapshot of the metadata.
@@ -115,6 +132,7 @@ impl MetadataImage {
                     id: node_id(b.id),
                     host: b.host.clone(),
                     port: i32::from(b.port),
+                    endpoints: b.endpoints.clone(),
                     rack: b.rack.clone(),
                     live: state.is_live(b.id),
                 };
@@ -232,6 +250,7 @@ mod tests {
                 id,
                 host: "127.0.0.1".into(),
                 port: 9000 + id as u16,
+                endpoints: Vec::new(),
                 rack: None,
                 epoch: 1,
                 at_ms: 0,

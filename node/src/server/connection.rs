@@ -32,7 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Listener};
 use crate::handlers::{self, api_versions};
 use crate::security::sasl::ConnectionAuth;
 use crate::security::Principal;
@@ -52,13 +52,19 @@ struct Answer {
     raw: Option<Bytes>,
 }
 
-pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) {
+pub(super) async fn serve(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) {
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("conn", node = broker.node_id(), id, %peer);
+    let span =
+        tracing::info_span!("conn", node = broker.node_id(), listener = %listener.name, id, %peer);
     async move {
         // Per connection, so at debug as Kafka logs it: a busy node opens thousands.
         tracing::debug!("connection opened");
-        match open(&broker, socket, peer).await {
+        match open(&broker, &listener, socket, peer).await {
             Ok(()) => tracing::debug!("connection closed"),
             Err(reason) => tracing::warn!(%reason, "connection closed by broker"),
         }
@@ -68,10 +74,15 @@ pub(super) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
 }
 
 /// Serves the connection, after its TLS handshake on a TLS listener.
-async fn open(broker: &Arc<Broker>, socket: TcpStream, peer: SocketAddr) -> Result<(), String> {
+async fn open(
+    broker: &Arc<Broker>,
+    listener: &Arc<Listener>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) -> Result<(), String> {
     let _ = socket.set_nodelay(true);
-    let Some(tls) = &broker.tls else {
-        return run(broker, socket, peer, Principal::Anonymous).await;
+    let Some(tls) = &listener.tls else {
+        return run(broker, listener, socket, peer, Principal::Anonymous).await;
     };
     let limit = Duration::from_millis(broker.config.request_receive_timeout_ms);
     let stream = match tokio::time::timeout(limit, tls.acceptor().accept(socket)).await {
@@ -96,11 +107,12 @@ async fn open(broker: &Arc<Broker>, socket: TcpStream, peer: SocketAddr) -> Resu
         ),
         None => Principal::Anonymous,
     };
-    run(broker, stream, peer, principal).await
+    run(broker, listener, stream, peer, principal).await
 }
 
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     broker: &Arc<Broker>,
+    listener: &Arc<Listener>,
     mut socket: S,
     peer: SocketAddr,
     principal: Principal,
@@ -141,7 +153,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
             match brook_wire::frame::take_frame(&mut buf, max_frame).map_err(|e| e.to_string())? {
                 Some(frame) => {
-                    let answer = accept(broker, peer, &mut auth, frame, reserved.take())?;
+                    let answer = accept(broker, listener, peer, &mut auth, frame, reserved.take())?;
                     inflight.push_back(answer);
                     frame_started = None;
                 }
@@ -241,6 +253,7 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 /// Decodes one frame and starts its handler. An error closes the connection.
 fn accept(
     broker: &Arc<Broker>,
+    listener: &Arc<Listener>,
     peer: SocketAddr,
     auth: &mut ConnectionAuth,
     frame: Bytes,
@@ -292,7 +305,7 @@ fn accept(
         decode_body(key, version, body).map_err(|e| format!("{key:?} v{version}: {e}"))?;
     tracing::debug!(api = ?key, version, correlation_id, client = ?header.client_id.as_deref(), "request");
     if handlers::is_connection_api(key) {
-        let (body, close) = authenticate(broker, auth, version, request)?;
+        let (body, close) = authenticate(broker, listener, auth, version, request)?;
         let answer = Answer {
             api_key: key,
             version,
@@ -305,10 +318,7 @@ fn accept(
     }
     // KIP-152: on a SASL listener nothing but ApiVersions and the SASL APIs is answered
     // before the connection authenticated.
-    if broker.config.security_protocol.is_sasl()
-        && !auth.is_authenticated()
-        && key != ApiKey::ApiVersions
-    {
+    if listener.protocol.is_sasl() && !auth.is_authenticated() && key != ApiKey::ApiVersions {
         return Err(format!(
             "{key:?} before SASL authentication on a SASL listener"
         ));
@@ -324,6 +334,7 @@ fn accept(
         client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
         client_host: format!("/{}", peer.ip()),
         principal: auth.principal.clone(),
+        listener: listener.name.clone(),
     };
     // A producer with acks=0 reads no responses, so none is written (Kafka's rule).
     let silent = matches!(&request, RequestKind::Produce(p) if p.acks == 0);
@@ -349,6 +360,7 @@ fn accept(
 /// also returns whether the connection closes after the answer.
 fn authenticate(
     broker: &Broker,
+    listener: &Listener,
     auth: &mut ConnectionAuth,
     version: i16,
     request: RequestKind,
@@ -357,7 +369,7 @@ fn authenticate(
         RequestKind::SaslHandshake(r) => Ok((
             ResponseKind::SaslHandshake(handlers::sasl_handshake::answer(
                 auth,
-                broker.sasl_mechanisms(),
+                &listener.sasl_mechanisms,
                 version,
                 r,
             )),

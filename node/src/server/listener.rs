@@ -1,4 +1,4 @@
-//! The Kafka listener: accepts connections up to `max.connections` and serves each on its own
+//! A Kafka listener: accepts connections up to `max.connections` and serves each on its own
 //! task; on shutdown it stops accepting and waits for connections to finish their requests.
 
 use std::sync::Arc;
@@ -9,26 +9,31 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::connection;
-use crate::broker::Broker;
+use crate::broker::{Broker, Listener};
 
-pub(super) async fn run(listener: TcpListener, broker: Arc<Broker>) {
+/// Serves one listener; `limit` holds `max.connections` for all of them together.
+pub(super) async fn run(
+    socket: TcpListener,
+    listener: Arc<Listener>,
+    limit: Arc<Semaphore>,
+    broker: Arc<Broker>,
+) {
     let mut shutdown = broker.shutdown.clone();
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
+            accepted = socket.accept() => match accepted {
+                Ok((stream, peer)) => {
                     backoff = Duration::from_millis(10);
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         tracing::warn!(%peer, limit = broker.config.max_connections, "max.connections reached; closing new connection");
-                        drop(socket);
+                        drop(stream);
                         continue;
                     };
-                    let broker = broker.clone();
+                    let (broker, listener) = (broker.clone(), listener.clone());
                     connections.spawn(async move {
-                        connection::serve(broker, socket, peer).await;
+                        connection::serve(broker, listener, stream, peer).await;
                         drop(permit);
                     });
                 }
@@ -43,7 +48,7 @@ pub(super) async fn run(listener: TcpListener, broker: Arc<Broker>) {
             () = shutdown.recv() => break,
         }
     }
-    drop(listener);
+    drop(socket);
     let drained = tokio::time::timeout(Duration::from_secs(30), async {
         while connections.join_next().await.is_some() {}
     })

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Listener};
 use crate::config::BrokerConfig;
 use crate::groups::{CommitQueue, Coordinator, RaftGroupStore};
 use crate::metadata::{formation, secret, Metadata};
@@ -36,13 +36,15 @@ use tasks::Tasks;
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Node {
-    /// The address the listener is bound to (useful with port 0).
+    /// The address the first listener is bound to (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The addresses every listener is bound to, in order.
+    pub local_addrs: Vec<SocketAddr>,
     /// The address of this node's Raft port, as peers reach it.
     pub raft_addr: String,
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    servers: Vec<JoinHandle<()>>,
     tasks: Tasks,
     actors: ActorSystem,
     /// Why the node can no longer serve (its Raft member stopped), once that happens.
@@ -68,12 +70,6 @@ impl Node {
             actors.arbiters().to_vec(),
         );
         let cluster_secret = secret::load(&config)?;
-        let tls = match &config.tls {
-            Some(settings) => Some(Arc::new(
-                Tls::load(settings.clone()).context("the TLS listener's ssl.* settings")?,
-            )),
-            None => None,
-        };
         let jwt = match &config.oauthbearer {
             Some(settings) => Some(Arc::new(
                 JwtValidator::load(settings.clone())
@@ -103,18 +99,16 @@ impl Node {
             metadata: metadata.clone(),
             node_id: config.node_id,
         };
-        let listener = TcpListener::bind(config.listener)
-            .await
-            .with_context(|| format!("binding {}", config.listener))?;
-        let local_addr = listener.local_addr()?;
-        let advertised = match &config.advertised {
-            Some((host, port)) => (host.clone(), i32::from(*port)),
-            None if local_addr.ip().is_unspecified() => {
-                tracing::warn!("listening on all interfaces without advertised.listeners; advertising 127.0.0.1");
-                ("127.0.0.1".to_string(), i32::from(local_addr.port()))
-            }
-            None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
-        };
+        let (sockets, listeners) = bind_listeners(&config).await?;
+        let local_addrs = sockets
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let local_addr = *local_addrs.first().context("no listener")?;
+        let inter_broker = listeners
+            .get(config.inter_broker)
+            .context("no inter-broker listener")?
+            .clone();
         let request_budget = Arc::new(tokio::sync::Semaphore::new(config.queued_max_request_bytes));
         let (shutdown, signal) = Shutdown::new();
         let broker = Arc::new(Broker {
@@ -123,30 +117,43 @@ impl Node {
                 metadata: metadata.clone(),
                 shutdown: signal.clone(),
                 secret: cluster_secret.clone(),
-                tls: tls.clone(),
+                tls: inter_broker.tls.clone(),
             }),
             config,
             metadata,
             partitions,
             groups,
             store,
-            advertised,
+            advertised: inter_broker.advertised.clone(),
+            listeners: listeners.clone(),
             shutdown: signal,
             reconciling: tokio::sync::Mutex::new(()),
             lease: Default::default(),
             request_budget,
             cluster_secret,
-            tls,
             jwt,
         });
-        let server = tokio::spawn(listener::run(listener, broker.clone()));
+        let connections = Arc::new(tokio::sync::Semaphore::new(broker.config.max_connections));
+        let servers = sockets
+            .into_iter()
+            .zip(listeners)
+            .map(|(socket, l)| {
+                tokio::spawn(listener::run(
+                    socket,
+                    l,
+                    connections.clone(),
+                    broker.clone(),
+                ))
+            })
+            .collect();
         let (fatal_tx, fatal) = tokio::sync::mpsc::channel(1);
         let mut node = Node {
             local_addr,
+            local_addrs,
             raft_addr,
             broker: broker.clone(),
             shutdown,
-            server,
+            servers,
             tasks: Tasks::start(&broker, isr_queue, fatal_tx),
             actors,
             fatal,
@@ -166,8 +173,13 @@ impl Node {
         crate::partitions::reconcile_or_log(&broker).await;
         tracing::info!(
             node = broker.node_id(),
-            %local_addr,
-            advertised = %format!("{}:{}", broker.advertised.0, broker.advertised.1),
+            listeners = %broker
+                .listeners
+                .iter()
+                .zip(&node.local_addrs)
+                .map(|(l, bound)| format!("{}://{bound} (advertised {}:{})", l.name, l.advertised.0, l.advertised.1))
+                .collect::<Vec<_>>()
+                .join(", "),
             raft = %node.raft_addr,
             topics = broker.image().topics().count(),
             "node started"
@@ -184,16 +196,22 @@ impl Node {
             .unwrap_or_else(|| "the node's health watch ended".to_string())
     }
 
+    /// The first listener's advertised address (the one scripts and tests connect to).
     pub fn advertised(&self) -> (String, i32) {
-        self.broker.advertised.clone()
+        self.broker
+            .listeners
+            .first()
+            .map_or_else(|| self.broker.advertised.clone(), |l| l.advertised.clone())
     }
 
     /// Graceful stop: no new connections or requests, in-flight requests answered, data
     /// flushed, the Raft member stopped.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        if let Err(e) = self.server.await {
-            tracing::error!(error = %e, "listener task failed");
+        for server in self.servers {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "listener task failed");
+            }
         }
         self.tasks.drain(DRAIN_GRACE).await;
         self.broker.followers.stop();
@@ -206,4 +224,43 @@ impl Node {
         tracing::info!("node stopped");
         Ok(())
     }
+}
+
+/// Binds every listener, loads its TLS key material, and works out what it advertises (its
+/// `advertised.listeners` entry, else the bound address).
+async fn bind_listeners(
+    config: &BrokerConfig,
+) -> anyhow::Result<(Vec<TcpListener>, Vec<Arc<Listener>>)> {
+    let mut sockets = Vec::new();
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let tls = match &l.tls {
+            Some(settings) => Some(Arc::new(
+                Tls::load(settings.clone())
+                    .with_context(|| format!("the ssl.* settings of listener {}", l.name))?,
+            )),
+            None => None,
+        };
+        let socket = TcpListener::bind(l.bind)
+            .await
+            .with_context(|| format!("binding listener {} on {}", l.name, l.bind))?;
+        let bound = socket.local_addr()?;
+        let advertised = match &l.advertised {
+            Some((host, port)) => (host.clone(), i32::from(*port)),
+            None if bound.ip().is_unspecified() => {
+                tracing::warn!(listener = %l.name, "listening on all interfaces without advertised.listeners; advertising 127.0.0.1");
+                ("127.0.0.1".to_string(), i32::from(bound.port()))
+            }
+            None => (bound.ip().to_string(), i32::from(bound.port())),
+        };
+        sockets.push(socket);
+        listeners.push(Arc::new(Listener {
+            name: Arc::from(l.name.as_str()),
+            protocol: l.protocol,
+            tls,
+            sasl_mechanisms: l.sasl_mechanisms.clone(),
+            advertised,
+        }));
+    }
+    Ok((sockets, listeners))
 }

@@ -52,6 +52,7 @@ fn commands() -> Vec<MetadataCommand> {
             id: 1,
             host: "localhost".into(),
             port: 9092,
+            endpoints: Vec::new(),
             rack: Some("r1".into()),
             epoch: 1,
             at_ms: 5,

@@ -9,18 +9,29 @@ use serde::{Deserialize, Serialize};
 use super::replicas::Election;
 use super::{reject, MetadataState};
 use crate::codes;
-use crate::command::{CommandOutput, CommandResult};
+use crate::command::{CommandOutput, CommandResult, Endpoint};
 
 /// Kafka's `broker.session.timeout.ms` default: a broker whose last heartbeat is older than
 /// this (relative to the newest heartbeat in the log) is not live.
 pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 9_000;
 
+/// At most this many endpoints per broker (its listeners).
+pub const MAX_ENDPOINTS: usize = 16;
+/// The longest listener name an endpoint may carry.
+pub const MAX_LISTENER_NAME_BYTES: usize = 64;
+/// The longest host name (DNS's limit).
+pub const MAX_HOST_BYTES: usize = 255;
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerState {
     pub id: u64,
+    /// Where other nodes reach it (its inter-broker listener).
     pub host: String,
     pub port: u16,
+    /// Every listener's advertised address; a client is told the one of the listener it
+    /// connected through.
+    pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
     pub epoch: i64,
     /// Time of the newest heartbeat (or of the registration), in the log's clock.
@@ -109,17 +120,20 @@ impl MetadataState {
 
     /// `RegisterBroker`: a newer epoch replaces the registration (a restart), the same epoch is
     /// a retry, an older one is stale.
+    // The command's fields, one for one, as every other `apply_*` takes them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_register_broker(
         &mut self,
         id: u64,
         host: &str,
         port: u16,
+        endpoints: &[Endpoint],
         rack: &Option<String>,
         epoch: i64,
         at_ms: u64,
     ) -> CommandResult {
-        if host.is_empty() || port == 0 {
-            return reject(codes::INVALID_REQUEST, "broker needs a host and a port");
+        if let Err(why) = check_address(host, port).and_then(|()| check_endpoints(endpoints)) {
+            return reject(codes::INVALID_REQUEST, format!("broker {id}: {why}"));
         }
         let mut restarted = false;
         if let Some(old) = self.brokers.get(&id) {
@@ -142,6 +156,7 @@ impl MetadataState {
                 id,
                 host: host.to_owned(),
                 port,
+                endpoints: endpoints.to_vec(),
                 rack: rack.clone(),
                 epoch,
                 last_heartbeat_ms: at,
@@ -195,6 +210,35 @@ impl MetadataState {
     }
 }
 
+fn check_address(host: &str, port: u16) -> Result<(), String> {
+    if host.is_empty() || host.len() > MAX_HOST_BYTES || port == 0 {
+        return Err(format!(
+            "needs a host of 1 to {MAX_HOST_BYTES} bytes and a port"
+        ));
+    }
+    Ok(())
+}
+
+/// At most [`MAX_ENDPOINTS`], each with a distinct listener name of 1 to
+/// [`MAX_LISTENER_NAME_BYTES`] bytes and an address.
+fn check_endpoints(endpoints: &[Endpoint]) -> Result<(), String> {
+    if endpoints.len() > MAX_ENDPOINTS {
+        return Err(format!("at most {MAX_ENDPOINTS} endpoints"));
+    }
+    for (i, e) in endpoints.iter().enumerate() {
+        if e.listener.is_empty() || e.listener.len() > MAX_LISTENER_NAME_BYTES {
+            return Err(format!(
+                "a listener name has 1 to {MAX_LISTENER_NAME_BYTES} bytes"
+            ));
+        }
+        if endpoints[..i].iter().any(|o| o.listener == e.listener) {
+            return Err(format!("listener {} is given twice", e.listener));
+        }
+        check_address(&e.host, e.port)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +276,7 @@ mod tests {
             id: 1,
             host: "new".into(),
             port: 9093,
+            endpoints: Vec::new(),
             rack: Some("r1".into()),
             epoch: 2,
             at_ms: 0,
@@ -251,6 +296,7 @@ mod tests {
             id: 1,
             host: "h".into(),
             port: 1,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 5,
             at_ms: 0,
@@ -260,6 +306,7 @@ mod tests {
             id: 1,
             host: "h".into(),
             port: 1,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 4,
             at_ms: 0,
@@ -269,6 +316,7 @@ mod tests {
             id: 2,
             host: String::new(),
             port: 1,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 0,
             at_ms: 0,
@@ -278,11 +326,39 @@ mod tests {
             id: 2,
             host: "h".into(),
             port: 0,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 0,
             at_ms: 0,
         };
         assert_rejected(&mut s, no_port, codes::INVALID_REQUEST);
+        let with = |endpoints: Vec<Endpoint>| MetadataCommand::RegisterBroker {
+            id: 2,
+            host: "h".into(),
+            port: 1,
+            endpoints,
+            rack: None,
+            epoch: 0,
+            at_ms: 0,
+        };
+        let endpoint = |listener: &str, host: &str, port| Endpoint {
+            listener: listener.into(),
+            host: host.into(),
+            port,
+        };
+        let twice = vec![endpoint("A", "h", 1), endpoint("A", "h", 2)];
+        assert_rejected(&mut s, with(twice), codes::INVALID_REQUEST);
+        let nameless = vec![endpoint("", "h", 1)];
+        assert_rejected(&mut s, with(nameless), codes::INVALID_REQUEST);
+        let long_host = vec![endpoint("A", &"h".repeat(MAX_HOST_BYTES + 1), 1)];
+        assert_rejected(&mut s, with(long_host), codes::INVALID_REQUEST);
+        let many = (0..=MAX_ENDPOINTS)
+            .map(|i| endpoint(&format!("L{i}"), "h", 1))
+            .collect();
+        assert_rejected(&mut s, with(many), codes::INVALID_REQUEST);
+        let two = vec![endpoint("A", "a", 1), endpoint("B", "b", 2)];
+        s.apply(&with(two.clone())).unwrap();
+        assert_eq!(s.broker(2).unwrap().endpoints, two);
     }
 
     #[test]
@@ -303,6 +379,7 @@ mod tests {
             id: 3,
             host: "h".into(),
             port: 1,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 2,
             at_ms: 0,
@@ -315,6 +392,7 @@ mod tests {
             id: 4,
             host: "h".into(),
             port: 1,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 1,
             at_ms: 200_000,

@@ -111,10 +111,11 @@ impl MetadataState {
                 id,
                 host,
                 port,
+                endpoints,
                 rack,
                 epoch,
                 at_ms,
-            } => self.apply_register_broker(*id, host, *port, rack, *epoch, *at_ms),
+            } => self.apply_register_broker(*id, host, *port, endpoints, rack, *epoch, *at_ms),
             C::BrokerHeartbeat { id, at_ms } => self.apply_broker_heartbeat(*id, *at_ms),
             C::RenewSessions { at_ms } => self.apply_renew_sessions(*at_ms),
             C::CreateTopic {

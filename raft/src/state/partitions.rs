@@ -198,6 +198,7 @@ mod tests {
             id: 1,
             host: "host1".into(),
             port: 9092,
+            endpoints: Vec::new(),
             rack: None,
             epoch: 2,
             at_ms: 10,

@@ -10,6 +10,7 @@ pub(super) fn register(id: u64) -> MetadataCommand {
         id,
         host: format!("host{id}"),
         port: 9092,
+        endpoints: Vec::new(),
         rack: None,
         epoch: 1,
         at_ms: 0,

@@ -124,6 +124,7 @@ pub fn register(id: NodeId) -> brook_raft::MetadataCommand {
         id,
         host: "127.0.0.1".into(),
         port: 9000 + id as u16,
+        endpoints: Vec::new(),
         rack: None,
         epoch: 1,
         at_ms: 0,

@@ -6,7 +6,8 @@
 //! - [`status`]: `brook cluster status`, DescribeQuorum and Metadata as a table.
 //! - [`secure`]: `cluster up --secure`, a SASL_SSL cluster with its CA and admin user.
 //! - [`rebalance`]: `brook cluster rebalance`, moving replicas onto new and off leaving nodes.
-//! - [`promote`]: `brook cluster promote`, an operator's consent for a new metadata voter.
+//! - [`promote`]: `brook cluster promote` and `demote`, an operator's consent for a new
+//!   metadata voter, and taking a vote away.
 
 pub mod layout;
 pub mod promote;
@@ -76,6 +77,15 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Take a node's vote in the metadata quorum away again: it stays an observer (learner)
+    /// and keeps serving as a broker.
+    Demote {
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+        /// The node id to demote.
+        #[arg(long)]
+        node: i32,
+    },
     /// Show the Raft quorum and the brokers of a running cluster.
     Status {
         #[command(flatten)]
@@ -113,6 +123,9 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         } => {
             let timeout = std::time::Duration::from_secs(timeout);
             promote::promote(bootstrap.apply()?, node, timeout).await
+        }
+        ClusterCommand::Demote { bootstrap, node } => {
+            promote::demote(bootstrap.apply()?, node).await
         }
         ClusterCommand::Rebalance {
             bootstrap,

@@ -44,6 +44,7 @@ pub(crate) async fn register(broker: &Broker) -> anyhow::Result<()> {
             id: me,
             host: host.clone(),
             port,
+            endpoints: broker.listeners.iter().map(|l| l.endpoint()).collect(),
             rack: broker.config.cluster.rack.clone(),
             epoch,
             at_ms: 0,

@@ -1,4 +1,4 @@
-//! Re-reads the TLS listener's key material every `brook.ssl.reload.interval.ms`; a changed
+//! Re-reads a TLS listener's key material every `brook.ssl.reload.interval.ms`; a changed
 //! certificate, key or truststore takes effect for new connections without a restart.
 
 use std::sync::Arc;
