@@ -62,6 +62,7 @@ pub fn prepare(dir: &Path, hosts: &[String]) -> Result<(Vec<String>, Security)> 
         "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256".to_string(),
         format!("super.users=User:{ADMIN}"),
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+        "brook.raft.security.protocol=SSL".to_string(),
         format!("brook.sasl.bootstrap.user={ADMIN}"),
         format!("brook.sasl.bootstrap.password={password}"),
     ];

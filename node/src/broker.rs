@@ -38,6 +38,8 @@ pub(crate) struct Broker {
     pub request_budget: Arc<tokio::sync::Semaphore>,
     /// The secret this cluster's nodes prove themselves with (Raft port and `BROOK-NODE`).
     pub cluster_secret: brook_raft::ClusterSecret,
+    /// The Raft port's TLS, with `brook.raft.security.protocol=SSL` (reloaded like a listener's).
+    pub raft_tls: Option<Arc<crate::security::tls::Tls>>,
     /// Checks OAUTHBEARER tokens, when that mechanism is enabled.
     pub jwt: Option<Arc<crate::security::oauthbearer::JwtValidator>>,
 }

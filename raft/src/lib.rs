@@ -54,6 +54,7 @@ mod snapshot_buffer;
 mod state;
 mod state_machine;
 mod store;
+pub mod stream;
 pub mod typ;
 
 pub use auth::{random_bytes, ClusterSecret, Identity, MIN_SECRET_BYTES};

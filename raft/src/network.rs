@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use crate::auth::{self, Identity, Session, TAG_BYTES};
 use crate::error::Error;
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
+use crate::stream::Stream;
 use crate::typ::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotError, InstallSnapshotRequest,
     InstallSnapshotResponse, Node, NodeId, RPCError, TypeConfig, VoteRequest, VoteResponse,
@@ -40,7 +41,7 @@ pub(crate) struct PeerClient {
     addr: String,
     config: TransportConfig,
     identity: Identity,
-    stream: Option<(TcpStream, Session)>,
+    stream: Option<(Stream, Session)>,
 }
 
 impl PeerClient {
@@ -83,10 +84,26 @@ impl PeerClient {
         Ok(reply)
     }
 
-    /// Connect and authenticate, both within `timeout`.
-    async fn connect(&self, timeout: Duration) -> Result<(TcpStream, Session), CallError> {
+    /// Connect, set up the transport's layer (TLS) and authenticate, all within `timeout`.
+    async fn connect(&self, timeout: Duration) -> Result<(Stream, Session), CallError> {
         let started = tokio::time::Instant::now();
-        let mut stream = self.connect_tcp(timeout).await?;
+        let tcp = self.connect_tcp(timeout).await?;
+        let left = timeout.saturating_sub(started.elapsed());
+        let layered = tokio::time::timeout(left, self.config.layer.connect(tcp, &self.addr));
+        let mut stream = match layered.await {
+            Ok(Ok(stream)) => stream,
+            // Nothing was sent yet: as good as a failed connect.
+            Ok(Err(e)) => {
+                tracing::warn!(addr = %self.addr, error = %e, "raft peer TLS handshake failed");
+                return Err(CallError::Connect(e));
+            }
+            Err(_) => {
+                return Err(CallError::Connect(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("TLS handshake with {} timed out", self.addr),
+                )))
+            }
+        };
         let left = timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, auth::client(&mut stream, &self.identity)).await {
             // Nothing was sent yet: as good as a failed connect.

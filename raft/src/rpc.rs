@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::command::MetadataCommand;
 use crate::error::Error;
 use crate::membership::JoinReply;
+use crate::stream::Layer;
 use crate::typ::{
     AppendEntriesRequest, AppendEntriesResponse, ClientWriteError, ClientWriteResponse,
     InstallSnapshotError, InstallSnapshotRequest, InstallSnapshotResponse, NodeId, RaftError,
@@ -34,6 +35,8 @@ pub struct TransportConfig {
     pub idle_timeout: Duration,
     /// Connections the server keeps open at once; a new one beyond it closes the longest-idle.
     pub max_connections: usize,
+    /// A layer around every connection (TLS), set up before the handshake.
+    pub layer: Layer,
 }
 
 impl Default for TransportConfig {
@@ -44,6 +47,7 @@ impl Default for TransportConfig {
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_connections: 256,
+            layer: Layer::default(),
         }
     }
 }

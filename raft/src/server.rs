@@ -23,6 +23,7 @@ use crate::membership::{self, JoinReply};
 use crate::rpc::{self, RaftReply, RaftRequest, TransportConfig};
 use crate::slots::{SlotGuard, Slots};
 use crate::state_machine::MetadataReader;
+use crate::stream::Stream;
 use crate::typ::{NodeId, Raft};
 
 /// Serve Raft RPCs on `listener` until `shutdown` completes; then every connection is closed.
@@ -91,11 +92,24 @@ struct Served {
     max_voters: usize,
 }
 
-async fn serve_connection(mut stream: TcpStream, served: Served, slot: &SlotGuard) {
+async fn serve_connection(tcp: TcpStream, served: Served, slot: &SlotGuard) {
     tracing::debug!("raft connection opened");
-    if let Err(e) = stream.set_nodelay(true) {
+    if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
+    // The layer (TLS) first, promptly: a peer that does not finish it holds no slot.
+    let limit = served.config.request_timeout;
+    let mut stream = match tokio::time::timeout(limit, served.config.layer.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "refused a raft peer: TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("refused a raft peer: TLS handshake not finished within {limit:?}");
+            return;
+        }
+    };
     match connection_loop(&mut stream, &served, slot).await {
         Ok(()) => tracing::debug!("raft connection closed by peer"),
         Err(Error::Io(e)) => tracing::debug!(error = %e, "raft connection i/o error"),
@@ -105,7 +119,7 @@ async fn serve_connection(mut stream: TcpStream, served: Served, slot: &SlotGuar
 }
 
 async fn connection_loop(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     served: &Served,
     slot: &SlotGuard,
 ) -> Result<(), Error> {

@@ -98,6 +98,7 @@ impl Security {
                 "authorizer.class.name",
                 "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
             ),
+            ("brook.raft.security.protocol", "SSL".into()),
             ("brook.sasl.bootstrap.user", ADMIN.into()),
             ("brook.sasl.bootstrap.password", m.password.clone()),
         ]

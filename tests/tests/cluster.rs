@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Result};
 use brook_tests::cluster::*;
 use brook_tests::*;
-use kafka_protocol::messages::{
-    AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest,
-};
+use kafka_protocol::messages::{AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest};
 
 /// KIP-853's error for a voter change naming a node that does not vote.
 const VOTER_NOT_FOUND: i16 = 127;

@@ -98,6 +98,9 @@ pub struct ClusterConfig {
     pub session_timeout_ms: u64,
     /// Where the cluster secret comes from (see `metadata::secret`).
     pub secret: SecretSource,
+    /// With `brook.raft.security.protocol=SSL`: mutual TLS on the Raft port, with the node's
+    /// `ssl.*` key material (client certificates always required).
+    pub raft_tls: Option<tls::TlsSettings>,
 }
 
 /// Where a node finds the cluster secret.
@@ -382,6 +385,7 @@ impl ClusterConfig {
             max_voters,
             heartbeat_interval_ms,
             session_timeout_ms,
+            raft_tls: raft_tls(get)?,
             secret: match (
                 get("brook.cluster.secret"),
                 get("brook.cluster.secret.file"),
@@ -392,6 +396,28 @@ impl ClusterConfig {
                 _ => bail!("set brook.cluster.secret or brook.cluster.secret.file, not both"),
             },
         })
+    }
+}
+
+/// `brook.raft.security.protocol`: PLAINTEXT (authenticated by the cluster secret, not
+/// encrypted) or SSL (mutual TLS with the truststore's CAs, the cluster secret inside it).
+fn raft_tls<'a>(get: &impl Fn(&str) -> &'a str) -> anyhow::Result<Option<tls::TlsSettings>> {
+    match get("brook.raft.security.protocol")
+        .trim()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "" | "PLAINTEXT" => Ok(None),
+        "SSL" => {
+            let mut settings = tls::TlsSettings::from_values(get)
+                .context("brook.raft.security.protocol=SSL takes the node's ssl.* settings")?;
+            if settings.truststore.is_none() {
+                bail!("brook.raft.security.protocol=SSL needs ssl.truststore.location: the CA every node's certificate is checked against");
+            }
+            settings.client_auth = tls::ClientAuth::Required;
+            Ok(Some(settings))
+        }
+        other => bail!("brook.raft.security.protocol={other}: PLAINTEXT or SSL"),
     }
 }
 

@@ -394,6 +394,13 @@ pub const SETTINGS: &[Setting] = &[
         doc: "host:port of the Raft port; defaults to this node's entry in controller.quorum.voters, else 127.0.0.1:0.",
     },
     Setting {
+        name: "brook.raft.security.protocol",
+        default: "PLAINTEXT",
+        kind: Kind::String,
+        doc: "The Raft port's protocol: PLAINTEXT (every frame authenticated with the cluster secret, not encrypted) \
+              or SSL (mutual TLS with the node's ssl.* key material and truststore, the cluster secret inside it).",
+    },
+    Setting {
         name: "controller.quorum.voters",
         default: "",
         kind: Kind::List,

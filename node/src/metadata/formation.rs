@@ -4,13 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use brook_raft::stream::{Layer, StreamLayer};
 use brook_raft::{ClusterSecret, GroupConfig, MetadataRaft, Node};
 use tokio::net::TcpListener;
 
 use crate::config::BrokerConfig;
+use crate::security::tls::raft::RaftTls;
+use crate::security::tls::Tls;
 
 /// How long a joining node keeps asking the cluster to add it.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -20,6 +24,7 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 pub async fn start_raft(
     config: &BrokerConfig,
     secret: ClusterSecret,
+    tls: Option<Arc<Tls>>,
 ) -> anyhow::Result<(MetadataRaft, String)> {
     let cluster = &config.cluster;
     let me = own_id(config)?;
@@ -46,6 +51,7 @@ pub async fn start_raft(
     // log rather than by a snapshot transfer.
     group.raft.max_in_snapshot_log_to_keep = cluster.snapshot_interval_entries.min(1000);
     group.max_voters = cluster.max_voters;
+    group.transport.layer = Layer(tls.map(|tls| Arc::new(RaftTls(tls)) as Arc<dyn StreamLayer>));
     let raft = MetadataRaft::start(group, listener)
         .await
         .context("starting the metadata Raft group")?;

@@ -78,7 +78,14 @@ impl Node {
             )),
             None => None,
         };
-        let (raft, raft_addr) = formation::start_raft(&config, cluster_secret.clone()).await?;
+        let raft_tls = match &config.cluster.raft_tls {
+            Some(settings) => Some(Arc::new(
+                Tls::load(settings.clone()).context("the Raft port's ssl.* settings")?,
+            )),
+            None => None,
+        };
+        let (raft, raft_addr) =
+            formation::start_raft(&config, cluster_secret.clone(), raft_tls.clone()).await?;
         formation::form(&raft, &config, &raft_addr).await?;
         let metadata = Arc::new(Metadata::new(raft, config.values.clone()));
         let node_id = u64::try_from(config.node_id).unwrap_or_default();
@@ -131,6 +138,7 @@ impl Node {
             lease: Default::default(),
             request_budget,
             cluster_secret,
+            raft_tls,
             jwt,
         });
         let connections = Arc::new(tokio::sync::Semaphore::new(broker.config.max_connections));

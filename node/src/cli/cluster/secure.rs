@@ -1,4 +1,5 @@
-//! `brook cluster up --secure`: a cluster that only speaks SASL_SSL. Made once per cluster
+//! `brook cluster up --secure`: a cluster whose Kafka listeners speak only SASL_SSL and whose
+//! Raft ports speak only mutual TLS. Made once per cluster
 //! folder and kept there:
 //!
 //! - `tls/ca.pem` and `tls/ca.key`: a CA for this cluster (the key stays, so an operator can
@@ -61,6 +62,8 @@ pub fn prepare(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             "authorizer.class.name".into(),
             "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
         ),
+        // The Raft port too: mutual TLS with this cluster's CA, the cluster secret inside.
+        ("brook.raft.security.protocol".into(), "SSL".into()),
         ("brook.sasl.bootstrap.user".into(), ADMIN.into()),
         ("brook.sasl.bootstrap.password".into(), password),
     ]))

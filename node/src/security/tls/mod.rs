@@ -4,8 +4,10 @@
 //! when it changes, without a restart.
 //!
 //! - [`principal`]: a client certificate's subject as a Kafka principal.
+//! - [`raft`]: mutual TLS on the Raft port.
 
 pub mod principal;
+pub mod raft;
 
 use std::sync::{Arc, Mutex, RwLock};
 

@@ -57,7 +57,8 @@ impl Tasks {
         tasks.spawn("offset expiry", offset_expiry::run(broker.clone()));
         tasks.spawn("in-sync sets", isr::run(broker.clone(), isr_requests));
         tasks.spawn("preferred leaders", preferred_leaders::run(broker.clone()));
-        for tls in broker.listeners.iter().filter_map(|l| l.tls.clone()) {
+        let listeners = broker.listeners.iter().filter_map(|l| l.tls.clone());
+        for tls in listeners.chain(broker.raft_tls.clone()) {
             tasks.spawn("tls reload", tls_reload::run(broker.clone(), tls));
         }
         if let Some(jwt) = &broker.jwt {
