@@ -40,6 +40,8 @@ pub(crate) struct Broker {
     pub cluster_secret: brook_raft::ClusterSecret,
     /// The Raft port's TLS, with `brook.raft.security.protocol=SSL` (reloaded like a listener's).
     pub raft_tls: Option<Arc<crate::security::tls::Tls>>,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
     /// Checks OAUTHBEARER tokens, when that mechanism is enabled.
     pub jwt: Option<Arc<crate::security::oauthbearer::JwtValidator>>,
 }

@@ -14,6 +14,7 @@
 //! - [`config`]: settings by Kafka's names; topic settings resolved from them.
 //! - `security`: who a connection is ([`security::Principal`]) and how it proves it (SASL,
 //!   and `BROOK-NODE` for brook's own nodes).
+//! - `metrics`: the Prometheus metrics and their `/metrics` endpoint.
 //! - `clock`: wall-clock time and the leader lease. `errors`: domain failures as Kafka error
 //!   codes. `shutdown`: the signal every task holds.
 //! - [`client`]: the one Kafka client brook uses to talk to itself (replica fetchers, the CLI).
@@ -44,6 +45,7 @@ mod clock;
 mod errors;
 mod groups;
 mod metadata;
+mod metrics;
 mod partitions;
 mod replication;
 mod security;

@@ -33,6 +33,8 @@ pub struct BrokerConfig {
     pub listeners: Vec<ListenerConfig>,
     /// Which of them other nodes use (`inter.broker.listener.name`, default the first).
     pub inter_broker: usize,
+    /// `brook.metrics.listener`: where `/metrics` is served (`None`: nowhere).
+    pub metrics_listener: Option<String>,
     /// How OAUTHBEARER tokens are checked, when it is enabled.
     pub oauthbearer: Option<crate::security::oauthbearer::OAuthSettings>,
     /// The user `brook.sasl.bootstrap.user` creates, with its password, if it has no
@@ -201,6 +203,8 @@ impl BrokerConfig {
             node_id: parse(get("node.id"), "node.id")?,
             listeners,
             inter_broker,
+            metrics_listener: Some(get("brook.metrics.listener").trim().to_string())
+                .filter(|l| !l.is_empty()),
             oauthbearer,
             sasl_bootstrap,
             failed_auth_delay_ms: parse(

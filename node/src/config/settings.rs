@@ -54,6 +54,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "NAME://host:port per listener: what a client that connected through that listener is told; defaults to the bound address.",
     },
     Setting {
+        name: "brook.metrics.listener",
+        default: "",
+        kind: Kind::String,
+        doc: "host:port of the Prometheus endpoint (GET /metrics, plain HTTP); empty: no endpoint.",
+    },
+    Setting {
         name: "inter.broker.listener.name",
         default: "",
         kind: Kind::String,

@@ -32,7 +32,8 @@ type Pending = BoxFuture<'static, Result<Appended, PartitionError>>;
 /// One partition's outcome: known now (an error) or once its actor answers.
 enum Outcome {
     Failed(ResponseError, Option<String>),
-    Sent(Pending),
+    /// Sent to the actor: the batch's bytes and records, counted once it is appended.
+    Sent(Pending, usize, u64),
 }
 
 pub(crate) fn handle(
@@ -40,6 +41,8 @@ pub(crate) fn handle(
     call: Call,
     request: ProduceRequest,
 ) -> impl Future<Output = ProduceResponse> + Send + 'static {
+    // Owned, for counting what the actors appended once they answer.
+    let counted = Arc::clone(&broker);
     let broker = &broker;
     let version = call.version;
     let acks = request.acks;
@@ -97,16 +100,18 @@ pub(crate) fn handle(
             let topic = name.0.to_string();
             let answers = join_all(partitions.into_iter().map(|(index, outcome)| {
                 let topic = topic.clone();
+                let counted = counted.clone();
                 async move {
                 let response = PartitionProduceResponse::default().with_index(index);
                 match outcome {
                     Outcome::Failed(e, message) => failure(response, version, e, message),
-                    Outcome::Sent(pending) => match tokio::time::timeout(timeout, pending).await {
+                    Outcome::Sent(pending, bytes, records) => match tokio::time::timeout(timeout, pending).await {
                         Err(_) => {
                             let why = format!("not replicated to the in-sync replicas within {timeout:?}");
                             failure(response, version, ResponseError::RequestTimedOut, Some(why))
                         }
                         Ok(Ok(a)) => {
+                            counted.metrics.produced(&topic, bytes, records);
                             let response = response
                                 .with_base_offset(a.base_offset)
                                 .with_log_append_time_ms(a.log_append_time);
@@ -198,6 +203,10 @@ fn append(
         let why = "transactional batches are not supported".to_string();
         return Outcome::Failed(ResponseError::InvalidRecord, Some(why));
     }
+    let (bytes, count) = (
+        records.len(),
+        u64::try_from(header.record_count).unwrap_or(0),
+    );
     let batch = BytesMut::from(&records[..]);
     let pending = ask(&handle.addr, |reply| AppendBatch {
         batch,
@@ -205,5 +214,5 @@ fn append(
         acks,
         reply,
     });
-    Outcome::Sent(pending.boxed())
+    Outcome::Sent(pending.boxed(), bytes, count)
 }

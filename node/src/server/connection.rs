@@ -64,7 +64,10 @@ pub(super) async fn serve(
     async move {
         // Per connection, so at debug as Kafka logs it: a busy node opens thousands.
         tracing::debug!("connection opened");
-        match open(&broker, &listener, socket, peer).await {
+        broker.metrics.connection_opened();
+        let closed = open(&broker, &listener, socket, peer).await;
+        broker.metrics.connection_closed(closed.is_err());
+        match closed {
             Ok(()) => tracing::debug!("connection closed"),
             Err(reason) => tracing::warn!(%reason, "connection closed by broker"),
         }
@@ -280,6 +283,11 @@ fn accept(
     let key = ApiKey::try_from(api_key).map_err(|_| format!("unknown API key {api_key}"))?;
     let range =
         handlers::supported(key).ok_or_else(|| format!("API {key:?} is not implemented"))?;
+    // From here on a refusal counts against the API.
+    let failed = |why: String| {
+        broker.metrics.failed(key);
+        why
+    };
     if version < range.min || version > range.max {
         if key == ApiKey::ApiVersions {
             // KIP-511: tell the client what we support, in a v0 response it can always read.
@@ -295,17 +303,20 @@ fn accept(
                 raw: None,
             }));
         }
-        return Err(format!(
+        return Err(failed(format!(
             "{key:?} v{version} is not supported (v{}-v{})",
             range.min, range.max
-        ));
+        )));
     }
-    let (_, header, body) = decode_header(frame).map_err(|e| format!("{key:?} v{version}: {e}"))?;
+    let (_, header, body) =
+        decode_header(frame).map_err(|e| failed(format!("{key:?} v{version}: {e}")))?;
     let request =
-        decode_body(key, version, body).map_err(|e| format!("{key:?} v{version}: {e}"))?;
+        decode_body(key, version, body).map_err(|e| failed(format!("{key:?} v{version}: {e}")))?;
     tracing::debug!(api = ?key, version, correlation_id, client = ?header.client_id.as_deref(), "request");
     if handlers::is_connection_api(key) {
-        let (body, close) = authenticate(broker, listener, auth, version, request)?;
+        let (body, close) =
+            authenticate(broker, listener, auth, version, request).map_err(failed)?;
+        broker.metrics.answered(key, std::time::Duration::ZERO);
         let answer = Answer {
             api_key: key,
             version,
@@ -319,15 +330,15 @@ fn accept(
     // KIP-152: on a SASL listener nothing but ApiVersions and the SASL APIs is answered
     // before the connection authenticated.
     if listener.protocol.is_sasl() && !auth.is_authenticated() && key != ApiKey::ApiVersions {
-        return Err(format!(
+        return Err(failed(format!(
             "{key:?} before SASL authentication on a SASL listener"
-        ));
+        )));
     }
     // KIP-368: past its lifetime a session answers nothing but a re-authentication.
     if auth.is_expired(std::time::Instant::now()) {
-        return Err(format!(
+        return Err(failed(format!(
             "{key:?} after the SASL session expired (connections.max.reauth.ms) without re-authentication"
-        ));
+        )));
     }
     let call = handlers::Call {
         version,
@@ -338,12 +349,15 @@ fn accept(
     };
     // A producer with acks=0 reads no responses, so none is written (Kafka's rule).
     let silent = matches!(&request, RequestKind::Produce(p) if p.acks == 0);
+    let started = Instant::now();
+    let counted = broker.clone();
     let reply = handlers::dispatch(broker, call, request)
-        .ok_or_else(|| format!("API {key:?} has no handler"))?;
+        .ok_or_else(|| failed(format!("API {key:?} has no handler")))?;
     Ok(reply
         .map(move |body| {
             // The request's share of the budget is given back once it is answered.
             drop(budget);
+            counted.metrics.answered(key, started.elapsed());
             Answer {
                 api_key: key,
                 version,

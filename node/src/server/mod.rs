@@ -116,6 +116,14 @@ impl Node {
             .get(config.inter_broker)
             .context("no inter-broker listener")?
             .clone();
+        let metrics_socket = match &config.metrics_listener {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding brook.metrics.listener {addr}"))?,
+            ),
+            None => None,
+        };
         let request_budget = Arc::new(tokio::sync::Semaphore::new(config.queued_max_request_bytes));
         let (shutdown, signal) = Shutdown::new();
         let broker = Arc::new(Broker {
@@ -139,8 +147,13 @@ impl Node {
             request_budget,
             cluster_secret,
             raft_tls,
+            metrics: crate::metrics::Metrics::new(crate::handlers::APIS.iter().map(|a| a.key)),
             jwt,
         });
+        if let Some(socket) = metrics_socket {
+            tracing::info!(addr = %socket.local_addr()?, "serving /metrics");
+            tokio::spawn(crate::metrics::http::serve(socket, broker.clone()));
+        }
         let connections = Arc::new(tokio::sync::Semaphore::new(broker.config.max_connections));
         let servers = sockets
             .into_iter()

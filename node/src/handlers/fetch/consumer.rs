@@ -2,6 +2,8 @@
 //! offset, up to the high watermark. When less than `min_bytes` is available, waits up to
 //! `max_wait_ms` for a high watermark to move, then reads again. Each topic needs READ.
 
+use std::sync::Arc;
+
 use brook_actors::{ask, PartitionHandle, ReadRecords, RecordsRead};
 use brook_raft::acl::{AclOperation, ResourceType};
 use bytes::Bytes;
@@ -19,6 +21,8 @@ use crate::metadata::TopicMeta;
 /// One requested partition, resolved once for every round of the long poll.
 struct Wanted {
     topic: usize,
+    /// The topic's name once found, for the bytes-out count.
+    name: Option<Arc<TopicMeta>>,
     partition: i32,
     offset: i64,
     max_bytes: usize,
@@ -40,12 +44,14 @@ pub(super) async fn handle(broker: &Broker, call: &Call, request: FetchRequest) 
         } else {
             Err(ResponseError::TopicAuthorizationFailed)
         };
+        let meta = found.as_ref().ok().cloned();
         let target = found.and_then(|meta| {
             routing::check_leader_epoch(p.current_leader_epoch, leader_epoch(&meta, p.partition))?;
             routing::partition(broker, &meta, p.partition)
         });
         Wanted {
             topic,
+            name: meta,
             partition: p.partition,
             offset: p.fetch_offset,
             max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
@@ -62,6 +68,11 @@ pub(super) async fn handle(broker: &Broker, call: &Call, request: FetchRequest) 
         poll.start_round();
         let (partitions, bytes, failed) = read_round(&wanted, poll.response_max, version).await;
         if failed || bytes >= min_bytes || poll.is_over() {
+            for (w, (_, data)) in wanted.iter().zip(&partitions) {
+                if let (Some(meta), Some(records)) = (&w.name, &data.records) {
+                    broker.metrics.consumed(&meta.name, records.len());
+                }
+            }
             return respond(shells, partitions);
         }
         poll.wait().await;
