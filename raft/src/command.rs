@@ -128,6 +128,14 @@ pub enum MetadataCommand {
     /// its current configs, or from none when `replace`, remove `delete`, then set `set`. The
     /// node validated the values; applying checks only that the topic exists and the total
     /// size bound ([`crate::MAX_TOPIC_CONFIG_BYTES`]).
+    /// Set and delete dynamic broker configs: the cluster-wide defaults (`broker` `None`,
+    /// Kafka's resource name "") or one broker's own. Which names may change is the node's
+    /// to check; the state bounds their size.
+    AlterBrokerConfigs {
+        broker: Option<u64>,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
     AlterTopicConfigs {
         name: String,
         set: BTreeMap<String, String>,

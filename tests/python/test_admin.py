@@ -8,6 +8,8 @@ AdminClients against a real 3-node brook cluster.
 - Topic configs changed at run time (IncrementalAlterConfigs and AlterConfigs): every node
   describes the change, produce obeys it at once, it survives a restart, and bad changes are
   refused with Kafka's codes.
+- Dynamic broker configs (the broker defaults of topic configs), cluster-wide and per broker,
+  the same way.
 """
 
 from __future__ import annotations
@@ -227,9 +229,74 @@ def test_topic_configs_change_at_run_time(cluster):
     assert configs["retention.ms"].value == "3600000"
     assert configs["delete.retention.ms"].value == "1000", "kafka-python kept the other configs"
 
-    # Broker configs are static in brook: a change is refused, not silently dropped.
-    broker = ConfigResource(ResourceType.BROKER, "1",
-                            incremental_configs=[entry("log.retention.ms", "1000")])
-    with pytest.raises(KafkaException) as e:
-        admin.incremental_alter_configs([broker])[broker].result(timeout=TIMEOUT)
-    assert e.value.args[0].code() == KafkaError.INVALID_REQUEST, e.value
+
+
+def broker_configs(c: BrookCluster, node: int, name: str | None = None) -> dict:
+    """{name: ConfigEntry} of broker `name` (default: the node itself) as node `node` describes it."""
+    admin = AdminClient({"bootstrap.servers": c.addr(node)})
+    res = ConfigResource(ResourceType.BROKER, str(node) if name is None else name)
+    return admin.describe_configs([res])[res].result(timeout=TIMEOUT)
+
+
+def test_broker_configs_change_at_run_time(cluster):
+    """The broker defaults of topic configs are dynamic, as in Kafka: set for one broker (here)
+    or the whole cluster (resource "", which neither client sends; tests/tests/configs.rs sends
+    it), kept in Raft, applied without a restart."""
+    create(cluster, "dyn", [[1, 2, 3]])
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+
+    def alter(name, *entries, validate_only=False):
+        res = ConfigResource(ResourceType.BROKER, name, incremental_configs=list(entries))
+        return admin.incremental_alter_configs([res], validate_only=validate_only)[res].result(
+            timeout=TIMEOUT)
+
+    def entry(name, value, op=AlterConfigOpType.SET):
+        return ConfigEntry(name, value, incremental_operation=op)
+
+    # Broker 1 leads dyn-0: its own message.max.bytes applies to topics that set none.
+    assert produce_one(cluster.bootstrap, "dyn", b"x" * 5000) is None
+    alter("1", entry("message.max.bytes", "2000"), entry("log.retention.ms", "7200000"))
+    brookutil.wait_until(
+        "node 1 to describe its own message.max.bytes",
+        lambda: broker_configs(cluster, 1)["message.max.bytes"].value == "2000", TIMEOUT)
+    described = broker_configs(cluster, 1)["message.max.bytes"]
+    assert described.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value, described
+    assert not described.is_read_only
+    assert broker_configs(cluster, 1)["log.dirs"].is_read_only
+    assert broker_configs(cluster, 1)["log.retention.ms"].value == "7200000"
+    # Other brokers keep their own values.
+    assert broker_configs(cluster, 2)["message.max.bytes"].value == "1048588"
+    assert broker_configs(cluster, 3)["log.retention.ms"].value == "604800000"
+    err = brookutil.wait_until(
+        "a 5000-byte message to be refused",
+        lambda: (e := produce_one(cluster.bootstrap, "dyn", b"x" * 5000)) is not None and e,
+        TIMEOUT)
+    assert err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+
+    # validate_only changes nothing; static settings and bad values are refused.
+    alter("1", entry("message.max.bytes", "9999"), validate_only=True)
+    assert broker_configs(cluster, 1)["message.max.bytes"].value == "2000"
+    for bad, code in ((entry("log.dirs", "/elsewhere"), KafkaError.INVALID_REQUEST),
+                      (entry("log.retention.ms", "soon"), KafkaError.INVALID_CONFIG)):
+        with pytest.raises(KafkaException) as e:
+            alter("1", bad)
+        assert e.value.args[0].code() == code, (bad, e.value)
+
+    # Kept across a restart of every node.
+    for i in cluster.ids:
+        cluster.terminate(i)
+        cluster.restart(i)
+    cluster.wait_settled()
+    assert broker_configs(cluster, 1)["message.max.bytes"].value == "2000"
+
+    # kafka-python: IncrementalAlterConfigs deletes one; the large message goes through again.
+    kp = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        kp.alter_configs([KpResource("BROKER", "1", configs={
+            "message.max.bytes": (AlterConfigOp.DELETE, None)})], incremental=True)
+    finally:
+        kp.close()
+    brookutil.wait_until(
+        "a 5000-byte message to be accepted again",
+        lambda: produce_one(cluster.bootstrap, "dyn", b"x" * 5000) is None, TIMEOUT)
+    assert broker_configs(cluster, 1)["log.retention.ms"].value == "7200000"

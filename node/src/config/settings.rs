@@ -8,6 +8,22 @@ use std::collections::BTreeMap;
 pub enum Source {
     Default,
     Static,
+    /// A cluster-wide dynamic default (AlterConfigs on broker ""), kept in Raft.
+    DynamicDefault,
+    /// This broker's own dynamic config (AlterConfigs on its id), kept in Raft.
+    DynamicBroker,
+}
+
+impl Source {
+    /// Kafka's ConfigSource code in DescribeConfigs.
+    pub fn code(self) -> i8 {
+        match self {
+            Source::DynamicBroker => 2,
+            Source::DynamicDefault => 3,
+            Source::Static => 4,
+            Source::Default => 5,
+        }
+    }
 }
 
 /// One broker setting: its Kafka name, its default and what it means.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use brook_raft::MAX_TOPIC_CONFIG_BYTES;
 use brook_storage::LogConfig;
 
-use super::settings::{Kind, Source, Values, SETTINGS};
+use super::settings::{Kind, Values, SETTINGS};
 
 /// A topic setting and the broker setting that supplies its default (Kafka's synonym).
 pub struct TopicSetting {
@@ -273,7 +273,8 @@ pub struct TopicConfig {
 pub struct ConfigEntry {
     pub name: String,
     pub value: String,
-    /// Kafka's ConfigSource: 1 topic, 4 static broker, 5 default.
+    /// Kafka's ConfigSource: 1 topic, 2 dynamic broker, 3 dynamic cluster default, 4 static
+    /// broker, 5 default.
     pub source: i8,
     pub kind: Kind,
     pub doc: &'static str,
@@ -282,7 +283,6 @@ pub struct ConfigEntry {
 }
 
 const SOURCE_TOPIC: i8 = 1;
-const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
 impl TopicConfig {
@@ -398,6 +398,14 @@ fn check_kind(name: &str, value: &str, kind: Kind) -> Result<(), String> {
 }
 
 /// Whether `name` is a topic config (known to brook, acted on or not).
+/// Whether broker setting `name` may change at run time (AlterConfigs on a broker): the broker
+/// defaults of topic settings, as in Kafka, where they are cluster-wide dynamic configs.
+pub fn is_dynamic_broker_config(name: &str) -> bool {
+    TOPIC_SETTINGS
+        .iter()
+        .any(|s| s.broker_default == Some(name))
+}
+
 pub fn is_topic_config(name: &str) -> bool {
     setting(name).is_some()
 }
@@ -419,8 +427,7 @@ fn default_value(broker: &Values, name: &str) -> (String, i8) {
             broker_default: Some(key),
             ..
         }) => match broker.get(*key) {
-            Some((value, Source::Static)) => (value.clone(), SOURCE_STATIC_BROKER),
-            Some((value, Source::Default)) => (value.clone(), SOURCE_DEFAULT),
+            Some((value, source)) => (value.clone(), source.code()),
             None => (String::new(), SOURCE_DEFAULT),
         },
         Some(s) => (s.fixed_default.to_string(), SOURCE_DEFAULT),
@@ -464,13 +471,7 @@ pub fn describe_broker(broker: &Values) -> Vec<ConfigEntry> {
         .map(|s| {
             let (value, source) = broker
                 .get(s.name)
-                .map(|(v, src)| {
-                    let code = match src {
-                        Source::Static => SOURCE_STATIC_BROKER,
-                        Source::Default => SOURCE_DEFAULT,
-                    };
-                    (v.clone(), code)
-                })
+                .map(|(v, src)| (v.clone(), src.code()))
                 .unwrap_or_default();
             ConfigEntry {
                 name: s.name.to_string(),
@@ -487,6 +488,7 @@ pub fn describe_broker(broker: &Values) -> Vec<ConfigEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Source;
 
     fn broker(flags: &[(&str, &str)]) -> Values {
         let flags: Vec<_> = flags
@@ -514,7 +516,7 @@ mod tests {
         let ret = entries.iter().find(|e| e.name == "retention.ms").unwrap();
         assert_eq!(
             (ret.value.as_str(), ret.source),
-            ("5000", SOURCE_STATIC_BROKER)
+            ("5000", Source::Static.code())
         );
         let max = entries
             .iter()

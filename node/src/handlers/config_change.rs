@@ -3,8 +3,12 @@
 //! checks configs, then written through Raft; every node's partitions take it from there
 //! without a restart.
 //!
-//! Broker configs are static in brook (set in the node's configuration), so a change to one is
-//! refused with INVALID_REQUEST, as Kafka refuses a change to a config that is not dynamic.
+//! Broker configs change at run time where Kafka's are cluster-wide dynamic configs: the broker
+//! defaults of topic configs (`log.retention.ms`, `log.segment.bytes`, `message.max.bytes`,
+//! ...), for the whole cluster (resource name "") or one broker (its id). They are kept in Raft,
+//! so every node applies them without a restart, and they outlive restarts. A change to any
+//! other broker setting is refused with INVALID_REQUEST, as Kafka refuses a config that is not
+//! dynamic.
 //! A topic needs ALTER_CONFIGS on it (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the
 //! cluster (CLUSTER_AUTHORIZATION_FAILED), checked before anything else about the change.
 
@@ -17,7 +21,10 @@ use kafka_protocol::ResponseError;
 
 use super::Call;
 use crate::broker::Broker;
-use crate::config::topic::{is_list_config, is_topic_config, value_in_force, TopicConfig};
+use crate::config::topic::{
+    is_dynamic_broker_config, is_list_config, is_topic_config, value_in_force, TopicConfig,
+};
+use crate::config::Source;
 use crate::errors::meta_error;
 
 pub(super) const TOPIC: i8 = 2;
@@ -121,23 +128,6 @@ async fn alter(
     replace: bool,
     validate_only: bool,
 ) -> Result<(), Refusal> {
-    match resource_type {
-        TOPIC => {}
-        BROKER | BROKER_LOGGER => {
-            return Err((
-                ResponseError::InvalidRequest,
-                "broker configs cannot be changed at run time in brook; set them in the \
-                 node's configuration"
-                    .into(),
-            ))
-        }
-        other => {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("resource type {other} has no configs to alter"),
-            ))
-        }
-    }
     let mut names = BTreeSet::new();
     if let Some((dup, _)) = ops.iter().find(|(n, _)| !names.insert(n.as_str())) {
         return Err((
@@ -146,22 +136,133 @@ async fn alter(
         ));
     }
     let image = broker.image();
-    let Some(topic) = image.topic(name) else {
-        return Err((
-            ResponseError::UnknownTopicOrPartition,
-            format!("topic `{name}` does not exist"),
-        ));
+    let defaults = image.defaults();
+    let (cmd, what) = match resource_type {
+        TOPIC => {
+            let Some(topic) = image.topic(name) else {
+                return Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic `{name}` does not exist"),
+                ));
+            };
+            let known = |config: &str| {
+                is_topic_config(config).then_some(()).ok_or_else(|| {
+                    (
+                        ResponseError::InvalidConfig,
+                        format!("unknown topic config `{config}`"),
+                    )
+                })
+            };
+            let current = |config: &str| value_in_force(defaults, &topic.configs, config);
+            let (set, delete) = changes(ops, known, current)?;
+            let merged = merge(&topic.configs, &set, &delete, replace);
+            TopicConfig::resolve(defaults, &merged)
+                .map_err(|why| (ResponseError::InvalidConfig, why))?;
+            let cmd = MetadataCommand::AlterTopicConfigs {
+                name: name.to_string(),
+                set,
+                delete,
+                replace,
+            };
+            (cmd, format!("topic {name}"))
+        }
+        BROKER => {
+            // "" is the cluster-wide default, a number one broker's own (Kafka's names).
+            let target = match name {
+                "" => None,
+                id => Some(id.parse::<u64>().map_err(|_| {
+                    (
+                        ResponseError::InvalidRequest,
+                        format!("`{id}` is not a broker id"),
+                    )
+                })?),
+            };
+            let stored = image.dynamic_configs(target).cloned().unwrap_or_default();
+            let known = |config: &str| {
+                is_dynamic_broker_config(config)
+                    .then_some(())
+                    .ok_or_else(|| {
+                        (
+                            ResponseError::InvalidRequest,
+                            format!(
+                            "cannot update `{config}` dynamically: only the broker defaults of \
+                             topic configs change at run time; set it in the node's configuration"
+                        ),
+                        )
+                    })
+            };
+            let current = |config: &str| {
+                stored
+                    .get(config)
+                    .or_else(|| defaults.get(config).map(|(v, _)| v))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let (set, mut delete) = changes(ops, known, current)?;
+            if replace {
+                delete.extend(stored.keys().filter(|k| !set.contains_key(*k)).cloned());
+            }
+            // The values must make valid topic defaults, on top of the settings in force here.
+            let mut check = defaults.clone();
+            for (k, v) in merge(&stored, &set, &delete, replace) {
+                check.insert(k, (v, Source::DynamicBroker));
+            }
+            TopicConfig::resolve(&check, &BTreeMap::new())
+                .map_err(|why| (ResponseError::InvalidConfig, why))?;
+            let what = match target {
+                None => "the cluster-wide broker defaults".to_string(),
+                Some(id) => format!("broker {id}"),
+            };
+            let cmd = MetadataCommand::AlterBrokerConfigs {
+                broker: target,
+                set,
+                delete,
+            };
+            (cmd, what)
+        }
+        BROKER_LOGGER => {
+            return Err((
+                ResponseError::InvalidRequest,
+                "broker log levels are set with BROOK_LOG when the node starts".into(),
+            ))
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("resource type {other} has no configs to alter"),
+            ))
+        }
     };
-    let values = &broker.config.values;
+    if validate_only {
+        return Ok(());
+    }
+    match broker.metadata.write(cmd).await {
+        Ok(_) => {
+            tracing::info!("configs of {what} changed");
+            Ok(())
+        }
+        Err(e) => Err((meta_error(&e), e.to_string())),
+    }
+}
+
+/// The configs `ops` set and delete, each name checked by `known`; `current` gives a list
+/// config's value before the change, for appends and subtractions.
+fn changes(
+    ops: Vec<(String, Op)>,
+    known: impl Fn(&str) -> Result<(), Refusal>,
+    current: impl Fn(&str) -> String,
+) -> Result<(BTreeMap<String, String>, Vec<String>), Refusal> {
     let mut set = BTreeMap::new();
     let mut delete = Vec::new();
+    let list = |v: &str| -> Vec<String> {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     for (config, op) in ops {
-        if !is_topic_config(&config) {
-            return Err((
-                ResponseError::InvalidConfig,
-                format!("unknown topic config `{config}`"),
-            ));
-        }
+        known(&config)?;
         let list_op = matches!(op, Op::Append(_) | Op::Subtract(_));
         if list_op && !is_list_config(&config) {
             return Err((
@@ -169,21 +270,13 @@ async fn alter(
                 format!("`{config}` is not a list: values cannot be appended or subtracted"),
             ));
         }
-        let current = || value_in_force(values, &topic.configs, &config);
-        let list = |v: &str| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
         match op {
             Op::Set(v) => {
                 set.insert(config, v);
             }
             Op::Delete => delete.push(config),
             Op::Append(v) => {
-                let mut items = list(&current());
+                let mut items = list(&current(&config));
                 for item in list(&v) {
                     if !items.contains(&item) {
                         items.push(item);
@@ -193,7 +286,7 @@ async fn alter(
             }
             Op::Subtract(v) => {
                 let remove = list(&v);
-                let items: Vec<String> = list(&current())
+                let items: Vec<String> = list(&current(&config))
                     .into_iter()
                     .filter(|i| !remove.contains(i))
                     .collect();
@@ -201,30 +294,24 @@ async fn alter(
             }
         }
     }
+    Ok((set, delete))
+}
+
+/// `stored` (or nothing, when `replace`) with `delete` removed and `set` applied.
+fn merge(
+    stored: &BTreeMap<String, String>,
+    set: &BTreeMap<String, String>,
+    delete: &[String],
+    replace: bool,
+) -> BTreeMap<String, String> {
     let mut merged = if replace {
         BTreeMap::new()
     } else {
-        topic.configs.clone()
+        stored.clone()
     };
-    for k in &delete {
+    for k in delete {
         merged.remove(k);
     }
     merged.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-    TopicConfig::resolve(values, &merged).map_err(|why| (ResponseError::InvalidConfig, why))?;
-    if validate_only {
-        return Ok(());
-    }
-    let cmd = MetadataCommand::AlterTopicConfigs {
-        name: name.to_string(),
-        set,
-        delete,
-        replace,
-    };
-    match broker.metadata.write(cmd).await {
-        Ok(_) => {
-            tracing::info!(topic = name, "topic configs changed");
-            Ok(())
-        }
-        Err(e) => Err((meta_error(&e), e.to_string())),
-    }
+    merged
 }

@@ -80,7 +80,7 @@ pub(crate) async fn handle(
             results.push(fail(result, ResponseError::TopicAlreadyExists, why));
             continue;
         }
-        let described = describe_topic(&broker.config.values, &plan.configs);
+        let described = describe_topic(broker.image().defaults(), &plan.configs);
         let result = if request.validate_only {
             result
         } else {
@@ -150,7 +150,7 @@ fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, (ResponseError,
         })?;
         configs.insert(c.name.to_string(), value.to_string());
     }
-    TopicConfig::resolve(&broker.config.values, &configs)
+    TopicConfig::resolve(broker.image().defaults(), &configs)
         .map_err(|why| (ResponseError::InvalidConfig, why))?;
     let (partitions, replication_factor) = if topic.assignments.is_empty() {
         let partitions = match topic.num_partitions {

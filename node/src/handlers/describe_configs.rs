@@ -1,5 +1,6 @@
-//! DescribeConfigs: the settings in force for topics and for this broker, with where each value
-//! came from and, when asked, its synonyms and documentation. A topic needs DESCRIBE_CONFIGS on
+//! DescribeConfigs: the settings in force for topics and for this broker (dynamic ones
+//! included), or the cluster-wide dynamic defaults (broker ""), with where each value came from
+//! and, when asked, its synonyms and documentation. A topic needs DESCRIBE_CONFIGS on
 //! it (TOPIC_AUTHORIZATION_FAILED), a broker DESCRIBE_CONFIGS on the cluster
 //! (CLUSTER_AUTHORIZATION_FAILED).
 
@@ -16,8 +17,10 @@ use brook_raft::acl::{AclOperation, ResourceType};
 
 use super::Call;
 use crate::broker::Broker;
-use crate::config::topic::{describe_broker, describe_topic, ConfigEntry};
-use crate::config::Kind;
+use crate::config::topic::{
+    describe_broker, describe_topic, is_dynamic_broker_config, ConfigEntry,
+};
+use crate::config::{Kind, Source, Values};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -30,6 +33,7 @@ pub(crate) async fn handle(
     let broker = &broker;
     let version = call.version;
     let mut results = Vec::with_capacity(request.resources.len());
+    let image = broker.image();
     for resource in request.resources {
         let result = DescribeConfigsResult::default()
             .with_resource_type(resource.resource_type)
@@ -49,17 +53,28 @@ pub(crate) async fn handle(
             BROKER if !call.may_on_cluster(broker, AclOperation::DescribeConfigs) => {
                 denied(ResponseError::ClusterAuthorizationFailed)
             }
-            TOPIC => match broker.image().topic(&resource.resource_name) {
-                Some(t) => Ok(describe_topic(&broker.config.values, &t.configs)),
+            TOPIC => match image.topic(&resource.resource_name) {
+                Some(t) => Ok(describe_topic(image.defaults(), &t.configs)),
                 None => Err((
                     ResponseError::UnknownTopicOrPartition,
                     format!("topic `{}` does not exist", resource.resource_name.as_str()),
                 )),
             },
-            // An empty name means the cluster-wide dynamic defaults, of which brook has none.
-            BROKER if resource.resource_name.is_empty() => Ok(Vec::new()),
+            // An empty name means the cluster-wide dynamic defaults: only those set.
+            BROKER if resource.resource_name.is_empty() => {
+                let set: Values = image
+                    .dynamic_configs(None)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), (v.clone(), Source::DynamicDefault)))
+                    .collect();
+                Ok(describe_broker(&set)
+                    .into_iter()
+                    .filter(|e| e.source == Source::DynamicDefault.code())
+                    .collect())
+            }
             BROKER if resource.resource_name.as_str() == broker.node_id().to_string() => {
-                Ok(describe_broker(&broker.config.values))
+                Ok(describe_broker(image.defaults()))
             }
             BROKER => Err((
                 ResponseError::InvalidRequest,
@@ -84,9 +99,13 @@ pub(crate) async fn handle(
                     .into_iter()
                     .filter(|e| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == e.name)))
                     .map(|e| {
+                        // Topic configs and the broker defaults of topic configs change at run
+                        // time (AlterConfigs); other broker settings are static.
+                        let read_only =
+                            resource.resource_type != TOPIC && !is_dynamic_broker_config(&e.name);
                         entry(
                             e,
-                            resource.resource_type != TOPIC,
+                            read_only,
                             version,
                             request.include_synonyms,
                             request.include_documentation,
@@ -117,7 +136,6 @@ fn entry(
         .with_name(StrBytes::from_string(e.name))
         .with_value(shown(e.value))
         .with_is_sensitive(sensitive)
-        // Topic configs change at run time (AlterConfigs); broker configs are static.
         .with_read_only(read_only)
         .with_config_source(e.source);
     // Config types exist from v3.

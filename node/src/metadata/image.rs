@@ -9,7 +9,7 @@ use brook_raft::MetadataState;
 use uuid::Uuid;
 
 use crate::config::topic::TopicConfig;
-use crate::config::Values;
+use crate::config::{Source, Values};
 
 /// A topic as the metadata knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,10 +92,18 @@ pub struct MetadataImage {
     /// Ids of deleted topics, whose data every node removes.
     deleted: BTreeSet<Uuid>,
     session_timeout_ms: u64,
+    /// The broker settings in force on this node: static ones under the dynamic cluster-wide
+    /// defaults under this broker's own dynamic configs.
+    defaults: Arc<Values>,
+    /// The dynamic broker configs as stored: cluster-wide under `None`, per broker by id.
+    dynamic: BTreeMap<Option<u64>, BTreeMap<String, String>>,
 }
 
 impl MetadataImage {
-    pub(super) fn from_state(state: &MetadataState, defaults: &Values) -> Self {
+    pub(super) fn from_state(state: &MetadataState, statics: &Arc<Values>, me: u64) -> Self {
+        let dynamic = state.broker_configs().clone();
+        let in_force = in_force(statics, &dynamic, me);
+        let defaults = &*in_force;
         let topics = state
             .topics()
             .values()
@@ -150,7 +158,20 @@ impl MetadataImage {
                 .map(Uuid::from_bytes)
                 .collect(),
             session_timeout_ms: state.session_timeout_ms(),
+            defaults: Arc::clone(&in_force),
+            dynamic,
         }
+    }
+
+    /// The broker settings in force on this node, dynamic ones included: what topic settings
+    /// default to and what DescribeConfigs reports.
+    pub fn defaults(&self) -> &Values {
+        &self.defaults
+    }
+
+    /// The dynamic configs of broker `id`, or the cluster-wide ones for `None`.
+    pub fn dynamic_configs(&self, broker: Option<u64>) -> Option<&BTreeMap<String, String>> {
+        self.dynamic.get(&broker)
     }
 
     /// How long a broker may go without a heartbeat before it is down.
@@ -213,6 +234,32 @@ impl MetadataImage {
 /// A stored topic's settings. Configs were validated when they were stored, so a failure means
 /// the broker defaults changed since; the topic then gets the broker defaults, and the log says
 /// so.
+/// The static settings under the dynamic cluster-wide defaults under broker `me`'s own; the
+/// static ones themselves (no copy) while there are no dynamic ones.
+fn in_force(
+    statics: &Arc<Values>,
+    dynamic: &BTreeMap<Option<u64>, BTreeMap<String, String>>,
+    me: u64,
+) -> Arc<Values> {
+    let layers = [
+        (None, Source::DynamicDefault),
+        (Some(me), Source::DynamicBroker),
+    ];
+    if layers.iter().all(|(key, _)| !dynamic.contains_key(key)) {
+        return Arc::clone(statics);
+    }
+    let mut values = (**statics).clone();
+    for (key, source) in layers {
+        for (name, value) in dynamic.get(&key).into_iter().flatten() {
+            // Only names this node knows: a newer node's setting is not this one's business.
+            if let Some(slot) = values.get_mut(name) {
+                *slot = (value.clone(), source);
+            }
+        }
+    }
+    Arc::new(values)
+}
+
 fn resolve(name: &str, defaults: &Values, configs: &BTreeMap<String, String>) -> TopicConfig {
     TopicConfig::resolve(defaults, configs).unwrap_or_else(|e| {
         tracing::warn!(topic = %name, error = %e, "stored topic config no longer valid; using broker defaults");
@@ -273,7 +320,7 @@ mod tests {
                 assignment: vec![],
             })
             .unwrap();
-        let image = MetadataImage::from_state(&state, &defaults());
+        let image = MetadataImage::from_state(&state, &Arc::new(defaults()), 1);
         assert_eq!(image.cluster_id(), Some("c1"));
         assert!(image.is_live(1));
         assert!(!image.is_live(2), "broker 2 missed its heartbeats");

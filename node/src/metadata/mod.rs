@@ -50,15 +50,15 @@ pub struct Metadata {
     /// The image and the log index it was built at.
     image: RwLock<(Option<u64>, Arc<MetadataImage>)>,
     producer_ids: tokio::sync::Mutex<ProducerIds>,
-    /// The broker settings that topic settings default to.
-    defaults: Values,
+    /// The static broker settings (dynamic ones from the Raft state go over them).
+    defaults: Arc<Values>,
 }
 
 impl Metadata {
     pub fn new(raft: MetadataRaft, defaults: Values) -> Self {
         let reader = raft.reader();
         Metadata {
-            defaults,
+            defaults: Arc::new(defaults),
             raft,
             reader,
             image: RwLock::new((None, Arc::new(MetadataImage::default()))),
@@ -90,7 +90,11 @@ impl Metadata {
         let (applied, image) = self.reader.read_applied(|applied, state| {
             (
                 applied.map(|l| l.index),
-                Arc::new(MetadataImage::from_state(state, &self.defaults)),
+                Arc::new(MetadataImage::from_state(
+                    state,
+                    &self.defaults,
+                    self.raft.node_id(),
+                )),
             )
         });
         let mut cached = self

@@ -76,6 +76,9 @@ pub struct MetadataState {
     /// SCRAM credentials by user and mechanism.
     users: BTreeMap<String, BTreeMap<u8, crate::scram::ScramCredential>>,
     acls: crate::acl::Acls,
+    /// Dynamic broker configs: the cluster-wide defaults under `None`, a broker's own under
+    /// its id.
+    broker_configs: BTreeMap<Option<u64>, BTreeMap<String, String>>,
 }
 
 impl Default for MetadataState {
@@ -94,6 +97,7 @@ impl Default for MetadataState {
             grace: None,
             users: BTreeMap::new(),
             acls: crate::acl::Acls::default(),
+            broker_configs: BTreeMap::new(),
         }
     }
 }
@@ -164,6 +168,11 @@ impl MetadataState {
                 delete,
                 replace,
             } => self.apply_alter_topic_configs(name, set, delete, *replace),
+            C::AlterBrokerConfigs {
+                broker,
+                set,
+                delete,
+            } => self.apply_alter_broker_configs(*broker, set, delete),
             C::ElectUncleanLeaders { partitions } => {
                 self.apply_elect(partitions, |p, live| p.elect_unclean(&live))
             }

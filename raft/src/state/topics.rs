@@ -148,6 +148,43 @@ impl MetadataState {
         Ok(CommandOutput::Done)
     }
 
+    /// `AlterBrokerConfigs`: a registered broker's own configs or the cluster-wide defaults,
+    /// within the size bound of a topic's configs.
+    pub(super) fn apply_alter_broker_configs(
+        &mut self,
+        broker: Option<u64>,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> CommandResult {
+        if let Some(id) = broker.filter(|id| !self.brokers.contains_key(id)) {
+            return reject(
+                codes::INVALID_REQUEST,
+                format!("broker {id} is not registered"),
+            );
+        }
+        let mut configs = self
+            .broker_configs
+            .get(&broker)
+            .cloned()
+            .unwrap_or_default();
+        for k in delete {
+            configs.remove(k);
+        }
+        configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        check_config_size(&configs)?;
+        if configs.is_empty() {
+            self.broker_configs.remove(&broker);
+        } else {
+            self.broker_configs.insert(broker, configs);
+        }
+        Ok(CommandOutput::Done)
+    }
+
+    /// The dynamic broker configs: cluster-wide defaults under `None`, a broker's under its id.
+    pub fn broker_configs(&self) -> &BTreeMap<Option<u64>, BTreeMap<String, String>> {
+        &self.broker_configs
+    }
+
     /// `DeleteTopic`: the topic goes, its id is remembered as deleted.
     pub(super) fn apply_delete_topic(&mut self, name: &str) -> CommandResult {
         match self.topics.remove(name) {
@@ -201,7 +238,8 @@ fn unknown_topic(name: &str) -> CommandResult {
     )
 }
 
-/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+/// Configs of at most [`MAX_TOPIC_CONFIG_BYTES`] in names and values (a topic's, or a
+/// broker's dynamic ones).
 fn check_config_size(configs: &BTreeMap<String, String>) -> Result<(), Rejection> {
     let bytes: usize = configs.iter().map(|(k, v)| k.len() + v.len()).sum();
     if bytes > MAX_TOPIC_CONFIG_BYTES {
@@ -215,6 +253,7 @@ fn check_config_size(configs: &BTreeMap<String, String>) -> Result<(), Rejection
     Ok(())
 }
 
+/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 fn validate_topic_name(name: &str) -> Result<(), Rejection> {
     let legal = !name.is_empty()
         && name.len() <= MAX_TOPIC_NAME_LEN
@@ -376,5 +415,38 @@ mod tests {
         let mut dead = s.clone();
         dead.clock_ms = 1_000_000;
         assert_rejected(&mut dead, grow("t", 5), codes::INVALID_REPLICATION_FACTOR);
+    }
+
+    #[test]
+    fn dynamic_broker_configs_are_bounded_and_deleted() {
+        let mut s = with_brokers(&[1]);
+        let alter =
+            |broker, set: &[(&str, &str)], delete: &[&str]| MetadataCommand::AlterBrokerConfigs {
+                broker,
+                set: set
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                delete: delete.iter().map(|k| k.to_string()).collect(),
+            };
+        s.apply(&alter(None, &[("log.retention.ms", "1000")], &[]))
+            .unwrap();
+        s.apply(&alter(Some(1), &[("log.segment.bytes", "2000")], &[]))
+            .unwrap();
+        assert_eq!(s.broker_configs()[&None]["log.retention.ms"], "1000");
+        assert_eq!(s.broker_configs()[&Some(1)]["log.segment.bytes"], "2000");
+        assert_rejected(
+            &mut s,
+            alter(Some(9), &[("a", "b")], &[]),
+            codes::INVALID_REQUEST,
+        );
+        let huge = "x".repeat(MAX_TOPIC_CONFIG_BYTES);
+        assert_rejected(
+            &mut s,
+            alter(None, &[("k", &huge)], &[]),
+            codes::INVALID_CONFIG,
+        );
+        s.apply(&alter(None, &[], &["log.retention.ms"])).unwrap();
+        assert!(!s.broker_configs().contains_key(&None));
     }
 }
