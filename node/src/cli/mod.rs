@@ -8,12 +8,16 @@
 //!   (`rebalance`).
 //! - [`acl`]: add, list and remove ACLs (CreateAcls, DescribeAcls, DeleteAcls).
 //! - [`user`]: create, list and delete SCRAM users and change their passwords.
+//! - [`produce`] and [`consume`]: records from standard input to a topic and back, like
+//!   Kafka's console producer and consumer.
 //! - [`output`]: Kafka's error names and tables, one style for every command.
 
 pub mod acl;
 pub mod cluster;
+pub mod consume;
 pub mod group;
 pub(crate) mod output;
+pub mod produce;
 pub mod topic;
 pub mod user;
 
@@ -79,6 +83,20 @@ pub enum AdminCommand {
         #[command(flatten)]
         bootstrap: Bootstrap,
     },
+    /// Write records, one per line of standard input (or --file), to a topic.
+    Produce {
+        #[command(flatten)]
+        args: produce::ProduceArgs,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
+    /// Print a topic's records as they arrive.
+    Consume {
+        #[command(flatten)]
+        args: consume::ConsumeArgs,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
     /// Start a local cluster (`up`), or show the state of a running one (`status`).
     Cluster {
         #[command(subcommand)]
@@ -92,6 +110,8 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Group { command, bootstrap } => group::run(command, bootstrap.apply()?).await,
         AdminCommand::Acl { command, bootstrap } => acl::run(command, bootstrap.apply()?).await,
         AdminCommand::User { command, bootstrap } => user::run(command, bootstrap.apply()?).await,
+        AdminCommand::Produce { args, bootstrap } => produce::run(args, bootstrap.apply()?).await,
+        AdminCommand::Consume { args, bootstrap } => consume::run(args, bootstrap.apply()?).await,
         AdminCommand::Cluster { command } => cluster::run(command).await,
     }
 }

@@ -55,6 +55,12 @@ fn codec_name(codec: u8) -> &'static str {
     }
 }
 
+/// The records section of a batch compressed with `codec`, decompressed within
+/// [`MAX_DECOMPRESSED_BYTES`]: for clients that decode what they fetch (`brook consume`).
+pub fn decompress_records(codec: u8, records: &[u8]) -> Result<Vec<u8>, Error> {
+    decompress(codec, records, MAX_DECOMPRESSED_BYTES).map(Cow::into_owned)
+}
+
 /// The records section of a batch, decompressed into at most `limit` bytes (uncompressed
 /// records are borrowed, not copied). Data that does not decode is `CorruptBatch`; data that
 /// would decode past `limit` is `InvalidRecord`, found without holding more than `limit`.

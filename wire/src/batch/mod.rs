@@ -25,7 +25,7 @@ mod validate;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use compression::MAX_DECOMPRESSED_BYTES;
+pub use compression::{decompress_records, MAX_DECOMPRESSED_BYTES};
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::resign;
 pub use header::BatchHeader;
