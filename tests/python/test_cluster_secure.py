@@ -2,7 +2,8 @@
 certificates, the admin user and the client settings made in the cluster folder. The client
 files it writes work unchanged: `brook topic ... --command-config client.properties`,
 confluent-kafka with `librdkafka.config` (an RF 3 topic, acks=all) and `kcat -F`. Without them
-a client gets nothing, and the admin CLI says the node speaks TLS.
+a client gets nothing, and the admin CLI says the node speaks TLS. The nodes log to
+`logs/node-N.log` in the cluster folder; the terminal gets only progress, the report and warnings.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def librdkafka_config(path: Path) -> dict:
     return config
 
 
+def output(tmp_path: Path, folder: Path) -> str:
+    """The end of cluster up's terminal output and of each node's log, for failure messages."""
+    parts = [f"--- cluster up ---\n{(tmp_path / 'up.log').read_text()[-3000:]}"]
+    for log in sorted((folder / "logs").glob("node-*.log")):
+        parts.append(f"--- {log.name} ---\n{log.read_text()[-3000:]}")
+    return "\n".join(parts)
+
+
 def test_cluster_up_secure(tmp_path):
     folder = tmp_path / "cluster"
     base = consecutive_ports(3)
@@ -60,10 +69,14 @@ def test_cluster_up_secure(tmp_path):
                 ready.set()
     threading.Thread(target=pump, daemon=True).start()
     try:
-        assert ready.wait(120), (tmp_path / "up.log").read_text()[-4000:]
+        assert ready.wait(120), output(tmp_path, folder)
         bootstrap = f"127.0.0.1:{base}"
         time.sleep(0.5)  # the rest of the report
         assert any("SASL_SSL only" in line for line in report), report
+        for i in (1, 2, 3):
+            node_log = (folder / "logs" / f"node-{i}.log").read_text()
+            assert f"node started node={i} " in node_log, output(tmp_path, folder)
+        assert "node started" not in (tmp_path / "up.log").read_text(), output(tmp_path, folder)
         for private in ("client.properties", "librdkafka.config", "tls/node.pem", "tls/ca.key"):
             assert os.stat(folder / private).st_mode & 0o077 == 0, f"{private} is readable by others"
 
@@ -98,4 +111,4 @@ def test_cluster_up_secure(tmp_path):
             os.killpg(up.pid, signal.SIGKILL)
             up.wait(timeout=30)
         log.close()
-    assert up.returncode == 0, (tmp_path / "up.log").read_text()[-4000:]
+    assert up.returncode == 0, output(tmp_path, folder)

@@ -1158,8 +1158,10 @@ pub fn secure_consume_to_ends(
 // `brook cluster up`
 // ---------------------------------------------------------------------------------------------
 
-/// `brook cluster up` as a child process, in a temporary directory, on free ports. Its stdout
-/// and stderr (the nodes' logs, prefixed `[node-i]`) go to `cluster-up.log` there.
+/// `brook cluster up` as a child process, in a temporary directory, on free ports. Its terminal
+/// output (stdout and stderr: progress, the status report, the nodes' warnings and errors
+/// prefixed `[node-i]`) goes to `cluster-up.log` there; the nodes' own logs are the cluster's
+/// `logs/node-i.log`.
 pub struct ClusterUp {
     child: Option<Child>,
     dir: Option<tempfile::TempDir>,
@@ -1198,6 +1200,44 @@ impl ClusterUp {
             .unwrap_or_default()
     }
 
+    /// The cluster's folder (`cluster up --dir`).
+    pub fn cluster_dir(&self) -> PathBuf {
+        self.dir().join("cluster")
+    }
+
+    /// Node `id`'s log file, written by `cluster up`.
+    pub fn node_log_path(&self, id: u16) -> PathBuf {
+        self.cluster_dir()
+            .join("logs")
+            .join(format!("node-{id}.log"))
+    }
+
+    /// Node `id`'s whole log.
+    pub fn node_log(&self, id: u16) -> String {
+        std::fs::read(self.node_log_path(id))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| format!("(no log: {e})"))
+    }
+
+    /// The last lines of the terminal output and of every node's log.
+    pub fn all_tails(&self, lines: usize) -> String {
+        let mut out = format!(
+            "---- cluster up's terminal ({}) ----\n{}\n",
+            self.log_path().display(),
+            self.log_tail(lines)
+        );
+        for id in 1..=self.nodes {
+            let text = self.node_log(id);
+            let all: Vec<&str> = text.lines().collect();
+            out.push_str(&format!(
+                "---- node {id} ({}) ----\n{}\n",
+                self.node_log_path(id).display(),
+                all[all.len().saturating_sub(lines)..].join("\n")
+            ));
+        }
+        out
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir().join("cluster-up.log")
     }
@@ -1218,7 +1258,7 @@ impl ClusterUp {
         let mut cmd = Command::new(&bin);
         cmd.args(["cluster", "up", "--nodes", &self.nodes.to_string()])
             .arg("--dir")
-            .arg(self.dir().join("cluster"))
+            .arg(self.cluster_dir())
             .args(["--base-port", &self.base_port.to_string()])
             .args(["--raft-base-port", &self.raft_base_port.to_string()]);
         for (k, v) in overrides {
@@ -1250,8 +1290,8 @@ impl ClusterUp {
                 let status = child.try_wait().ok().flatten();
                 self.child = Some(child);
                 bail!(
-                    "no `bootstrap servers:` line (exit status {status:?}); log tail:\n{}",
-                    self.log_tail(80)
+                    "no `bootstrap servers:` line (exit status {status:?}); log tails:\n{}",
+                    self.all_tails(80)
                 )
             }
         }
@@ -1260,7 +1300,7 @@ impl ClusterUp {
     /// SIGTERM the supervisor and wait (bounded) for it to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         self.stop()
-            .unwrap_or_else(|e| panic!("{e:#}; log tail:\n{}", self.log_tail(80)))
+            .unwrap_or_else(|e| panic!("{e:#}; log tails:\n{}", self.all_tails(80)))
     }
 
     fn stop(&mut self) -> Result<ExitStatus> {
@@ -1292,7 +1332,7 @@ impl ClusterUp {
         }
     }
 
-    /// The whole log (stdout and the supervisor's and nodes' stderr).
+    /// The whole terminal output (stdout and stderr of `cluster up`).
     pub fn log(&self) -> String {
         std::fs::read(self.log_path())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -1315,11 +1355,7 @@ impl Drop for ClusterUp {
                 eprintln!("stopping brook cluster up: {e:#}");
             }
         }
-        eprintln!(
-            "---- brook cluster up log tail ({}) ----\n{}\n---- end of log ----",
-            self.log_path().display(),
-            self.log_tail(120)
-        );
+        eprintln!("{}---- end of logs ----", self.all_tails(120));
         if std::thread::panicking() || std::env::var_os("BROOK_KEEP_TEST_DATA").is_some() {
             if let Some(dir) = self.dir.take() {
                 eprintln!("kept the cluster's directory: {}", dir.keep().display());

@@ -319,6 +319,159 @@ async fn cluster_up_spreads_partitions_and_clients_reach_owners() -> Result<()> 
     Ok(())
 }
 
+/// Sends a frame size far past `socket.request.max.bytes` to `addr`, which the node answers by
+/// closing the connection with a WARN "connection closed by broker"; waits for the close.
+fn send_oversized_frame(addr: std::net::SocketAddr) -> Result<()> {
+    let mut conn = TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(EVENTUALLY))?;
+    conn.write_all(&i32::MAX.to_be_bytes())?;
+    let mut rest = Vec::new();
+    match conn.read_to_end(&mut rest) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(()),
+        Err(e) => Err(anyhow!("waiting for the node to close the connection: {e}")),
+    }
+}
+
+/// `brook cluster logs` with the cluster's folder and `args`; its stdout.
+fn cluster_logs(up: &ClusterUp, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(brook_bin())
+        .args(["cluster", "logs", "--dir"])
+        .arg(up.cluster_dir())
+        .args(args)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "brook cluster logs {args:?} exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `cluster up`'s terminal shows its progress, the status table and the nodes' warnings, but not
+/// their INFO lines: those go to `DIR/logs/node-N.log`, which `brook cluster logs` prints and
+/// follows.
+#[test]
+fn cluster_up_terminal_is_quiet_and_node_logs_go_to_files() -> Result<()> {
+    let mut up = ClusterUp::start(3, &[]);
+    wait_for("the status table on the terminal", EVENTUALLY, || {
+        Ok(up.log().contains("NODE  ADDRESS").then_some(()))
+    })?;
+    for id in 1..=3u16 {
+        let log = up.node_log(id);
+        ensure!(
+            log.starts_with(&format!("==== brook cluster up: node {id} starting at ")),
+            "node {id}'s log does not start with the header: {}",
+            up.all_tails(20)
+        );
+        // `node started` precedes the ready line, which cluster up waited for.
+        let started = format!("node started node={id} ");
+        ensure!(
+            log.lines()
+                .any(|l| l.contains(" INFO ") && l.contains(&started)),
+            "no `{started}` INFO line in node {id}'s log:\n{}",
+            up.all_tails(40)
+        );
+    }
+    let terminal = up.log();
+    let node_infos: Vec<&str> = terminal
+        .lines()
+        .filter(|l| l.starts_with("[node-") && (l.contains(" INFO ") || l.contains(" DEBUG ")))
+        .collect();
+    ensure!(
+        node_infos.is_empty() && !terminal.contains("node started"),
+        "node INFO lines on the terminal: {node_infos:#?}"
+    );
+    let logs_dir = up.cluster_dir().join("logs");
+    ensure!(
+        terminal.contains(&format!("node logs are in {}", logs_dir.display()))
+            && terminal.contains("brook cluster logs"),
+        "the terminal does not say where the logs are:\n{terminal}"
+    );
+
+    // The last 5 lines of node 2's log, unprefixed: consecutive lines of its file.
+    let printed = cluster_logs(&up, &["--node", "2", "-n", "5"])?;
+    let printed: Vec<&str> = printed.lines().collect();
+    assert_eq!(printed.len(), 5, "{printed:#?}");
+    let file = up.node_log(2);
+    let file: Vec<&str> = file.lines().collect();
+    let at = file.iter().position(|l| *l == printed[0]);
+    assert!(
+        at.is_some_and(|i| file.get(i..i + 5) == Some(&printed[..])),
+        "`cluster logs --node 2 -n 5` printed {printed:#?}, not 5 consecutive lines of node 2's log"
+    );
+    // Every node's, prefixed with its node.
+    let all = cluster_logs(&up, &["-n", "1"])?;
+    let prefixes: Vec<&str> = all.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(prefixes, ["[node-1]", "[node-2]", "[node-3]"], "{all}");
+
+    // `--follow` prints node 1's new lines as they come.
+    let mut follow = std::process::Command::new(brook_bin())
+        .args(["cluster", "logs", "--dir"])
+        .arg(up.cluster_dir())
+        .args(["--node", "1", "--follow", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = follow
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout pipe"))?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // A garbage frame makes a node log a WARN, which the terminal shows too. Sent until the
+    // follower prints one: it may not have reached the end of the file before the first.
+    let followed = wait_for(
+        "`cluster logs -f` to print node 1's WARN",
+        EVENTUALLY,
+        || {
+            send_oversized_frame(up.addr(1))?;
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+                if line.contains("WARN") && line.contains("connection closed by broker") {
+                    return Ok(Some(line));
+                }
+            }
+            Ok(None)
+        },
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+    followed?;
+    send_oversized_frame(up.addr(3))?;
+    wait_for("node 3's WARN on the terminal", EVENTUALLY, || {
+        let terminal = up.log();
+        let warned = terminal.lines().any(|l| {
+            l.starts_with("[node-3] ")
+                && l.contains(" WARN ")
+                && l.contains("connection closed by broker")
+        });
+        Ok(warned.then_some(()))
+    })?;
+    ensure!(
+        up.node_log(3).contains("connection closed by broker"),
+        "node 3's WARN is not in its log file"
+    );
+
+    let status = up.terminate();
+    assert!(status.success(), "brook cluster up exited with {status}");
+    for id in 1..=3u16 {
+        ensure!(
+            up.node_log(id).contains("shutting down"),
+            "node {id}'s log does not show its shutdown:\n{}",
+            up.all_tails(20)
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_kill_elects_new_leader_and_node_catches_up_from_snapshot() -> Result<()> {
     const SNAPSHOT_INTERVAL: i64 = 20;

@@ -3,6 +3,7 @@
 //!
 //! - [`layout`]: the nodes' ids, ports and directories, saved in `DIR/cluster.toml`.
 //! - [`up`]: `brook cluster up`, the supervisor of the child processes.
+//! - [`logs`]: the nodes' log files under DIR/logs, and `brook cluster logs`, which shows them.
 //! - [`status`]: `brook cluster status`, DescribeQuorum and Metadata as a table.
 //! - [`secure`]: `cluster up --secure`, a SASL_SSL cluster with its CA and admin user.
 //! - [`rebalance`]: `brook cluster rebalance`, moving replicas onto new and off leaving nodes.
@@ -10,6 +11,7 @@
 //!   metadata voter, and taking a vote away.
 
 pub mod layout;
+pub mod logs;
 pub mod promote;
 pub mod rebalance;
 pub mod secure;
@@ -27,8 +29,10 @@ pub enum ClusterCommand {
     /// Start a local cluster of N nodes as child processes and supervise it until Ctrl-C.
     ///
     /// Node i listens on 127.0.0.1:(base-port + i - 1) for Kafka clients and on
-    /// 127.0.0.1:(raft-base-port + i - 1) for Raft, with its data under DIR/node-i. The layout is
-    /// saved in DIR/cluster.toml; later runs on the same DIR bring the same cluster back.
+    /// 127.0.0.1:(raft-base-port + i - 1) for Raft, with its data under DIR/node-i and its log in
+    /// DIR/logs/node-i.log (the terminal shows only warnings and errors; see `brook cluster
+    /// logs`). The layout is saved in DIR/cluster.toml; later runs on the same DIR bring the
+    /// same cluster back.
     Up {
         /// Number of nodes (default 3; a saved layout keeps its own).
         #[arg(long)]
@@ -49,6 +53,21 @@ pub enum ClusterCommand {
         /// made in DIR, with DIR/client.properties for clients (`--command-config`).
         #[arg(long)]
         secure: bool,
+    },
+    /// Show the last lines of the node logs of a `brook cluster up` cluster, and follow them.
+    Logs {
+        /// The cluster's directory, as given to `brook cluster up --dir`.
+        #[arg(long, default_value = "./brook-cluster")]
+        dir: PathBuf,
+        /// Only this node's log (default: every node's, each line prefixed with its node).
+        #[arg(long)]
+        node: Option<i32>,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// How many of the last lines of each log to print first.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
     },
     /// Spread the replicas evenly over the live brokers (a new node gets its share), moving
     /// them off `--decommission`ed ones; a dry run unless --execute.
@@ -112,6 +131,20 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
                     raft_base_port,
                     overrides,
                 },
+            })
+            .await
+        }
+        ClusterCommand::Logs {
+            dir,
+            node,
+            follow,
+            lines,
+        } => {
+            logs::logs(logs::LogsArgs {
+                dir,
+                node,
+                follow,
+                lines,
             })
             .await
         }

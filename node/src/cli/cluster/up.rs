@@ -1,10 +1,15 @@
 //! `brook cluster up`: runs the nodes of a local cluster as child processes of this binary and
 //! supervises them until Ctrl-C or SIGTERM.
+//!
+//! Each node's stdout and stderr go to its log file (`DIR/logs/node-N.log`, see [`super::logs`]);
+//! the terminal gets this supervisor's progress, the status table, the nodes' WARN and ERROR
+//! lines, and the last lines of a node that exits unexpectedly or does not get ready.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -18,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::layout::{self, Layout, NodeSpec, Requested};
+use super::logs::{self, NodeLog};
 use super::{secure, status};
 use crate::client::security::ClientSecurity;
 use crate::client::Client;
@@ -48,7 +54,7 @@ fn count(nodes: usize) -> String {
 }
 
 /// Writes one line on stderr; a closed stderr must not stop the supervisor.
-fn say(line: impl std::fmt::Display) {
+pub(super) fn say(line: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
@@ -98,6 +104,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     say(format_args!(
         "brook: started {} in {}",
         count(nodes.len()),
+        dir.display()
+    ));
+    say(format_args!(
+        "brook: node logs are in {}; follow them with `brook cluster logs --dir {} -f`",
+        dir.join(logs::LOGS_DIR).display(),
         dir.display()
     ));
     let first = nodes
@@ -187,7 +198,19 @@ struct Children {
     ready_tx: mpsc::UnboundedSender<i32>,
     ready: mpsc::UnboundedReceiver<i32>,
     running: BTreeSet<i32>,
+    /// Each node's log, shared by the readers of its stdout and stderr.
+    logs: BTreeMap<i32, SharedLog>,
+    /// The readers of each node's output, awaited before its tail is printed.
+    readers: BTreeMap<i32, Vec<JoinHandle<()>>>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+type SharedLog = Arc<Mutex<NodeLog>>;
+
+/// The last lines of a node's log; a reader that panicked holding the lock left it usable.
+fn tail_of(log: &SharedLog) -> Vec<String> {
+    let log = log.lock().unwrap_or_else(|e| e.into_inner());
+    log.tail().map(str::to_string).collect()
 }
 
 impl Children {
@@ -202,6 +225,8 @@ impl Children {
             ready_tx,
             ready,
             running: BTreeSet::new(),
+            logs: BTreeMap::new(),
+            readers: BTreeMap::new(),
             tasks: Vec::new(),
         }
     }
@@ -215,8 +240,11 @@ impl Children {
         dir: &Path,
     ) -> anyhow::Result<()> {
         let id = node.id;
+        let log = Arc::new(Mutex::new(NodeLog::open(dir, id)?));
         let mut child = Command::new(exe)
             .args(layout::node_args(layout, nodes, node, dir))
+            // Plain text in the log files (tracing colours its levels on a terminal otherwise).
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -227,13 +255,15 @@ impl Children {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting node {id} ({})", exe.display()))?;
+        let readers = self.readers.entry(id).or_default();
         if let Some(out) = child.stdout.take() {
             let ready = self.ready_tx.clone();
-            self.tasks.push(tokio::spawn(forward(id, out, Some(ready))));
+            readers.push(tokio::spawn(forward(id, out, log.clone(), Some(ready))));
         }
         if let Some(err) = child.stderr.take() {
-            self.tasks.push(tokio::spawn(forward(id, err, None)));
+            readers.push(tokio::spawn(forward(id, err, log.clone(), None)));
         }
+        self.logs.insert(id, log);
         self.tasks.push(tokio::spawn(watch_child(
             id,
             child,
@@ -244,14 +274,42 @@ impl Children {
         Ok(())
     }
 
-    fn exited(&mut self, id: i32, status: std::io::Result<ExitStatus>) {
+    /// Reports a node's exit; one the supervisor did not ask for also gets the end of its log.
+    async fn exited(&mut self, id: i32, status: std::io::Result<ExitStatus>, expected: bool) {
         self.running.remove(&id);
+        if !expected {
+            // Its last lines may still be in the pipes: the readers end once those are drained.
+            for reader in self.readers.remove(&id).unwrap_or_default() {
+                let _ = timeout(Duration::from_secs(2), reader).await;
+            }
+            self.print_tail(id);
+        }
         match status {
             Ok(status) => say(format_args!("[node-{id}] exited with {status}")),
             Err(e) => say(format_args!(
                 "[node-{id}] exited (its status is unknown: {e})"
             )),
         }
+    }
+
+    /// The last lines of node `id`'s log, on the terminal.
+    fn print_tail(&self, id: i32) {
+        let Some(log) = self.logs.get(&id) else {
+            return;
+        };
+        let path = log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .path()
+            .display()
+            .to_string();
+        say(format_args!(
+            "[node-{id}] ---- the end of its log ({path}) ----"
+        ));
+        for line in tail_of(log) {
+            say(format_args!("[node-{id}] {line}"));
+        }
+        say(format_args!("[node-{id}] ---- end ----"));
     }
 
     /// Waits for every node's ready line.
@@ -272,14 +330,17 @@ impl Children {
                     ready.insert(id);
                 }
                 Some((id, status)) = self.exits.recv() => {
-                    self.exited(id, status);
-                    bail!("node {id} exited before it was ready (its output is above)");
+                    self.exited(id, status, false).await;
+                    bail!("node {id} exited before it was ready (the end of its log is above)");
                 }
                 _ = sleep_until(deadline) => {
                     let missing: Vec<String> = nodes
                         .iter()
                         .filter(|n| !ready.contains(&n.id))
-                        .map(|n| n.id.to_string())
+                        .map(|n| {
+                            self.print_tail(n.id);
+                            n.id.to_string()
+                        })
                         .collect();
                     bail!(
                         "nodes {} were not ready after {} s",
@@ -323,8 +384,8 @@ impl Children {
                     return Ok(Started::Interrupted);
                 }
                 Some((id, status)) = self.exits.recv() => {
-                    self.exited(id, status);
-                    bail!("node {id} exited before the cluster was healthy (its output is above)");
+                    self.exited(id, status, false).await;
+                    bail!("node {id} exited before the cluster was healthy (the end of its log is above)");
                 }
                 _ = sleep_until(deadline) => {
                     bail!(
@@ -346,7 +407,7 @@ impl Children {
                     return Ok(());
                 }
                 Some((id, status)) = self.exits.recv() => {
-                    self.exited(id, status);
+                    self.exited(id, status, false).await;
                     if self.running.is_empty() {
                         bail!("every node has exited");
                     }
@@ -371,7 +432,7 @@ impl Children {
         let mut killed = false;
         while !self.running.is_empty() {
             tokio::select! {
-                Some((id, status)) = self.exits.recv() => self.exited(id, status),
+                Some((id, status)) = self.exits.recv() => self.exited(id, status, true).await,
                 _ = sleep_until(give_up) => {
                     say(format_args!("brook: gave up waiting for nodes {:?}", self.running));
                     break;
@@ -394,7 +455,11 @@ impl Children {
         }
         // The readers end when the nodes' pipes close; a node's own children could keep a pipe
         // open, hence the bound.
-        for task in self.tasks.drain(..) {
+        let readers: Vec<JoinHandle<()>> = std::mem::take(&mut self.readers)
+            .into_values()
+            .flatten()
+            .collect();
+        for task in self.tasks.drain(..).chain(readers) {
             let _ = timeout(Duration::from_secs(5), task).await;
         }
     }
@@ -432,11 +497,12 @@ async fn probe(
     )))
 }
 
-/// Copies a child's output to stderr line by line, prefixed with its node; on stdout also
-/// reports the node's ready line.
+/// Copies a child's output to its log line by line, and its WARN and ERROR lines to stderr,
+/// prefixed with its node; on stdout also reports the node's ready line.
 async fn forward(
     id: i32,
     stream: impl AsyncRead + Unpin,
+    log: SharedLog,
     ready: Option<mpsc::UnboundedSender<i32>>,
 ) {
     let mut reader = BufReader::new(stream);
@@ -449,13 +515,25 @@ async fn forward(
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.strip_suffix('\n').unwrap_or(&text);
-        say(format_args!("[node-{id}] {text}"));
+        // A short blocking write under a lock held by this node's two readers only.
+        log.lock().unwrap_or_else(|e| e.into_inner()).write(text);
+        if is_alert(text) {
+            say(format_args!("[node-{id}] {text}"));
+        }
         if let Some(ready) = &ready {
             if ready_line_id(text) == Some(id) {
                 let _ = ready.send(id);
             }
         }
     }
+}
+
+/// Whether a node's log line is a WARN or ERROR event: in tracing's default format the level
+/// follows the timestamp (`2026-12-08T04:36:27.123456Z  WARN target: message`).
+fn is_alert(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let _timestamp = words.next();
+    matches!(words.next(), Some("WARN" | "ERROR"))
 }
 
 /// The node id of a `brook node <id> ready on <host>:<port>` line.
@@ -514,6 +592,19 @@ fn terminate(child: &mut Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shows_warnings_and_errors_only() {
+        let line = |level: &str| {
+            format!("2026-12-08T04:36:27.123456Z {level:>5} brook_node::server: connection closed")
+        };
+        assert!(is_alert(&line("WARN")));
+        assert!(is_alert(&line("ERROR")));
+        assert!(!is_alert(&line("INFO")));
+        assert!(!is_alert(&line("DEBUG")));
+        assert!(!is_alert("brook node 2 ready on 127.0.0.1:9093"));
+        assert!(!is_alert("WARN at the start is not a tracing line"));
+    }
 
     #[test]
     fn reads_ready_lines() {
