@@ -12,21 +12,13 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
-};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, RequestKind,
-    ResponseKind,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
 use super::group::client::{is_retriable, Cluster};
+use super::group::describe::fetch_offsets;
 use super::group::offsets::{Tp, EARLIEST, LATEST};
+use super::group::reset::commit;
 use crate::cli::output::error_text;
 use crate::client::topic_name;
 
@@ -114,7 +106,11 @@ pub async fn run(args: ConsumeArgs, bootstrap: &str) -> anyhow::Result<()> {
     }
     drop(stdout);
     if let Some(group) = &args.group {
-        commit(&mut cluster, group, &args.topic, &positions).await?;
+        let reached: Vec<(Tp, i64)> = positions
+            .iter()
+            .map(|(p, offset)| ((args.topic.clone(), *p), *offset))
+            .collect();
+        commit(&mut cluster, group, &reached).await?;
     }
     eprintln!("consumed {printed} records from {}", args.topic);
     Ok(())
@@ -127,8 +123,13 @@ async fn starting_offsets(
     partitions: &[i32],
     start: &str,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let committed = match &args.group {
-        Some(group) => committed(cluster, group, &args.topic, partitions).await?,
+    let committed: BTreeMap<i32, i64> = match &args.group {
+        Some(group) => fetch_offsets(cluster, group)
+            .await?
+            .into_iter()
+            .filter(|((topic, p), _)| *topic == args.topic && partitions.contains(p))
+            .map(|((_, p), offset)| (p, offset))
+            .collect(),
         None => BTreeMap::new(),
     };
     let missing: Vec<Tp> = partitions
@@ -264,95 +265,6 @@ fn decode(mut bytes: Bytes) -> anyhow::Result<Vec<Record>> {
         records.extend(set.records.into_iter().filter(|r| !r.control));
     }
     Ok(records)
-}
-
-/// The group's committed offsets of `partitions` (those it has one for).
-async fn committed(
-    cluster: &mut Cluster,
-    group: &str,
-    topic: &str,
-    partitions: &[i32],
-) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let request = || {
-        RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
-            OffsetFetchRequestGroup::default()
-                .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-                .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                    .with_name(topic_name(topic))
-                    .with_partition_indexes(partitions.to_vec())])),
-        ]))
-    };
-    let error_of = |r: &ResponseKind| match r {
-        ResponseKind::OffsetFetch(r) => r.groups.first().map_or(0, |g| g.error_code),
-        _ => 0,
-    };
-    let (_, response) = cluster
-        .at_coordinator(group, ApiKey::OffsetFetch, 8, request, error_of)
-        .await?;
-    let ResponseKind::OffsetFetch(response) = response else {
-        bail!("unexpected answer to OffsetFetch");
-    };
-    let mut out = BTreeMap::new();
-    for g in response.groups {
-        if g.error_code != 0 {
-            bail!("group {group}: {}", error_text(g.error_code, None));
-        }
-        for p in g.topics.into_iter().flat_map(|t| t.partitions) {
-            if p.error_code == 0 && p.committed_offset >= 0 {
-                out.insert(p.partition_index, p.committed_offset);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Commits `positions` for `group` (generation -1: a consumer outside the group protocol).
-async fn commit(
-    cluster: &mut Cluster,
-    group: &str,
-    topic: &str,
-    positions: &BTreeMap<i32, i64>,
-) -> anyhow::Result<()> {
-    let request = || {
-        RequestKind::OffsetCommit(
-            OffsetCommitRequest::default()
-                .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-                .with_generation_id_or_member_epoch(-1)
-                .with_member_id(StrBytes::default())
-                .with_group_instance_id(None)
-                .with_topics(vec![OffsetCommitRequestTopic::default()
-                    .with_name(topic_name(topic))
-                    .with_partitions(
-                        positions
-                            .iter()
-                            .map(|(p, offset)| {
-                                OffsetCommitRequestPartition::default()
-                                    .with_partition_index(*p)
-                                    .with_committed_offset(*offset)
-                                    .with_committed_metadata(None)
-                            })
-                            .collect(),
-                    )]),
-        )
-    };
-    let error_of = |r: &ResponseKind| match r {
-        ResponseKind::OffsetCommit(r) => r
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        _ => 0,
-    };
-    let (_, response) = cluster
-        .at_coordinator(group, ApiKey::OffsetCommit, 8, request, error_of)
-        .await?;
-    let code = error_of(&response);
-    if code != 0 {
-        bail!("committing for group {group}: {}", error_text(code, None));
-    }
-    Ok(())
 }
 
 /// A `--format`, parsed once.

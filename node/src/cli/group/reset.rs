@@ -146,7 +146,7 @@ pub async fn run(
 }
 
 /// OffsetCommit (v8) as an admin: no generation, no member; each partition's error is checked.
-async fn commit(cluster: &mut Cluster, group: &str, plan: &[(Tp, i64)]) -> anyhow::Result<()> {
+pub async fn commit(cluster: &mut Cluster, group: &str, plan: &[(Tp, i64)]) -> anyhow::Result<()> {
     let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
     for ((topic, partition), offset) in plan {
         by_topic
