@@ -130,3 +130,91 @@ async fn produce_and_consume_from_the_command_line() -> Result<()> {
     assert_eq!(brook(&broker, &group, "")?, "late\n");
     Ok(())
 }
+
+/// `brook config` as `kafka-configs` is used: a topic config set, described with its source and
+/// deleted; the cluster-wide broker defaults reach a topic that sets nothing; a static broker
+/// setting is refused with Kafka's error, and the command fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_from_the_command_line() -> Result<()> {
+    let broker = Broker::start_with(|o| {
+        o.node_id(1);
+    });
+    create_topic(&broker, "configured", 1, &[]).await?;
+    let described = |entity: &[&str]| -> Result<String> {
+        let mut args = vec!["config", "describe"];
+        args.extend_from_slice(entity);
+        brook(&broker, &args, "")
+    };
+    let row = |table: &str, name: &str| -> Option<String> {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+
+    brook(
+        &broker,
+        &[
+            "config",
+            "set",
+            "--topic",
+            "configured",
+            "retention.ms=60000",
+        ],
+        "",
+    )?;
+    let topic = described(&["--topic", "configured"])?;
+    assert_eq!(
+        row(&topic, "retention.ms").as_deref(),
+        Some("retention.ms 60000 DYNAMIC_TOPIC_CONFIG dynamic"),
+        "{topic}"
+    );
+    brook(
+        &broker,
+        &["config", "delete", "--topic", "configured", "retention.ms"],
+        "",
+    )?;
+    let topic = described(&["--topic", "configured"])?;
+    assert_eq!(
+        row(&topic, "retention.ms"),
+        None,
+        "only set configs: {topic}"
+    );
+
+    brook(
+        &broker,
+        &[
+            "config",
+            "set",
+            "--broker-defaults",
+            "log.retention.ms=120000",
+        ],
+        "",
+    )?;
+    let defaults = described(&["--broker-defaults"])?;
+    assert_eq!(
+        row(&defaults, "log.retention.ms").as_deref(),
+        Some("log.retention.ms 120000 DYNAMIC_DEFAULT_BROKER_CONFIG dynamic"),
+        "{defaults}"
+    );
+    let all = described(&["--topic", "configured", "--all"])?;
+    assert_eq!(
+        row(&all, "retention.ms").as_deref(),
+        Some("retention.ms 120000 DYNAMIC_DEFAULT_BROKER_CONFIG dynamic"),
+        "{all}"
+    );
+    let node = described(&["--broker", "1"])?;
+    assert!(
+        row(&node, "log.dirs").is_some_and(|r| r.ends_with("STATIC_BROKER_CONFIG read-only")),
+        "{node}"
+    );
+
+    let refused = brook(
+        &broker,
+        &["config", "set", "--broker", "1", "log.dirs=/x"],
+        "",
+    );
+    let why = format!("{:#}", refused.expect_err("a static setting changed"));
+    assert!(why.contains("INVALID_REQUEST"), "{why}");
+    Ok(())
+}

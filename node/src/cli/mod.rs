@@ -7,6 +7,7 @@
 //! - [`cluster`]: run a local cluster (`up`), show a cluster's state (`status`), move replicas
 //!   (`rebalance`).
 //! - [`acl`]: add, list and remove ACLs (CreateAcls, DescribeAcls, DeleteAcls).
+//! - [`config`]: describe and change topic and broker configs, like `kafka-configs.sh`.
 //! - [`user`]: create, list and delete SCRAM users and change their passwords.
 //! - [`produce`] and [`consume`]: records from standard input to a topic and back, like
 //!   Kafka's console producer and consumer.
@@ -14,6 +15,7 @@
 
 pub mod acl;
 pub mod cluster;
+pub mod config;
 pub mod consume;
 pub mod group;
 pub(crate) mod output;
@@ -83,6 +85,13 @@ pub enum AdminCommand {
         #[command(flatten)]
         bootstrap: Bootstrap,
     },
+    /// Describe or change topic configs, a broker's or the cluster-wide broker defaults.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
     /// Write records, one per line of standard input (or --file), to a topic.
     Produce {
         #[command(flatten)]
@@ -110,6 +119,9 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Group { command, bootstrap } => group::run(command, bootstrap.apply()?).await,
         AdminCommand::Acl { command, bootstrap } => acl::run(command, bootstrap.apply()?).await,
         AdminCommand::User { command, bootstrap } => user::run(command, bootstrap.apply()?).await,
+        AdminCommand::Config { command, bootstrap } => {
+            config::run(command, bootstrap.apply()?).await
+        }
         AdminCommand::Produce { args, bootstrap } => produce::run(args, bootstrap.apply()?).await,
         AdminCommand::Consume { args, bootstrap } => consume::run(args, bootstrap.apply()?).await,
         AdminCommand::Cluster { command } => cluster::run(command).await,
