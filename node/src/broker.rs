@@ -25,8 +25,6 @@ pub(crate) struct Broker {
     pub store: Store,
     /// The Kafka listeners, in the order `listeners` gives them.
     pub listeners: Vec<Arc<Listener>>,
-    /// The inter-broker listener's advertised address: where other nodes fetch replicas.
-    pub advertised: (String, i32),
     /// Long polls return early once the node begins to shut down.
     pub shutdown: Shutdown,
     /// Serialises runs of [`crate::partitions::reconcile`].
@@ -61,6 +59,11 @@ impl Broker {
         let session = self.image().session_timeout_ms();
         let interval = self.config.cluster.heartbeat_interval_ms;
         self.lease.renew(sent, session, interval);
+    }
+
+    /// The listener other nodes fetch replicas through (`inter.broker.listener.name`).
+    pub fn inter_broker(&self) -> Option<&Listener> {
+        self.listeners.get(self.config.inter_broker).map(|l| &**l)
     }
 
     /// Where a client that connected through `listener` reaches this node.

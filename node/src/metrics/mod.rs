@@ -12,7 +12,7 @@
 pub mod http;
 mod process;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,6 +33,16 @@ pub const MAX_TOPIC_SERIES: usize = 10_000;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabels {
     api: &'static str,
+}
+
+/// The topic label of the topics past [`MAX_TOPIC_SERIES`].
+const OTHER: &str = "_other";
+
+/// One topic's counters.
+struct TopicSeries {
+    bytes_in: Counter,
+    messages_in: Counter,
+    bytes_out: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,8 +69,9 @@ pub struct Metrics {
     bytes_in: Family<TopicLabels, Counter>,
     messages_in: Family<TopicLabels, Counter>,
     bytes_out: Family<TopicLabels, Counter>,
-    /// The topics that have series, to drop those of deleted topics and cap the count.
-    topics: Mutex<BTreeSet<String>>,
+    /// Each topic's counters, shared with the families above: a produce or fetch finds them
+    /// by name without building labels, and deleted topics' series are dropped from here.
+    topics: Mutex<HashMap<String, TopicSeries>>,
     connections: Gauge,
     connections_opened: Counter,
     connections_closed_by_broker: Counter,
@@ -134,7 +145,7 @@ impl Metrics {
             bytes_in: Family::default(),
             messages_in: Family::default(),
             bytes_out: Family::default(),
-            topics: Mutex::new(BTreeSet::new()),
+            topics: Mutex::new(HashMap::new()),
             connections: Gauge::default(),
             connections_opened: Counter::default(),
             connections_closed_by_broker: Counter::default(),
@@ -272,16 +283,18 @@ impl Metrics {
 
     /// A producer's batch of `records` records in `bytes` bytes was appended to `topic`.
     pub fn produced(&self, topic: &str, bytes: usize, records: u64) {
-        let labels = self.topic_labels(topic);
-        self.bytes_in.get_or_create(&labels).inc_by(bytes as u64);
-        self.messages_in.get_or_create(&labels).inc_by(records);
+        self.with_topic(topic, |t| {
+            t.bytes_in.inc_by(bytes as u64);
+            t.messages_in.inc_by(records);
+        });
     }
 
     /// `bytes` bytes of `topic` went to a consumer.
     pub fn consumed(&self, topic: &str, bytes: usize) {
         if bytes > 0 {
-            let labels = self.topic_labels(topic);
-            self.bytes_out.get_or_create(&labels).inc_by(bytes as u64);
+            self.with_topic(topic, |t| {
+                t.bytes_out.inc_by(bytes as u64);
+            });
         }
     }
 
@@ -297,20 +310,32 @@ impl Metrics {
         }
     }
 
-    fn topic_labels(&self, topic: &str) -> TopicLabels {
+    /// Runs `f` on `topic`'s counters, made on first use; past [`MAX_TOPIC_SERIES`] topics
+    /// the new ones share `_other`'s.
+    fn with_topic(&self, topic: &str, f: impl FnOnce(&TopicSeries)) {
         let mut topics = match self.topics.lock() {
             Ok(topics) => topics,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let topic = if topics.contains(topic) {
-            topic.to_string()
-        } else if topics.len() < MAX_TOPIC_SERIES {
-            topics.insert(topic.to_string());
-            topic.to_string()
+        if let Some(series) = topics.get(topic) {
+            return f(series);
+        }
+        let name = if topics.len() < MAX_TOPIC_SERIES {
+            topic
         } else {
-            "_other".to_string()
+            OTHER
         };
-        TopicLabels { topic }
+        let labels = TopicLabels {
+            topic: name.to_string(),
+        };
+        let series = topics
+            .entry(name.to_string())
+            .or_insert_with(|| TopicSeries {
+                bytes_in: self.bytes_in.get_or_create_owned(&labels),
+                messages_in: self.messages_in.get_or_create_owned(&labels),
+                bytes_out: self.bytes_out.get_or_create_owned(&labels),
+            });
+        f(series)
     }
 
     /// Sets the scrape-time gauges and encodes every metric.
@@ -369,8 +394,8 @@ impl Metrics {
             Ok(topics) => topics,
             Err(poisoned) => poisoned.into_inner(),
         };
-        topics.retain(|name| {
-            let exists = image.topic(name).is_some();
+        topics.retain(|name, _| {
+            let exists = name == OTHER || image.topic(name).is_some();
             if !exists {
                 let labels = TopicLabels {
                     topic: name.clone(),

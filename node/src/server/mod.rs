@@ -139,7 +139,6 @@ impl Node {
             partitions,
             groups,
             store,
-            advertised: inter_broker.advertised.clone(),
             listeners: listeners.clone(),
             shutdown: signal,
             reconciling: tokio::sync::Mutex::new(()),
@@ -222,7 +221,7 @@ impl Node {
         self.broker
             .listeners
             .first()
-            .map_or_else(|| self.broker.advertised.clone(), |l| l.advertised.clone())
+            .map_or_else(|| (String::new(), 0), |l| l.advertised.clone())
     }
 
     /// Graceful stop: no new connections or requests, in-flight requests answered, data

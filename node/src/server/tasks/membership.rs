@@ -24,8 +24,11 @@ const RETRY: Duration = Duration::from_millis(250);
 pub(crate) async fn register(broker: &Broker) -> anyhow::Result<()> {
     let mut shutdown = broker.shutdown.clone();
     let me = own_id(&broker.config)?;
-    let (host, port) = &broker.advertised;
-    let port = u16::try_from(*port).context("advertised port")?;
+    let (host, port) = broker
+        .inter_broker()
+        .map(|l| l.advertised.clone())
+        .context("no inter-broker listener")?;
+    let port = u16::try_from(port).context("advertised port")?;
     let started = i64::try_from(now_ms()).unwrap_or(i64::MAX);
     let reader = broker.metadata.raft().reader();
     let init = MetadataCommand::InitCluster {
